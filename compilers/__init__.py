@@ -1,0 +1,1 @@
+"""Lowering targets of qgridlang (installed as ``qgridlang.compilers``)."""

@@ -1,0 +1,275 @@
+"""Syntax tree of a ``.qgl`` file: frozen pydantic nodes, each with the span it came from."""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from qgridlang.errors import Span
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    span: Span
+
+
+# ---- expressions ------------------------------------------------------------------------------
+class Num(Node):
+    value: float
+    text: str
+
+
+class Quantity(Node):
+    value: float
+    unit: str
+
+
+class Str(Node):
+    value: str
+
+
+class Part(Node):
+    """``name[i, j]`` inside a dotted reference."""
+
+    name: str
+    index: tuple[Expr, ...] | None = None
+
+
+class Ref(Node):
+    parts: tuple[Part, ...]
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(p.name for p in self.parts)
+
+
+class Call(Node):
+    name: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[tuple[str, Expr], ...] = ()
+
+    def kwarg(self, key: str) -> Expr | None:
+        for k, v in self.kwargs:
+            if k == key:
+                return v
+        return None
+
+
+class TupleExpr(Node):
+    items: tuple[Expr, ...]
+
+
+class Iterator(Node):
+    var: str | None  # None for an anonymous index (`var u[G, T]`)
+    domain: Expr  # a set name, a range, or a label set
+
+
+class RangeExpr(Node):
+    low: Expr
+    high: Expr
+
+
+class LabelSet(Node):
+    labels: tuple[int | str, ...]
+
+
+class Sum(Node):
+    iterators: tuple[Iterator, ...]
+    where: Expr | None
+    body: Expr
+
+
+class BinOp(Node):
+    op: Literal["+", "-", "*", "/", "^", "and", "or"]
+    left: Expr
+    right: Expr
+
+
+class Neg(Node):
+    operand: Expr
+
+
+class Not(Node):
+    operand: Expr
+
+
+class Compare(Node):
+    operands: tuple[Expr, ...]
+    ops: tuple[str, ...]
+
+
+class IfExpr(Node):
+    cond: Expr
+    then: Expr
+    other: Expr
+
+
+Expr = Union[  # noqa: UP007 - pydantic forward refs
+    Num, Quantity, Str, Ref, Call, TupleExpr, Sum, BinOp, Neg, Not, Compare, IfExpr, RangeExpr,
+    LabelSet,
+]
+
+
+# ---- declarations ------------------------------------------------------------------------------
+class IndexSpec(Node):
+    items: tuple[Iterator, ...]
+    where: Expr | None = None
+
+
+class UnitExpr(Node):
+    text: str  # normalised unit text ("$/MWh", "kW*h", "%")
+
+
+class ModelDecl(Node):
+    name: str
+    title: str | None = None
+
+
+class Import(Node):
+    path: str
+
+
+class Use(Node):
+    name: str
+
+
+class SetDecl(Node):
+    name: str
+    value: Expr
+    step: Quantity | None = None  # present for `time` sets
+
+
+class ParamHead(Node):
+    name: str
+    index: IndexSpec | None = None
+    unit: UnitExpr | None = None
+
+
+class TableEntry(Node):
+    key: tuple[int | str, ...]
+    value: Expr
+
+
+class Table(Node):
+    entries: tuple[TableEntry, ...]
+
+
+class ParamDecl(Node):
+    heads: tuple[ParamHead, ...]
+    default: Expr | None = None
+    value: Table | Expr | None = None
+
+
+class VarDecl(Node):
+    name: str
+    index: IndexSpec | None = None
+    unit: UnitExpr | None = None
+    kind: Literal["binary", "integer", "real"] = "real"
+    low: Expr | None = None
+    high: Expr | None = None
+
+
+class ExprDecl(Node):
+    name: str
+    index: IndexSpec | None = None
+    unit: UnitExpr | None = None
+    value: Expr
+
+
+class ConstraintDecl(Node):
+    name: str
+    index: IndexSpec | None = None
+    body: Expr
+
+
+class Objective(Node):
+    sense: Literal["min", "max"]
+    name: str | None
+    value: Expr
+
+
+class CParam(Node):
+    name: str
+    index: IndexSpec | None = None
+    unit: UnitExpr | None = None
+    default: Expr | None = None
+
+
+class PortDecl(Node):
+    name: str
+    index: IndexSpec | None = None
+    value: Expr
+
+
+class NodeDecl(Node):
+    name: str
+    index: IndexSpec | None = None
+
+
+ComponentStmt = Union[ParamDecl, VarDecl, ExprDecl, ConstraintDecl, PortDecl, NodeDecl]  # noqa: UP007
+
+
+class ComponentDecl(Node):
+    name: str
+    params: tuple[CParam, ...]
+    over: str | None
+    body: tuple[ComponentStmt, ...]
+
+
+class Binding(Node):
+    name: str
+    index: IndexSpec | None = None
+    value: Expr
+
+
+class Instance(Node):
+    type_name: str
+    name: str
+    index: IndexSpec | None = None
+    over: str | None = None
+    buses: tuple[Ref, ...] = ()
+    bindings: tuple[Binding, ...] = ()
+
+
+class SampleStmt(Node):
+    name: str
+    index: IndexSpec | None = None
+    value: Expr
+
+
+class ScenariosDecl(Node):
+    set_name: str
+    source: Call
+    samples: tuple[SampleStmt, ...] = ()
+
+
+class EncodeStmt(Node):
+    target: Ref
+    method: str
+    args: tuple[tuple[str | None, Expr], ...] = ()
+
+
+class PenaltyStmt(Node):
+    constraint: str | None
+    value: Expr
+
+
+class QuantumBlock(Node):
+    statements: tuple[EncodeStmt | PenaltyStmt, ...]
+
+
+Statement = Union[  # noqa: UP007
+    ModelDecl, Import, Use, SetDecl, ParamDecl, VarDecl, ExprDecl, ConstraintDecl, Objective,
+    ComponentDecl, Instance, ScenariosDecl, QuantumBlock,
+]
+
+
+class Program(Node):
+    statements: tuple[Statement, ...]
+    source: str
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and issubclass(_cls, Node):
+        _cls.model_rebuild()

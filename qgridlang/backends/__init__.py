@@ -1,0 +1,1 @@
+"""Backends: one module per solver or device, each registered under its CLI name."""

@@ -1,0 +1,125 @@
+"""Source spans and the error hierarchy of the pipeline.
+
+Errors carry a :class:`Span` so every message can point at the ``.qgl`` line and column; the
+CLI renders them (``path:LINE:COL: error: message``, the source line and a caret).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file (1-based line and column, end inclusive-exclusive)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+NOWHERE = Span("<builtin>", 0, 0)
+
+
+class QglError(Exception):
+    """Base of every error a user can cause. Never shown as a traceback."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}error: {self.message}{hint}"
+
+
+class QglSyntaxError(QglError):
+    """The text does not follow the grammar."""
+
+
+class UnknownName(QglError):
+    """A name that no declaration, index or builtin defines."""
+
+
+class DimensionMismatch(QglError):
+    """Wrong number of indices, or an index outside its set."""
+
+
+class UnitMismatch(QglError):
+    """Quantities of incompatible units combined or compared."""
+
+
+class TypeMismatch(QglError):
+    """A value of the wrong kind (a variable where a parameter is needed, …)."""
+
+
+class DataError(QglError):
+    """A data file or table that does not fit its declaration."""
+
+
+class UnsupportedConstruct(QglError):
+    """A construct the chosen target or backend cannot lower."""
+
+
+class UsageError(QglError):
+    """Bad command-line or API usage (exit status 2)."""
+
+
+class BackendError(QglError):
+    """A backend could not run (missing SDK, missing credentials, solver failure)."""
+
+
+class QglErrors(QglError):
+    """Several errors of one model, sorted by position."""
+
+    def __init__(self, errors: list[QglError]) -> None:
+        self.errors = sorted(errors, key=_position)
+        first = self.errors[0]
+        super().__init__(first.message, first.span, first.hint)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def _position(err: QglError) -> tuple[str, int, int]:
+    s = err.span or NOWHERE
+    return (s.file, s.line, s.column)
+
+
+@dataclass
+class ErrorCollector:
+    """Keeps every error of a run so a user sees them all at once."""
+
+    errors: list[QglError] = field(default_factory=list)
+
+    def add(self, err: QglError) -> None:
+        if isinstance(err, QglErrors):
+            self.errors.extend(err.errors)
+        elif not any(_same(err, e) for e in self.errors):
+            self.errors.append(err)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise QglErrors(self.errors)
+
+
+def _same(a: QglError, b: QglError) -> bool:
+    return a.message == b.message and a.span == b.span
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest known name, if any is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,447 @@
+"""Check a program and expand it into a :class:`FlatModel` (plus the IR summary).
+
+Statements are processed in order; each failing statement's error is collected and the names it
+would have defined are poisoned, so one mistake is reported once, not at every use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from qgridlang import ast
+from qgridlang.errors import (
+    ErrorCollector,
+    QglError,
+    Span,
+    TypeMismatch,
+    UnknownName,
+    UnsupportedConstruct,
+    did_you_mean,
+)
+from qgridlang.flat import KIND_CODE, ExprInfo, FlatModel, QuantumSpec, RowInfo, VarBlock
+from qgridlang.semantics import units as U
+from qgridlang.semantics.components import instantiate
+from qgridlang.semantics.evaluate import Env, Evaluator, Suppressed
+from qgridlang.semantics.params import declare_param, declare_scenarios
+from qgridlang.semantics.quantum import quantum_spec
+from qgridlang.semantics.risk import Risk
+from qgridlang.semantics.scope import (
+    ExprData,
+    InstanceData,
+    Key,
+    ParamData,
+    Poisoned,
+    Scope,
+    VarData,
+)
+from qgridlang.semantics.values import Affine, Scalar, SetValue
+
+INF = float("inf")
+
+
+@dataclass
+class Objective:
+    sense: str
+    name: str
+    value: Affine
+    span: Span
+
+
+class Builder:
+    """Owns the flat column/row space while a program is checked."""
+
+    def __init__(self, base_dir: Path, overrides: dict[str, Scalar] | None = None) -> None:
+        self.base_dir = base_dir
+        self.errors = ErrorCollector()
+        self.ev = Evaluator(self)
+        self.risk = Risk(self)
+        self.model = Scope()
+        self.components: dict[str, ast.ComponentDecl] = {}
+        self.overrides = dict(overrides or {})
+        self.used_overrides: set[str] = set()
+        self.model_name = "model"
+        # columns
+        self.blocks: list[VarBlock] = []
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.kind: list[int] = []
+        # rows (COO)
+        self.r_rows: list[int] = []
+        self.r_cols: list[int] = []
+        self.r_vals: list[float] = []
+        self.row_lo: list[float] = []
+        self.row_hi: list[float] = []
+        self.rows: list[RowInfo] = []
+        self.exprs: list[ExprData] = []
+        self.objective: Objective | None = None
+        self.quantum: ast.QuantumBlock | None = None
+        self.scenarios: dict[str, np.ndarray] = {}
+        self.time_sets: list[SetValue] = []
+        self.buses: list[Scope] = []
+        self.qspec = QuantumSpec()
+
+    # ---- driver ---------------------------------------------------------------------------
+    def run(self, statements: list[ast.Statement]) -> None:
+        for st in statements:
+            if isinstance(st, ast.ComponentDecl):
+                self.guard(lambda st=st: self._component(st), [])
+        for st in statements:
+            if not isinstance(st, ast.ComponentDecl):
+                self.guard(lambda st=st: self.statement(st, self.model), _defined(st))
+        self.guard(self._bus_balances, [])
+        self.guard(self.risk.check_usage, [])
+        self.guard(self._quantum, [])
+        for name in set(self.overrides) - self.used_overrides:
+            self.errors.add(UnknownName(f"--set {name}: no scalar parameter '{name}'", None,
+                                        did_you_mean(name, [k for k, v in self.model.items.items()
+                                                            if isinstance(v, ParamData)])))
+
+    def guard(self, fn: Callable[[], Any], names: list[str], scope: Scope | None = None) -> None:
+        try:
+            fn()
+        except Suppressed:
+            self._poison(names, scope)
+        except QglError as exc:
+            self.errors.add(exc)
+            self._poison(names, scope)
+
+    def _poison(self, names: list[str], scope: Scope | None) -> None:
+        scope = scope or self.model
+        for n in names:
+            item = scope.items.get(n)
+            if item is None or not isinstance(item, Poisoned):
+                scope.items[n] = Poisoned(Span("", 0, 0))
+
+    def _quantum(self) -> None:
+        self.qspec = quantum_spec(self)
+
+    def _component(self, st: ast.ComponentDecl) -> None:
+        if st.name in self.components:
+            raise TypeMismatch(f"component '{st.name}' is already declared", st.span)
+        self.components[st.name] = st
+
+    def statement(self, st: ast.Statement, scope: Scope) -> None:
+        env = Env(scope)
+        if isinstance(st, ast.ModelDecl):
+            self.model_name = st.name
+        elif isinstance(st, ast.SetDecl):
+            self._set(st, env)
+        elif isinstance(st, ast.ParamDecl):
+            declare_param(self, st, env)
+        elif isinstance(st, ast.VarDecl):
+            self.declare_var(st, env)
+        elif isinstance(st, ast.ExprDecl):
+            self.declare_expr(st, env, st.name, st.unit, st.value)
+        elif isinstance(st, ast.ConstraintDecl):
+            self.declare_constraint(st, env)
+        elif isinstance(st, ast.Objective):
+            self._objective(st, env)
+        elif isinstance(st, ast.Instance):
+            instantiate(self, st, env)
+        elif isinstance(st, ast.ScenariosDecl):
+            declare_scenarios(self, st, env)
+        elif isinstance(st, ast.QuantumBlock):
+            if self.quantum is not None:
+                raise TypeMismatch("a model has one quantum block", st.span)
+            self.quantum = st
+        elif isinstance(st, ast.Import | ast.Use):
+            raise TypeMismatch("imports are resolved before checking", st.span)
+
+    # ---- sets -----------------------------------------------------------------------------
+    def _set(self, st: ast.SetDecl, env: Env) -> None:
+        dom = self.ev.domain(st.value, env)
+        if len(set(dom.elements)) != len(dom.elements):
+            raise TypeMismatch(f"set '{st.name}' repeats an element", st.value.span)
+        step = None
+        if st.step is not None:
+            step = Scalar(st.step.value, U.unit_at(st.step.unit, st.step.span))
+            if step.unit is None or step.unit.pint.dimensionality != U.parse_unit("h").pint.\
+                    dimensionality:
+                raise TypeMismatch(f"the step of time set '{st.name}' must be a duration, got "
+                                   f"{U.describe(step.unit)}", st.step.span)
+        s = SetValue(st.name, list(dom.elements), st.span, step)
+        env.scope.define(st.name, s, st.span)
+        if step is not None:
+            self.time_sets.append(s)
+
+    # ---- variables ------------------------------------------------------------------------
+    def declare_var(self, st: ast.VarDecl, env: Env) -> None:
+        scope = env.scope
+        unit = U.unit_at(st.unit.text, st.unit.span) if st.unit else U.DIMENSIONLESS
+        items = st.index.items if st.index else ()
+        where = st.index.where if st.index else None
+        qname = scope.prefix + st.name
+        data = VarData(qname, self.ev.domains(items, env), unit, st.kind, st.span)
+        keys: list[Key] = []
+        start = len(self.lb)
+        for e2, key, _ in self.ev.iterate(items, where, env):
+            lo, hi = self._bounds(st, e2, unit)
+            data.cols[key] = len(self.lb)
+            keys.append(key)
+            self.lb.append(lo)
+            self.ub.append(hi)
+            self.kind.append(KIND_CODE[st.kind])
+        self.blocks.append(VarBlock(qname, st.kind, U.unit_text(unit), tuple(keys), start,
+                                    st.span))  # type: ignore[arg-type]
+        scope.define(st.name, data, st.span)
+
+    def _bounds(self, st: ast.VarDecl, env: Env, unit: U.Unit) -> tuple[float, float]:
+        if st.kind == "binary":
+            if st.low is not None:
+                raise TypeMismatch(f"binary variable '{st.name}' takes no bounds", st.low.span,
+                                   "binaries are 0 or 1; use `integer in a .. b` for a range")
+            return 0.0, 1.0
+        if st.low is None or st.high is None:
+            return -INF, INF
+        bounds = []
+        for node in (st.low, st.high):
+            s = self.ev.constant(node, env, f"a bound of '{st.name}'")
+            f = U.convert(s.unit, unit, node.span, f"bound of '{st.name}'")
+            bounds.append(float(s.value) * f)
+        lo, hi = bounds
+        if st.kind == "integer":
+            lo, hi = float(np.ceil(lo - 1e-9)), float(np.floor(hi + 1e-9))
+        if lo > hi + 1e-9:
+            raise TypeMismatch(f"'{st.name}' has an empty domain: {lo:g} > {hi:g}", st.span)
+        return lo, hi
+
+    # ---- named expressions ----------------------------------------------------------------
+    def declare_expr(self, st: ast.Node, env: Env, name: str, unit_node: ast.UnitExpr | None,
+                     value: ast.Expr, index: ast.IndexSpec | None = None,
+                     is_port: bool = False) -> ExprData:
+        index = index if index is not None else getattr(st, "index", None)
+        items = index.items if index else ()
+        where = index.where if index else None
+        unit = U.unit_at(unit_node.text, unit_node.span) if unit_node else None
+        data = ExprData(env.scope.prefix + name, self.ev.domains(items, env), unit, st.span,
+                        value, env.scope, names=tuple(it.var or "" for it in items),
+                        is_port=is_port)
+        for _e2, key, elems in self.ev.iterate(items, where, env):
+            data.keys[key] = elems
+        data.env = env
+        env.scope.define(name, data, st.span)
+        self.exprs.append(data)
+        return data
+
+    def expr_value(self, data: ExprData, key: Key, span: Span) -> Scalar | Affine:
+        hit = data.cache.get(key)
+        if hit is not None:
+            return hit
+        elems = data.keys.get(key)
+        if elems is None:
+            raise TypeMismatch(f"{data.name}{_show(key)} is not defined (outside its index "
+                               "filter)", span)
+        env: Env = data.env
+        for nm, el in zip(data.names, elems, strict=True):
+            env = env.with_(nm, el) if nm else env
+        if data.busy:
+            raise TypeMismatch(f"expression '{data.name}' refers to itself", data.span)
+        data.busy = True
+        try:
+            v = self.ev.numeric(data.node, env, f"expression '{data.name}'")
+        finally:
+            data.busy = False
+        if data.unit is not None:
+            f = U.convert(v.unit, data.unit, data.node.span, f"expression '{data.name}'")
+            v = Scalar(v.value * f, data.unit) if isinstance(v, Scalar) else v.scaled(f, data.unit)
+        data.cache[key] = v
+        return v
+
+    # ---- constraints ----------------------------------------------------------------------
+    def declare_constraint(self, st: ast.ConstraintDecl, env: Env) -> None:
+        if not isinstance(st.body, ast.Compare) or any(op in ("<", ">", "!=") for op in
+                                                        st.body.ops):
+            raise TypeMismatch(f"constraint '{st.name}' must be a comparison with ==, <= or >=",
+                               st.body.span, "strict < and > are not allowed in constraints")
+        items = st.index.items if st.index else ()
+        where = st.index.where if st.index else None
+        qname = env.scope.prefix + st.name
+        for e2, key, _ in self.ev.iterate(items, where, env):
+            self.add_rows(st.body, e2, qname, key, st.span)
+
+    def add_rows(self, body: ast.Compare, env: Env, name: str, key: Key, span: Span) -> None:
+        vals = [self.ev.numeric(o, env, f"constraint '{name}'") for o in body.operands]
+        if len(vals) == 3 and all(isinstance(v, Scalar) or not (v.lin or v.quad)
+                                  for v in (vals[0], vals[2])) and body.ops[0] == body.ops[1] \
+                and body.ops[0] != "==":
+            lo, mid, hi = vals if body.ops[0] == "<=" else vals[::-1]
+            self._row(mid, lo, hi, name, key, span, body.operands[1].span)
+            return
+        for (a, b), op, node in zip(zip(vals, vals[1:]), body.ops, body.operands[1:], strict=True):
+            diff = _sub(a, b, node.span)
+            if op == "==":
+                self._row(diff, Scalar(0.0), Scalar(0.0), name, key, span, node.span)
+            elif op == "<=":
+                self._row(diff, None, Scalar(0.0), name, key, span, node.span)
+            else:
+                self._row(diff, Scalar(0.0), None, name, key, span, node.span)
+
+    def _row(self, expr: Scalar | Affine, lo: Scalar | Affine | None,
+             hi: Scalar | Affine | None, name: str, key: Key, span: Span, at: Span) -> None:
+        a = expr if isinstance(expr, Affine) else Affine({}, {}, float(expr.value), expr.unit)
+        if a.quad:
+            raise UnsupportedConstruct(f"constraint {name}{_show(key)} is quadratic; qgl "
+                                       "constraints must be linear", at,
+                                       "keep quadratic terms in the objective")
+        unit = a.unit
+        bounds = []
+        for b in (lo, hi):
+            if b is None:
+                bounds.append(None)
+                continue
+            f = U.convert(b.unit, unit, at, "cannot compare") if unit is not None else 1.0
+            bounds.append((b.const if isinstance(b, Affine) else float(b.value)) * f - a.const)
+        lo_v = -INF if bounds[0] is None else bounds[0]
+        hi_v = INF if bounds[1] is None else bounds[1]
+        coefs = {k: v for k, v in a.lin.items() if v != 0.0}
+        if not coefs:
+            tol = 1e-9 * max(1.0, abs(lo_v), abs(hi_v))
+            if lo_v > tol or hi_v < -tol:
+                raise TypeMismatch(f"constraint {name}{_show(key)} can never hold "
+                                   f"({_bounds_text(lo_v, hi_v)} for a constant 0)", at)
+            return
+        r = len(self.rows)
+        self.r_rows.extend([r] * len(coefs))
+        self.r_cols.extend(coefs.keys())
+        self.r_vals.extend(coefs.values())
+        self.row_lo.append(lo_v)
+        self.row_hi.append(hi_v)
+        self.rows.append(RowInfo(name, key, U.unit_text(unit), span))
+
+    # ---- objective ------------------------------------------------------------------------
+    def _objective(self, st: ast.Objective, env: Env) -> None:
+        if self.objective is not None:
+            raise TypeMismatch("a model has one objective (a weighted sum may combine terms)",
+                               st.span, f"the first is at line {self.objective.span.line}")
+        v = self.ev.numeric(st.value, env, "the objective")
+        self.objective = Objective(st.sense, st.name or "objective",
+                                   v if isinstance(v, Affine) else Affine({}, {}, float(v.value),
+                                                                          v.unit), st.span)
+
+    # ---- buses ----------------------------------------------------------------------------
+    def _bus_balances(self) -> None:
+        for bus in self.buses:
+            assert bus.node is not None and bus.over is not None
+            name, span = bus.node
+            for t in bus.over.elements:
+                total: Affine | None = None
+                for port in bus.attached:
+                    v = self.expr_value(port, (t,), port.span)
+                    v = v if isinstance(v, Affine) else Affine({}, {}, float(v.value), v.unit)
+                    if total is None:
+                        total = Affine.zero(v.unit)
+                    f = U.convert(v.unit, total.unit, port.span, f"bus {bus.prefix[:-1]}")
+                    total.iadd(v, f)
+                if total is not None:
+                    self._row(total, Scalar(0.0), Scalar(0.0), bus.prefix + name, (t,), span,
+                              span)
+
+    # ---- assembly -------------------------------------------------------------------------
+    def flat(self) -> FlatModel:
+        n = len(self.lb)
+        A = sp.csr_matrix((np.asarray(self.r_vals, float), (np.asarray(self.r_rows, np.int64),
+                                                             np.asarray(self.r_cols, np.int64))),
+                          shape=(len(self.rows), n))
+        A.sum_duplicates()
+        blocks = list(self.blocks) + self.risk.blocks
+        c = np.zeros(n)
+        qi: list[int] = []
+        qj: list[int] = []
+        qv: list[float] = []
+        const = 0.0
+        obj = self.objective
+        if obj is not None:
+            for k, v in obj.value.lin.items():
+                c[k] += v
+            for (i, j), v in obj.value.quad.items():
+                if v != 0.0:
+                    qi.append(i)
+                    qj.append(j)
+                    qv.append(v)
+            const = obj.value.const
+        infos, e_rows, e_cols, e_vals, e_const = [], [], [], [], []
+        eq: list[list[float]] = [[], [], [], []]
+        for data in self.exprs:
+            for key in data.keys:
+                v = self.expr_value(data, key, data.span)
+                r = len(infos)
+                infos.append(ExprInfo(data.name, key, U.unit_text(v.unit)))
+                if isinstance(v, Scalar):
+                    e_const.append(float(np.mean(v.value)))
+                    continue
+                e_const.append(v.const)
+                for k, val in v.lin.items():
+                    e_rows.append(r)
+                    e_cols.append(k)
+                    e_vals.append(val)
+                for (i, j), val in v.quad.items():
+                    for lst, x in zip(eq, (r, i, j, val), strict=True):
+                        lst.append(x)
+        E = sp.csr_matrix((np.asarray(e_vals, float), (np.asarray(e_rows, np.int64),
+                                                        np.asarray(e_cols, np.int64))),
+                          shape=(len(infos), n))
+        return FlatModel(
+            name=self.model_name, blocks=blocks, lb=np.asarray(self.lb, float),
+            ub=np.asarray(self.ub, float), kind=np.asarray(self.kind, np.int8), A=A,
+            row_lo=np.asarray(self.row_lo, float), row_hi=np.asarray(self.row_hi, float),
+            rows=self.rows, c=c,
+            Q=(np.asarray(qi, np.int64), np.asarray(qj, np.int64), np.asarray(qv, float)),
+            obj_const=const, sense="max" if obj and obj.sense == "max" else "min",
+            obj_name=obj.name if obj else "", obj_unit=U.unit_text(obj.value.unit) if obj else "",
+            obj_span=obj.span if obj else None, exprs=infos, E=E, e_const=np.asarray(e_const),
+            e_quad=(np.asarray(eq[0], np.int64), np.asarray(eq[1], np.int64),
+                    np.asarray(eq[2], np.int64), np.asarray(eq[3], float)),
+            quantum=self.qspec,
+        )
+
+    def new_columns(self, name: str, kind: str, unit: U.Unit | None, keys: list[Key],
+                    lo: float, hi: float, span: Span) -> int:
+        """Columns the checker introduces itself (auxiliary, e.g. the CVaR epigraph)."""
+        start = len(self.lb)
+        for _ in keys:
+            self.lb.append(lo)
+            self.ub.append(hi)
+            self.kind.append(KIND_CODE[kind])
+        self.risk.blocks.append(VarBlock(name, kind, U.unit_text(unit), tuple(keys), start, span,
+                                         auxiliary=True))  # type: ignore[arg-type]
+        return start
+
+
+def _sub(a: Scalar | Affine, b: Scalar | Affine, span: Span) -> Scalar | Affine:
+    from qgridlang.semantics.values import add
+
+    return add(a, b, -1.0, span)
+
+
+def _show(key: Key) -> str:
+    return "[" + ", ".join(str(k) for k in key) + "]" if key else ""
+
+
+def _bounds_text(lo: float, hi: float) -> str:
+    if lo == hi:
+        return f"== {lo:g}"
+    parts = []
+    if lo > -INF:
+        parts.append(f">= {lo:g}")
+    if hi < INF:
+        parts.append(f"<= {hi:g}")
+    return " and ".join(parts)
+
+
+def _defined(st: ast.Statement) -> list[str]:
+    if isinstance(st, ast.ParamDecl):
+        return [h.name for h in st.heads]
+    if isinstance(st, ast.ScenariosDecl):
+        return [s.name for s in st.samples]
+    name = getattr(st, "name", None)
+    return [name] if isinstance(name, str) and not isinstance(st, ast.ModelDecl) else []
+
+
+def iter_statements(statements: list[ast.Statement]) -> Iterator[ast.Statement]:
+    yield from statements

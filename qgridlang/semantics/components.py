@@ -1,0 +1,197 @@
+"""Component instantiation: parameter binding, per-instance scopes, ports attached to buses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qgridlang import ast
+from qgridlang.errors import DimensionMismatch, Span, TypeMismatch, UnknownName, did_you_mean
+from qgridlang.semantics import units as U
+from qgridlang.semantics.evaluate import Env
+from qgridlang.semantics.scope import InstanceData, Key, ParamData, Scope
+from qgridlang.semantics.values import Scalar, SetValue
+
+if TYPE_CHECKING:
+    from qgridlang.semantics.builder import Builder
+
+
+def instantiate(b: Builder, st: ast.Instance, env: Env) -> None:
+    comp = b.components.get(st.type_name)
+    if comp is None:
+        raise UnknownName(f"unknown component '{st.type_name}'", st.span,
+                          did_you_mean(st.type_name, b.components) or
+                          "declare it with `component …`, or `use stdlib`")
+    items = st.index.items if st.index else ()
+    where = st.index.where if st.index else None
+    inst = InstanceData(st.name, comp, b.ev.domains(items, env), st.span)
+    over = _over_set(b, st, comp, env)
+    known = {p.name for p in comp.params}
+    for bd in st.bindings:
+        if bd.name not in known:
+            raise UnknownName(f"component '{comp.name}' has no parameter '{bd.name}'", bd.span,
+                              did_you_mean(bd.name, known) or
+                              f"its parameters: {', '.join(sorted(known)) or 'none'}")
+    for e2, key, _ in b.ev.iterate(items, where, env):
+        prefix = f"{env.scope.prefix}{st.name}{_show(key)}."
+        scope = Scope(prefix=prefix, over=over, over_name=comp.over, component=comp.name)
+        _bind_params(b, st, comp, scope, e2)
+        for stmt in comp.body:
+            b.guard(lambda stmt=stmt, scope=scope: _body(b, stmt, scope), _names(stmt), scope)
+        inst.scopes[key] = scope
+        _attach(b, st, scope, e2)
+    env.scope.define(st.name, inst, st.span)
+
+
+def _over_set(b: Builder, st: ast.Instance, comp: ast.ComponentDecl, env: Env
+              ) -> SetValue | None:
+    if st.over is not None:
+        s = env.scope.lookup(st.over)
+        if not isinstance(s, SetValue):
+            raise UnknownName(f"'{st.over}' is not a set", st.span)
+        return s
+    if comp.over is None:
+        return None
+    if len(b.time_sets) == 1:
+        return b.time_sets[0]
+    if not b.time_sets:
+        raise UnknownName(f"component '{comp.name}' runs over a time set, and the model declares "
+                          "none", st.span, "declare one: time T = 1..24 step 1 h")
+    raise TypeMismatch(f"the model has {len(b.time_sets)} time sets; say which one "
+                       f"'{st.name}' runs over", st.span, f"write `{st.type_name} {st.name} "
+                       f"over {b.time_sets[0].name} …`")
+
+
+def _bind_params(b: Builder, st: ast.Instance, comp: ast.ComponentDecl, scope: Scope,
+                 outer: Env) -> None:
+    given = {bd.name: bd for bd in st.bindings}
+    inner = Env(scope)
+    missing = [p for p in comp.params if p.name not in given and p.default is None]
+    if missing:
+        need = ", ".join(p.name + (f": {p.unit.text}" if p.unit else "") for p in missing)
+        raise TypeMismatch(f"{comp.name} '{st.name}' is missing parameter(s) {need}", st.span)
+    for cp in comp.params:
+        unit = U.unit_at(cp.unit.text, cp.unit.span) if cp.unit else None
+        sets = b.ev.domains(cp.index.items, inner) if cp.index else []
+        bd = given.get(cp.name)
+        if bd is None:
+            assert cp.default is not None
+            v = b.ev.constant(cp.default, inner, f"the default of '{cp.name}'")
+            unit = unit if unit is not None else v.unit
+            f = U.convert(v.unit, unit, cp.default.span, f"parameter '{cp.name}'")
+            data = ParamData(cp.name, sets, unit, cp.span, default=float(v.value) * f)
+        elif not sets:
+            v = b.ev.constant(bd.value, outer, f"parameter '{cp.name}'")
+            unit = unit if unit is not None else v.unit
+            f = U.convert(v.unit, unit, bd.value.span, f"parameter '{cp.name}' of {st.name}")
+            data = ParamData(cp.name, [], unit, bd.span, {(): float(v.value) * f})
+        else:
+            data = _indexed_binding(b, cp, bd, sets, unit, outer)
+        scope.define(cp.name, data, cp.span)
+
+
+def _indexed_binding(b: Builder, cp: ast.CParam, bd: ast.Binding, sets: list[SetValue | None],
+                     unit: U.Unit | None, outer: Env) -> ParamData:
+    """``available = pv_forecast`` (an indexed parameter), ``available[t] = expr`` or a constant."""
+    if bd.index is not None:
+        names = [it.var for it in bd.index.items]
+        if len(names) != len(sets):
+            raise DimensionMismatch(f"'{cp.name}' has {len(sets)} ind(ices), the binding "
+                                    f"{len(names)}", bd.span)
+
+        def rule(key: Key, span: Span) -> Scalar:
+            e = outer
+            for nm, lab, s in zip(names, key, sets, strict=True):
+                from qgridlang.semantics.values import Elem
+
+                if nm and s is not None:
+                    e = e.with_(nm, Elem(lab, s))
+            v = b.ev.constant(bd.value, e, f"parameter '{cp.name}'")
+            return Scalar(float(v.value) * U.convert(v.unit, unit, bd.value.span, cp.name), unit)
+
+        return ParamData(cp.name, sets, unit, bd.span, lazy=rule)
+    if isinstance(bd.value, ast.Ref) and len(bd.value.parts) == 1 and \
+            bd.value.parts[0].index is None:
+        src = outer.scope.lookup(bd.value.parts[0].name)
+        if isinstance(src, ParamData) and src.sets:
+            if len(src.sets) != len(sets):
+                raise DimensionMismatch(f"'{cp.name}' has {len(sets)} ind(ices), "
+                                        f"'{src.name}' has {len(src.sets)}", bd.value.span)
+            for mine, theirs in zip(sets, src.sets, strict=True):
+                if mine is not None and theirs is not None and mine.elements != theirs.elements:
+                    raise DimensionMismatch(f"'{src.name}' is indexed over {theirs.name}, "
+                                            f"'{cp.name}' over {mine.name}", bd.value.span)
+            f = U.convert(src.unit, unit, bd.value.span, f"parameter '{cp.name}'")
+            out_unit = unit if unit is not None else src.unit
+            return ParamData(cp.name, sets, out_unit, bd.span,
+                             lazy=lambda key, span: Scalar(float(src.get(key, span).value) * f,
+                                                           out_unit))
+    v = b.ev.constant(bd.value, outer, f"parameter '{cp.name}'")
+    f = U.convert(v.unit, unit, bd.value.span, f"parameter '{cp.name}'")
+    return ParamData(cp.name, sets, unit if unit is not None else v.unit, bd.span,
+                     default=float(v.value) * f)
+
+
+def _body(b: Builder, stmt: ast.ComponentStmt, scope: Scope) -> None:
+    env = Env(scope)
+    if isinstance(stmt, ast.PortDecl):
+        data = b.declare_expr(stmt, env, stmt.name, None, stmt.value, is_port=True)
+        scope.ports.append(data)
+    elif isinstance(stmt, ast.NodeDecl):
+        if scope.over is None:
+            raise TypeMismatch("a node (bus balance) needs the component to run `over` a time "
+                               "set", stmt.span)
+        scope.node = (stmt.name, stmt.span)
+        b.buses.append(scope)
+    else:
+        b.statement(stmt, scope)
+
+
+def _names(stmt: ast.ComponentStmt) -> list[str]:
+    if isinstance(stmt, ast.ParamDecl):
+        return [h.name for h in stmt.heads]
+    return [stmt.name]
+
+
+def _attach(b: Builder, st: ast.Instance, scope: Scope, env: Env) -> None:
+    if not st.buses:
+        return
+    buses = [_bus(b, ref, env) for ref in st.buses]
+    ports = scope.ports
+    if len(buses) == 1 and len(ports) != 1:
+        raise TypeMismatch(f"'{st.name}' has {len(ports)} ports; `at` connects exactly one",
+                           st.span, "use `between a, b` for a two-port component")
+    if len(buses) > 1 and len(ports) != len(buses):
+        raise TypeMismatch(f"'{st.name}' has {len(ports)} ports but connects {len(buses)} "
+                           "buses", st.span)
+    for port, bus in zip(ports, buses, strict=True):
+        if bus.over is None or len(port.sets) != 1 or port.sets[0] is None or \
+                port.sets[0].elements != bus.over.elements:
+            raise DimensionMismatch(f"port '{port.name}' must be indexed over the bus's time set",
+                                    port.span)
+        bus.attached.append(port)
+
+
+def _bus(b: Builder, ref: ast.Ref, env: Env) -> Scope:
+    from qgridlang.semantics.scope import InstanceData as Inst
+
+    part = ref.parts[0]
+    item = env.scope.lookup(part.name)
+    if not isinstance(item, Inst) or len(ref.parts) != 1:
+        from qgridlang.semantics.evaluate import Suppressed
+        from qgridlang.semantics.scope import Poisoned
+
+        if isinstance(item, Poisoned):
+            raise Suppressed()
+        raise UnknownName(f"unknown bus '{ref.dotted}'", ref.span,
+                          did_you_mean(part.name, [k for k, v in env.scope.items.items()
+                                                   if isinstance(v, Inst)]))
+    key = b.ev.key(part.index, item.sets, env, part.name, part.span) if part.index else ()
+    scope = item.scopes.get(key)
+    if scope is None or scope.node is None:
+        raise TypeMismatch(f"'{ref.dotted}' is not a bus (its component declares no `node`)",
+                           ref.span)
+    return scope
+
+
+def _show(key: Key) -> str:
+    return "[" + ",".join(str(k) for k in key) + "]" if key else ""

@@ -1,0 +1,124 @@
+"""Data loading: CSV tables joined by label, with every key checked against its sets.
+
+Errors name the file, the row and the column, and point at the ``csv(…)`` call in the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from qgridlang.errors import DataError, Span
+from qgridlang.semantics.values import Label, SetValue
+
+
+def read_table(path: Path, span: Span) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file (comment lines starting with '#' are skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"cannot read data file '{path}': {exc.strerror}", span) from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    reader = list(csv.reader(lines))
+    if not reader:
+        raise DataError(f"data file '{path}' is empty", span)
+    header = [h.strip() for h in reader[0]]
+    return header, [[c.strip() for c in row] for row in reader[1:]]
+
+
+def parse_label(text: str, domain: SetValue) -> Label | None:
+    """A CSV cell as an element of ``domain`` (integers compare as integers), or None."""
+    if text in domain.position:
+        return text
+    try:
+        as_float = float(text)
+    except ValueError:
+        return None
+    if as_float.is_integer() and int(as_float) in domain.position:
+        return int(as_float)
+    return None
+
+
+def parse_number(text: str) -> float | None:
+    try:
+        v = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        return None
+    return None if math.isnan(v) else v
+
+
+def load_columns(
+    path: Path,
+    span: Span,
+    key_columns: Sequence[str],
+    domains: Sequence[SetValue],
+    value_columns: Sequence[str],
+    has_default: Sequence[bool],
+) -> list[dict[tuple[Label, ...], float]]:
+    """Read ``value_columns`` keyed by ``key_columns`` (one per set in ``domains``).
+
+    Every row's key must belong to its sets (extra rows are errors), keys may not repeat, cells
+    must be numeric, and every element of the sets' product must be present unless the column's
+    parameter has a default.
+    """
+    header, rows = read_table(path, span)
+    name = path.name
+    cols = {h: i for i, h in enumerate(header)}
+    for needed in [*key_columns, *value_columns]:
+        if needed not in cols:
+            from qgridlang.errors import did_you_mean
+
+            raise DataError(f"{name}: no column '{needed}' (columns: {', '.join(header)})", span,
+                            did_you_mean(needed, header))
+    out: list[dict[tuple[Label, ...], float]] = [{} for _ in value_columns]
+    seen: dict[tuple[Label, ...], int] = {}
+    for r, row in enumerate(rows, start=2):
+        if len(row) < len(header):
+            raise DataError(f"{name}, row {r}: {len(row)} cells, the header has {len(header)}",
+                            span)
+        key: list[Label] = []
+        for kc, dom in zip(key_columns, domains, strict=True):
+            cell = row[cols[kc]]
+            lab = parse_label(cell, dom)
+            if lab is None:
+                raise DataError(
+                    f"{name}, row {r}, column '{kc}': '{cell}' is not an element of "
+                    f"{dom.describe()}", span)
+            key.append(lab)
+        k = tuple(key)
+        if k in seen:
+            raise DataError(f"{name}, row {r}: duplicate key {_show(k)} (first at row {seen[k]})",
+                            span)
+        seen[k] = r
+        for out_map, vc in zip(out, value_columns, strict=True):
+            cell = row[cols[vc]]
+            if cell == "":
+                continue
+            v = parse_number(cell)
+            if v is None:
+                raise DataError(f"{name}, row {r}, column '{vc}': '{cell}' is not a number",
+                                span)
+            out_map[k] = v
+    _check_complete(name, span, domains, value_columns, has_default, out)
+    return out
+
+
+def _check_complete(name: str, span: Span, domains: Sequence[SetValue],
+                    value_columns: Sequence[str], has_default: Sequence[bool],
+                    out: list[dict[tuple[Label, ...], float]]) -> None:
+    import itertools
+
+    for out_map, vc, dflt in zip(out, value_columns, has_default, strict=True):
+        if dflt:
+            continue
+        for k in itertools.product(*(d.elements for d in domains)):
+            if k not in out_map:
+                raise DataError(
+                    f"{name}, column '{vc}': no value for {_show(k)}", span,
+                    "add the row, or give the parameter a default")
+
+
+def _show(key: tuple[Label, ...]) -> str:
+    return "(" + ", ".join(str(k) for k in key) + ")" if len(key) != 1 else str(key[0])

@@ -1,0 +1,585 @@
+"""Evaluate expressions of a model to numbers, set elements, sets and affine forms.
+
+Nothing in a model is executed as code: this walks the AST and applies the language's own
+operations. Index variables are bound in an :class:`Env`; named expressions are cached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qgridlang import ast
+from qgridlang.errors import (
+    DimensionMismatch,
+    QglError,
+    Span,
+    TypeMismatch,
+    UnknownName,
+    UnsupportedConstruct,
+    did_you_mean,
+)
+from qgridlang.semantics import units as U
+from qgridlang.semantics import values as V
+from qgridlang.semantics.scope import (
+    ExprData,
+    InstanceData,
+    Key,
+    ParamData,
+    Poisoned,
+    Scope,
+    VarData,
+)
+from qgridlang.semantics.values import Affine, Elem, Label, Scalar, SetValue
+
+if TYPE_CHECKING:
+    from qgridlang.semantics.builder import Builder
+
+
+class Suppressed(Exception):
+    """A reference to a declaration that already failed: skip without a second message."""
+
+
+@dataclass
+class Env:
+    """Where an expression is evaluated: a scope, bound index names, the innermost time set."""
+
+    scope: Scope
+    bind: dict[str, Elem] = field(default_factory=dict)
+    time: SetValue | None = None
+    rng: np.random.Generator | None = None  # set while sampling scenarios
+    n_draws: int = 0
+
+    def with_(self, name: str, elem: Elem) -> Env:
+        bind = dict(self.bind)
+        bind[name] = elem
+        return Env(self.scope, bind, elem.set if elem.set.is_time else self.time, self.rng,
+                   self.n_draws)
+
+
+BUILTINS = ("first", "last", "prev", "next", "ord", "card", "min", "max", "abs", "sqrt", "exp",
+            "log", "floor", "ceil", "round", "expected", "cvar", "sum", "dt")
+DISTRIBUTIONS = ("normal", "uniform", "lognormal", "triangular", "exponential", "beta", "gamma",
+                 "poisson", "bernoulli")
+
+
+class Evaluator:
+    """Expression semantics; owned by a :class:`Builder`, which receives new columns and rows."""
+
+    def __init__(self, builder: Builder) -> None:
+        self.b = builder
+        self._ranges: dict[tuple[int, int], SetValue] = {}
+
+    # ---- entry points ---------------------------------------------------------------------
+    def value(self, node: ast.Expr, env: Env) -> Any:
+        method: Callable[[Any, Env], Any] = getattr(self, "_" + type(node).__name__)
+        return method(node, env)
+
+    def numeric(self, node: ast.Expr, env: Env, what: str) -> Scalar | Affine:
+        v = self.value(node, env)
+        return self.to_numeric(v, node.span, what)
+
+    def constant(self, node: ast.Expr, env: Env, what: str) -> Scalar:
+        v = self.numeric(node, env, what)
+        if isinstance(v, Affine):
+            if v.lin or v.quad:
+                raise TypeMismatch(f"{what} must not depend on variables", node.span,
+                                   "use parameters here")
+            return Scalar(v.const, v.unit)
+        return v
+
+    def condition(self, node: ast.Expr, env: Env) -> bool:
+        v = self.value(node, env)
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, Scalar) and np.ndim(v.value) == 0:
+            return bool(v.value)
+        raise TypeMismatch("a condition must be a comparison of parameters or indices",
+                           node.span)
+
+    def to_numeric(self, v: Any, span: Span, what: str) -> Scalar | Affine:
+        if isinstance(v, Scalar | Affine):
+            return v
+        if isinstance(v, Elem):
+            if isinstance(v.value, int):
+                return Scalar(float(v.value), None)
+            raise TypeMismatch(f"label '{v.value}' of {v.set.name} is not a number", span,
+                               f"use ord({v.value}) for its position")
+        if isinstance(v, bool):
+            return Scalar(1.0 if v else 0.0, None)
+        if isinstance(v, SetValue):
+            raise TypeMismatch(f"set {v.name} used as a number in {what}", span,
+                               f"use card({v.name}) for its size")
+        raise TypeMismatch(f"{what} must be a number", span)
+
+    # ---- sets and iteration ---------------------------------------------------------------
+    def domain(self, node: ast.Expr, env: Env) -> SetValue:
+        if isinstance(node, ast.RangeExpr):
+            lo = self._int(self.constant(node.low, env, "a range bound"), node.low.span)
+            hi = self._int(self.constant(node.high, env, "a range bound"), node.high.span)
+            key = (lo, hi)
+            if key not in self._ranges:
+                self._ranges[key] = SetValue(f"{lo}..{hi}", list(range(lo, hi + 1)), node.span)
+            return self._ranges[key]
+        if isinstance(node, ast.LabelSet):
+            return SetValue("{…}", list(node.labels), node.span)
+        v = self.value(node, env)
+        if isinstance(v, SetValue):
+            return v
+        raise TypeMismatch("expected a set (a set name, a range a..b, or {labels})", node.span)
+
+    def _int(self, s: Scalar, span: Span) -> int:
+        f = float(s.value)
+        if not f.is_integer():
+            raise TypeMismatch(f"range bound {f:g} is not an integer", span)
+        return int(f)
+
+    def iterate(self, items: tuple[ast.Iterator, ...], where: ast.Expr | None,
+                env: Env) -> Iterator[tuple[Env, Key, tuple[Elem, ...]]]:
+        """All bindings of ``items`` (later domains may use earlier names) that pass ``where``."""
+
+        def rec(i: int, e: Env, key: tuple[Label, ...], elems: tuple[Elem, ...]
+                ) -> Iterator[tuple[Env, Key, tuple[Elem, ...]]]:
+            if i == len(items):
+                if where is None or self.condition(where, e):
+                    yield e, key, elems
+                return
+            it = items[i]
+            dom = self.domain(it.domain, e)
+            for lab in dom.elements:
+                el = Elem(lab, dom)
+                e2 = e.with_(it.var, el) if it.var else (
+                    Env(e.scope, e.bind, dom if dom.is_time else e.time, e.rng, e.n_draws))
+                yield from rec(i + 1, e2, (*key, lab), (*elems, el))
+
+        yield from rec(0, env, (), ())
+
+    def domains(self, items: tuple[ast.Iterator, ...], env: Env) -> list[SetValue | None]:
+        """The fixed sets of an index spec (None where a domain depends on an earlier index)."""
+        out: list[SetValue | None] = []
+        for it in items:
+            try:
+                out.append(self.domain(it.domain, env))
+            except QglError:
+                out.append(None)
+        return out
+
+    # ---- leaves ---------------------------------------------------------------------------
+    def _Num(self, node: ast.Num, env: Env) -> Scalar:
+        return Scalar(node.value, None)
+
+    def _Quantity(self, node: ast.Quantity, env: Env) -> Scalar:
+        return Scalar(node.value, U.unit_at(node.unit, node.span))
+
+    def _Str(self, node: ast.Str, env: Env) -> str:
+        return node.value
+
+    def _TupleExpr(self, node: ast.TupleExpr, env: Env) -> Any:
+        raise TypeMismatch("a tuple is only allowed as a keyword value (key = (i, j))", node.span)
+
+    def _RangeExpr(self, node: ast.RangeExpr, env: Env) -> SetValue:
+        return self.domain(node, env)
+
+    def _LabelSet(self, node: ast.LabelSet, env: Env) -> SetValue:
+        return self.domain(node, env)
+
+    # ---- references -----------------------------------------------------------------------
+    def _Ref(self, node: ast.Ref, env: Env) -> Any:
+        first = node.parts[0]
+        if first.name in env.bind:
+            if first.index is not None or len(node.parts) > 1:
+                raise TypeMismatch(f"index '{first.name}' cannot be subscripted", first.span)
+            return env.bind[first.name]
+        item = env.scope.lookup(first.name)
+        if item is None:
+            if first.name == "dt" and len(node.parts) == 1:
+                return self._dt(env, node.span)
+            raise UnknownName(f"unknown name '{first.name}'", first.span,
+                              did_you_mean(first.name, self._visible(env)))
+        return self._resolve(item, node.parts, 0, env, node)
+
+    def _visible(self, env: Env) -> list[str]:
+        return [*env.bind, *env.scope.names(), "dt"]
+
+    def _dt(self, env: Env, span: Span) -> Scalar:
+        t = env.time or env.scope.over
+        if t is None or t.step is None:
+            raise UnknownName("dt is only defined inside a sum, constraint or declaration over a "
+                              "time set", span, "iterate over a `time` set")
+        return t.step
+
+    def _resolve(self, item: Any, parts: tuple[ast.Part, ...], i: int, env: Env,
+                 node: ast.Ref) -> Any:
+        part = parts[i]
+        last = i == len(parts) - 1
+        if isinstance(item, Poisoned):
+            raise Suppressed()
+        if isinstance(item, InstanceData):
+            if last:
+                raise TypeMismatch(f"'{item.name}' is a component instance; name a member, "
+                                   f"e.g. {item.name}.<member>", part.span)
+            if part.index is None:
+                if item.sets:
+                    raise DimensionMismatch(f"'{item.name}' is indexed; write {item.name}[…]",
+                                            part.span)
+                scope = item.scopes[()]
+            else:
+                key = self.key(part.index, item.sets, env, item.name, part.span)
+                scope = item.scopes.get(key)
+                if scope is None:
+                    raise DimensionMismatch(f"{item.name}{V_show(key)} does not exist", part.span)
+            nxt = parts[i + 1]
+            member = scope.items.get(nxt.name)
+            if member is None:
+                raise UnknownName(f"'{item.component.name}' has no member '{nxt.name}'",
+                                  nxt.span, did_you_mean(nxt.name, scope.items))
+            return self._resolve(member, parts, i + 1, env, node)
+        if not last:
+            raise TypeMismatch(f"'{part.name}' has no members", parts[i + 1].span)
+        if isinstance(item, SetValue):
+            if part.index is not None:
+                raise TypeMismatch(f"set '{part.name}' cannot be subscripted", part.span)
+            return item
+        if isinstance(item, ParamData | VarData | ExprData):
+            if part.index is None:
+                if item.sets:
+                    dims = ", ".join(s.name if s else "…" for s in item.sets)
+                    raise DimensionMismatch(
+                        f"'{part.name}' is indexed over [{dims}]; write {part.name}[…]",
+                        part.span)
+                key: Key = ()
+            else:
+                key = self.key(part.index, item.sets, env, part.name, part.span)
+            return self._lookup(item, key, part.span)
+        raise TypeMismatch(f"cannot use '{part.name}' here", part.span)
+
+    def _lookup(self, item: ParamData | VarData | ExprData, key: Key, span: Span) -> Any:
+        if isinstance(item, ParamData):
+            return item.get(key, span)
+        if isinstance(item, VarData):
+            col = item.cols.get(key)
+            if col is None:
+                raise DimensionMismatch(f"{item.name}{V_show(key)} is not declared (outside the "
+                                        "index filter)", span)
+            return Affine.var(col, item.unit)
+        return self.b.expr_value(item, key, span)
+
+    def key(self, index: tuple[ast.Expr, ...], sets: list[SetValue | None], env: Env,
+            name: str, span: Span) -> Key:
+        """Evaluate a subscript against the declared sets; labels may be written bare."""
+        if len(index) != len(sets):
+            raise DimensionMismatch(f"'{name}' takes {len(sets)} ind"
+                                    f"{'ex' if len(sets) == 1 else 'ices'}, got {len(index)}",
+                                    span)
+        out: list[Label] = []
+        for expr, dom in zip(index, sets, strict=True):
+            out.append(self._key_part(expr, dom, env, name))
+        return tuple(out)
+
+    def _key_part(self, expr: ast.Expr, dom: SetValue | None, env: Env, name: str) -> Label:
+        if (isinstance(expr, ast.Ref) and len(expr.parts) == 1 and expr.parts[0].index is None
+                and expr.parts[0].name not in env.bind and dom is not None
+                and expr.parts[0].name in dom.position):
+            return expr.parts[0].name
+        if (isinstance(expr, ast.Ref) and len(expr.parts) == 1 and expr.parts[0].index is None
+                and expr.parts[0].name not in env.bind and dom is not None
+                and env.scope.lookup(expr.parts[0].name) is None and expr.parts[0].name != "dt"):
+            lab_name = expr.parts[0].name
+            raise DimensionMismatch(f"'{lab_name}' is neither a name nor an element of "
+                                    f"{dom.describe()} (index of '{name}')", expr.span,
+                                    did_you_mean(lab_name, [str(e) for e in dom.elements]))
+        v = self.value(expr, env)
+        lab: Label
+        if isinstance(v, Elem):
+            lab = v.value
+        elif isinstance(v, str):
+            lab = v
+        elif isinstance(v, Scalar) and np.ndim(v.value) == 0 and float(v.value).is_integer() \
+                and (v.unit is None or v.unit.dimensionless):
+            lab = int(v.value)
+        else:
+            raise TypeMismatch(f"index of '{name}' must be a set element or an integer",
+                               expr.span)
+        if dom is not None and lab not in dom.position:
+            hint = ("guard the edge with `where` or `if`, e.g. where t > first(T)"
+                    if dom.is_time or all(isinstance(e, int) for e in dom.elements) else
+                    did_you_mean(str(lab), [str(e) for e in dom.elements]))
+            raise DimensionMismatch(f"index {lab!r} of '{name}' is not in {dom.describe()}",
+                                    expr.span, hint)
+        return lab
+
+    # ---- operators ------------------------------------------------------------------------
+    def _BinOp(self, node: ast.BinOp, env: Env) -> Any:
+        if node.op in ("and", "or"):
+            left = self.condition(node.left, env)
+            if node.op == "and":
+                return left and self.condition(node.right, env)
+            return left or self.condition(node.right, env)
+        a = self.numeric(node.left, env, f"'{node.op}'")
+        b = self.numeric(node.right, env, f"'{node.op}'")
+        if node.op == "+":
+            return V.add(a, b, 1.0, node.span)
+        if node.op == "-":
+            return V.add(a, b, -1.0, node.span)
+        if node.op == "*":
+            return V.multiply(a, b, node.span)
+        if node.op == "/":
+            return V.divide(a, b, node.span)
+        return self._power(a, b, node)
+
+    def _power(self, a: Scalar | Affine, b: Scalar | Affine, node: ast.BinOp) -> Any:
+        if isinstance(b, Affine) or (b.unit is not None and not b.unit.dimensionless):
+            raise TypeMismatch("an exponent must be a dimensionless parameter", node.right.span)
+        if isinstance(a, Scalar):
+            if a.unit is not None and not float(b.value).is_integer():
+                raise TypeMismatch("a quantity with a unit needs an integer exponent", node.span)
+            unit = U.power(a.unit, int(b.value)) if a.unit is not None else None
+            return Scalar(a.value ** b.value, unit)
+        if float(b.value) == 1.0:
+            return a
+        if float(b.value) == 2.0:
+            return V.multiply(a, a, node.span)
+        raise UnsupportedConstruct("a variable may only be raised to the power 1 or 2",
+                                   node.span)
+
+    def _Neg(self, node: ast.Neg, env: Env) -> Any:
+        v = self.numeric(node.operand, env, "'-'")
+        if isinstance(v, Scalar):
+            return Scalar(-v.value, v.unit)
+        return v.scaled(-1.0, v.unit)
+
+    def _Not(self, node: ast.Not, env: Env) -> bool:
+        return not self.condition(node.operand, env)
+
+    def _IfExpr(self, node: ast.IfExpr, env: Env) -> Any:
+        return self.value(node.then if self.condition(node.cond, env) else node.other, env)
+
+    def _Compare(self, node: ast.Compare, env: Env) -> bool:
+        vals = [self.value(o, env) for o in node.operands]
+        for (a, b), op, o in zip(zip(vals, vals[1:]), node.ops, node.operands[1:], strict=True):
+            if not self._compare(a, b, op, o.span):
+                return False
+        return True
+
+    def _compare(self, a: Any, b: Any, op: str, span: Span) -> bool:
+        if isinstance(a, Elem) and isinstance(b, Elem) and a.set is b.set:
+            x, y = a.set.position[a.value], b.set.position[b.value]
+        elif isinstance(a, str | Elem) and isinstance(b, str | Elem) and (
+                isinstance(_label(a), str) or isinstance(_label(b), str)):
+            if op not in ("==", "!="):
+                raise TypeMismatch("labels can only be compared with == and !=", span,
+                                   "compare ord(…) positions instead")
+            return (_label(a) == _label(b)) == (op == "==")
+        else:
+            na = self.to_numeric(a, span, "a comparison")
+            nb = self.to_numeric(b, span, "a comparison")
+            if isinstance(na, Affine) or isinstance(nb, Affine):
+                raise TypeMismatch("a condition cannot depend on a variable", span,
+                                   "conditions in where/if must use parameters and indices")
+            f = U.convert(nb.unit, na.unit, span, "cannot compare")
+            x, y = float(na.value), float(nb.value) * f
+        return {"<": x < y, "<=": x <= y + 1e-12, ">": x > y, ">=": x >= y - 1e-12,
+                "==": abs(x - y) <= 1e-12 * max(1.0, abs(x)), "!=": x != y}[op]
+
+    def _Sum(self, node: ast.Sum, env: Env) -> Scalar | Affine:
+        acc: Affine | None = None
+        total: Scalar | None = None
+        for e2, _key, _els in self.iterate(node.iterators, node.where, env):
+            v = self.numeric(node.body, e2, "a sum's body")
+            ref = acc.unit if acc is not None else (total.unit if total is not None else None)
+            f = U.convert(v.unit, ref, node.body.span, "cannot add") \
+                if ref is not None and v.unit is not None else 1.0
+            if isinstance(v, Affine) or acc is not None:
+                if acc is None:
+                    acc = Affine.zero(ref if ref is not None else v.unit)
+                    if total is not None:
+                        acc.iadd(total)
+                        total = None
+                elif acc.unit is None:
+                    acc.unit = v.unit
+                acc.iadd(v, f)
+            elif total is None:
+                total = Scalar(v.value, v.unit)
+            else:
+                total = Scalar(total.value + f * v.value, total.unit or v.unit)
+        if acc is not None:
+            return acc
+        return total if total is not None else Scalar(0.0, None)
+
+    # ---- function calls -------------------------------------------------------------------
+    def _Call(self, node: ast.Call, env: Env) -> Any:
+        name = node.name
+        if name in DISTRIBUTIONS:
+            return self._draw(node, env)
+        fn = getattr(self, f"_fn_{name}", None)
+        if fn is None:
+            if name in ("csv", "sample", "equal", "weights"):
+                raise TypeMismatch(f"{name}(…) is only allowed as a data source of a "
+                                   f"{'parameter' if name == 'csv' else 'scenarios declaration'}",
+                                   node.span)
+            raise UnknownName(f"unknown function '{name}'", node.span,
+                              did_you_mean(name, [*BUILTINS, *DISTRIBUTIONS]))
+        return fn(node, env)
+
+    def _args(self, node: ast.Call, n: int | tuple[int, int]) -> tuple[ast.Expr, ...]:
+        lo, hi = (n, n) if isinstance(n, int) else n
+        if not lo <= len(node.args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            raise TypeMismatch(f"{node.name}() takes {want} argument(s), got {len(node.args)}",
+                               node.span)
+        return node.args
+
+    def _set_arg(self, node: ast.Call, env: Env) -> SetValue:
+        (arg,) = self._args(node, 1)
+        return self.domain(arg, env)
+
+    def _elem_arg(self, node: ast.Expr, env: Env, fname: str) -> Elem:
+        v = self.value(node, env)
+        if not isinstance(v, Elem):
+            raise TypeMismatch(f"{fname}() needs a set element (an index such as t)", node.span)
+        return v
+
+    def _fn_first(self, node: ast.Call, env: Env) -> Elem:
+        s = self._set_arg(node, env)
+        return Elem(s.elements[0], s)
+
+    def _fn_last(self, node: ast.Call, env: Env) -> Elem:
+        s = self._set_arg(node, env)
+        return Elem(s.elements[-1], s)
+
+    def _fn_card(self, node: ast.Call, env: Env) -> Scalar:
+        return Scalar(float(len(self._set_arg(node, env).elements)), None)
+
+    def _fn_ord(self, node: ast.Call, env: Env) -> Scalar:
+        (arg,) = self._args(node, 1)
+        return Scalar(float(self._elem_arg(arg, env, "ord").ord), None)
+
+    def _shift(self, node: ast.Call, env: Env, sign: int) -> Elem:
+        args = self._args(node, (1, 2))
+        el = self._elem_arg(args[0], env, node.name)
+        k = 1
+        if len(args) == 2:
+            k = self._int(self.constant(args[1], env, "a shift"), args[1].span)
+        pos = el.set.position[el.value] + sign * k
+        if not 0 <= pos < len(el.set.elements):
+            edge = "first" if sign < 0 else "last"
+            raise DimensionMismatch(
+                f"{node.name}({el.value}) steps outside {el.set.describe()}", node.span,
+                f"guard the {edge} element, e.g. `where t > first(T)` or "
+                f"`if t == {edge}(T) then … else …`")
+        return Elem(el.set.elements[pos], el.set)
+
+    def _fn_prev(self, node: ast.Call, env: Env) -> Elem:
+        return self._shift(node, env, -1)
+
+    def _fn_next(self, node: ast.Call, env: Env) -> Elem:
+        return self._shift(node, env, 1)
+
+    def _scalars(self, node: ast.Call, env: Env) -> list[Scalar]:
+        if not node.args:
+            raise TypeMismatch(f"{node.name}() needs at least one argument", node.span)
+        out = []
+        for a in node.args:
+            v = self.numeric(a, env, f"{node.name}()")
+            if isinstance(v, Affine):
+                raise UnsupportedConstruct(
+                    f"{node.name}() of a variable is not linear", a.span,
+                    "model it with an auxiliary variable and constraints")
+            out.append(v)
+        return out
+
+    def _minmax(self, node: ast.Call, env: Env, pick: Callable[..., Any]) -> Scalar:
+        vals = self._scalars(node, env)
+        unit = next((v.unit for v in vals if v.unit is not None), None)
+        conv = [float(v.value) * U.convert(v.unit, unit, node.span, f"{node.name}()")
+                for v in vals]
+        return Scalar(pick(conv), unit)
+
+    def _fn_min(self, node: ast.Call, env: Env) -> Scalar:
+        return self._minmax(node, env, min)
+
+    def _fn_max(self, node: ast.Call, env: Env) -> Scalar:
+        return self._minmax(node, env, max)
+
+    def _unary(self, node: ast.Call, env: Env, fn: Callable[[float], float],
+               keep_unit: bool) -> Scalar:
+        self._args(node, 1)
+        (v,) = self._scalars(node, env)
+        if not keep_unit and v.unit is not None and not v.unit.dimensionless:
+            raise TypeMismatch(f"{node.name}() needs a dimensionless argument, got "
+                               f"{U.describe(v.unit)}", node.span)
+        try:
+            return Scalar(fn(float(v.value)), v.unit if keep_unit else None)
+        except (ValueError, OverflowError):
+            raise TypeMismatch(f"{node.name}({float(v.value):g}) is undefined", node.span) \
+                from None
+
+    def _fn_abs(self, node: ast.Call, env: Env) -> Scalar:
+        return self._unary(node, env, abs, True)
+
+    def _fn_floor(self, node: ast.Call, env: Env) -> Scalar:
+        return self._unary(node, env, math.floor, True)
+
+    def _fn_ceil(self, node: ast.Call, env: Env) -> Scalar:
+        return self._unary(node, env, math.ceil, True)
+
+    def _fn_round(self, node: ast.Call, env: Env) -> Scalar:
+        return self._unary(node, env, round, True)
+
+    def _fn_sqrt(self, node: ast.Call, env: Env) -> Scalar:
+        return self._unary(node, env, math.sqrt, False)
+
+    def _fn_exp(self, node: ast.Call, env: Env) -> Scalar:
+        return self._unary(node, env, math.exp, False)
+
+    def _fn_log(self, node: ast.Call, env: Env) -> Scalar:
+        return self._unary(node, env, math.log, False)
+
+    def _fn_expected(self, node: ast.Call, env: Env) -> Scalar | Affine:
+        return self.b.risk.expected(node, env)
+
+    def _fn_cvar(self, node: ast.Call, env: Env) -> Affine:
+        return self.b.risk.cvar(node, env)
+
+    # ---- sampling -------------------------------------------------------------------------
+    def _draw(self, node: ast.Call, env: Env) -> Scalar:
+        if env.rng is None:
+            raise TypeMismatch(f"{node.name}(…) draws random numbers and is only allowed inside "
+                               "a `scenarios … = sample(…) { … }` block", node.span)
+        args = [self.constant(a, env, f"{node.name}()") for a in node.args]
+        unit = next((a.unit for a in args if a.unit is not None), None)
+        vals = [np.asarray(a.value, float) * U.convert(a.unit, unit, node.span, node.name)
+                for a in args]
+        n, rng = env.n_draws, env.rng
+        spec = {"normal": 2, "uniform": 2, "lognormal": 2, "triangular": 3, "exponential": 1,
+                "beta": 2, "gamma": 2, "poisson": 1, "bernoulli": 1}[node.name]
+        if len(vals) != spec:
+            raise TypeMismatch(f"{node.name}() takes {spec} argument(s), got {len(vals)}",
+                               node.span)
+        try:
+            draw = {
+                "normal": lambda: rng.normal(vals[0], vals[1], n),
+                "uniform": lambda: rng.uniform(vals[0], vals[1], n),
+                "lognormal": lambda: rng.lognormal(vals[0], vals[1], n),
+                "triangular": lambda: rng.triangular(vals[0], vals[1], vals[2], n),
+                "exponential": lambda: rng.exponential(vals[0], n),
+                "beta": lambda: rng.beta(vals[0], vals[1], n),
+                "gamma": lambda: rng.gamma(vals[0], vals[1], n),
+                "poisson": lambda: rng.poisson(vals[0], n).astype(float),
+                "bernoulli": lambda: (rng.random(n) < vals[0]).astype(float),
+            }[node.name]()
+        except ValueError as exc:
+            raise TypeMismatch(f"{node.name}(): {exc}", node.span) from None
+        return Scalar(draw, unit)
+
+
+def _label(v: Any) -> Label:
+    return v.value if isinstance(v, Elem) else v
+
+
+def V_show(key: Key) -> str:  # noqa: N802
+    return "[" + ", ".join(str(k) for k in key) + "]"

@@ -1,0 +1,258 @@
+"""Parameters (scalars, indexed, tables, CSV, derived) and scenario sets with probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qgridlang import ast
+from qgridlang.errors import DataError, DimensionMismatch, Span, TypeMismatch, UnknownName
+from qgridlang.semantics import units as U
+from qgridlang.semantics.data import load_columns, parse_label
+from qgridlang.semantics.evaluate import Env
+from qgridlang.semantics.scope import ParamData
+from qgridlang.semantics.values import Label, Scalar, SetValue
+
+if TYPE_CHECKING:
+    from qgridlang.semantics.builder import Builder
+
+
+def data_path(b: Builder, text: str, span: Span) -> Path:
+    """Data files resolve relative to the file that names them."""
+    p = Path(text)
+    if p.is_absolute():
+        return p
+    src = Path(span.file)
+    base = src.parent if src.is_file() else b.base_dir
+    return base / p
+
+
+def declare_param(b: Builder, st: ast.ParamDecl, env: Env) -> None:
+    heads = st.heads
+    units = [U.unit_at(h.unit.text, h.unit.span) if h.unit else None for h in heads]
+    default = None
+    if st.default is not None:
+        d = b.ev.constant(st.default, env, "a default")
+        default = d
+    if st.value is None:
+        if len(heads) == 1 and not heads[0].index and heads[0].name in b.overrides:
+            _define_scalar(b, heads[0], units[0], Scalar(0.0, None), env, st.span)
+            return
+        raise TypeMismatch(f"parameter '{heads[0].name}' has no value", st.span,
+                           "give it one: `= 5 MW`, `= csv(…)` or `= {…}`")
+    if isinstance(st.value, ast.Call) and st.value.name == "csv":
+        _from_csv(b, st, st.value, units, default, env)
+        return
+    if len(heads) != 1:
+        raise TypeMismatch("several parameters can only share a csv(…) source", st.span)
+    head, unit = heads[0], units[0]
+    items = head.index.items if head.index else ()
+    sets = b.ev.domains(items, env)
+    if isinstance(st.value, ast.Table):
+        data = _from_table(b, head, st.value, sets, unit, env)
+        dflt = _default_value(default, unit, st)
+        _check_complete_table(head, sets, data, dflt is not None, st.value.span)
+        env.scope.define(head.name, ParamData(head.name, sets, unit, st.span, data, dflt),
+                         st.span)
+        return
+    if not items:
+        value = b.ev.constant(st.value, env, f"parameter '{head.name}'")
+        _define_scalar(b, head, unit, value, env, st.span)
+        return
+    pdata: dict[tuple[Label, ...], float | np.ndarray] = {}
+    out_unit = unit
+    for e2, key, _ in b.ev.iterate(items, head.index.where if head.index else None, env):
+        v = b.ev.constant(st.value, e2, f"parameter '{head.name}'")
+        if out_unit is None and v.unit is not None:
+            out_unit = v.unit
+        pdata[key] = float(v.value) * U.convert(v.unit, out_unit, st.value.span,
+                                                 f"parameter '{head.name}'")
+    env.scope.define(head.name, ParamData(head.name, sets, out_unit, st.span, pdata,
+                                          _default_value(default, out_unit, st)), st.span)
+
+
+def _define_scalar(b: Builder, head: ast.ParamHead, unit: U.Unit | None, value: Scalar,
+                   env: Env, span: Span) -> None:
+    if head.name in b.overrides and env.scope is b.model:
+        value = b.overrides[head.name]
+        b.used_overrides.add(head.name)
+    f = U.convert(value.unit, unit, span, f"parameter '{head.name}'") if unit else 1.0
+    out_unit = unit if unit is not None else value.unit
+    env.scope.define(head.name, ParamData(head.name, [], out_unit, span,
+                                          {(): float(value.value) * f}), span)
+
+
+def _default_value(default: Scalar | None, unit: U.Unit | None, st: ast.ParamDecl
+                   ) -> float | None:
+    if default is None:
+        return None
+    span = st.default.span if st.default is not None else st.span
+    return float(default.value) * U.convert(default.unit, unit, span, "the default")
+
+
+def _from_table(b: Builder, head: ast.ParamHead, table: ast.Table, sets: list[SetValue | None],
+                unit: U.Unit | None, env: Env) -> dict[tuple[Label, ...], float | np.ndarray]:
+    data: dict[tuple[Label, ...], float | np.ndarray] = {}
+    for entry in table.entries:
+        if len(entry.key) != len(sets):
+            raise DimensionMismatch(f"table key of '{head.name}' has {len(entry.key)} part(s), "
+                                    f"the parameter {len(sets)} ind(ices)", entry.span)
+        key: list[Label] = []
+        for lab, dom in zip(entry.key, sets, strict=True):
+            got = parse_label(str(lab), dom) if dom is not None else lab
+            if got is None:
+                assert dom is not None
+                raise DimensionMismatch(f"'{lab}' is not an element of {dom.describe()}",
+                                        entry.span)
+            key.append(got)
+        k = tuple(key)
+        if k in data:
+            raise DataError(f"duplicate entry {lab} in the table of '{head.name}'", entry.span)
+        v = b.ev.constant(entry.value, env, "a table value")
+        data[k] = float(v.value) * U.convert(v.unit, unit, entry.value.span,
+                                             f"table of '{head.name}'") if unit else \
+            float(v.value)
+    return data
+
+
+def _check_complete_table(head: ast.ParamHead, sets: list[SetValue | None], data: dict[
+        tuple[Label, ...], float | np.ndarray], has_default: bool, span: Span) -> None:
+    import itertools
+
+    if has_default or any(s is None for s in sets):
+        return
+    for k in itertools.product(*(s.elements for s in sets if s is not None)):
+        if k not in data:
+            raise DataError(f"the table of '{head.name}' has no entry for "
+                            f"{', '.join(map(str, k))}", span,
+                            "add it, or declare `param … default 0 = {…}`")
+
+
+def _str_arg(b: Builder, node: ast.Expr | None, env: Env, what: str) -> str | None:
+    if node is None:
+        return None
+    if isinstance(node, ast.Str):
+        return node.value
+    if isinstance(node, ast.Ref) and len(node.parts) == 1:
+        return node.parts[0].name
+    raise TypeMismatch(f"{what} must be a column name (a string)", node.span)
+
+
+def _from_csv(b: Builder, st: ast.ParamDecl, call: ast.Call, units: list[U.Unit | None],
+              default: Scalar | None, env: Env) -> None:
+    known = {"key", "column", "default"}
+    for k, v in call.kwargs:
+        if k not in known:
+            from qgridlang.errors import did_you_mean
+
+            raise UnknownName(f"csv() has no option '{k}'", v.span, did_you_mean(k, known))
+    if len(call.args) != 1 or not isinstance(call.args[0], ast.Str):
+        raise TypeMismatch('csv() takes the file name first: csv("data/x.csv", key = …)',
+                           call.span)
+    path = data_path(b, call.args[0].value, call.args[0].span)
+    heads = st.heads
+    items = heads[0].index.items if heads[0].index else ()
+    sets = b.ev.domains(items, env)
+    if any(s is None for s in sets) or not sets:
+        raise TypeMismatch("a csv parameter must be indexed over declared sets", st.span)
+    for h in heads[1:]:
+        other = b.ev.domains(h.index.items if h.index else (), env)
+        if [s.name if s else None for s in other] != [s.name for s in sets if s]:
+            raise DimensionMismatch(f"parameters sharing a csv source need the same indices; "
+                                    f"'{h.name}' differs from '{heads[0].name}'", h.span)
+    key_node = call.kwarg("key")
+    if isinstance(key_node, ast.TupleExpr):
+        keys = [_str_arg(b, n, env, "key") or "" for n in key_node.items]
+    else:
+        keys = [_str_arg(b, key_node, env, "key") or ""] if key_node is not None else []
+    if not keys:
+        keys = [s.name for s in sets if s]
+    if len(keys) != len(sets):
+        raise DimensionMismatch(f"key names {len(keys)} column(s) but the parameter has "
+                                f"{len(sets)} ind(ices)", key_node.span if key_node else call.span)
+    column = _str_arg(b, call.kwarg("column"), env, "column")
+    if column is not None and len(heads) > 1:
+        raise TypeMismatch("column = … names one column; with several parameters the columns "
+                           "are their names", call.span)
+    columns = [column] if column else [h.name for h in heads]
+    dflt_node = call.kwarg("default")
+    if dflt_node is not None:
+        default = b.ev.constant(dflt_node, env, "a default")
+    defaults = [_default_value(default, u, st) for u in units]
+    tables = load_columns(path, call.span, keys, [s for s in sets if s], columns,
+                          [d is not None for d in defaults])
+    for h, u, table, d in zip(heads, units, tables, defaults, strict=True):
+        env.scope.define(h.name, ParamData(h.name, list(sets), u, h.span,
+                                           dict(table), d), h.span)
+
+
+# ---- scenarios ----------------------------------------------------------------------------------
+def declare_scenarios(b: Builder, st: ast.ScenariosDecl, env: Env) -> None:
+    s = env.scope.lookup(st.set_name)
+    if not isinstance(s, SetValue):
+        raise UnknownName(f"scenarios need a declared set: '{st.set_name}' is not one", st.span,
+                          f"declare it first: set {st.set_name} = 1..100")
+    if st.set_name in b.scenarios:
+        raise TypeMismatch(f"scenarios of '{st.set_name}' are already declared", st.span)
+    src = st.source
+    n = len(s.elements)
+    if src.name == "sample":
+        seed_node = src.kwarg("seed")
+        if seed_node is None:
+            raise TypeMismatch("sample(…) needs a seed so results are reproducible", src.span,
+                               "write sample(seed = 7)")
+        seed = int(b.ev.constant(seed_node, env, "seed").value)
+        probs = np.full(n, 1.0 / n)
+        rng = np.random.default_rng(seed)
+        for stmt in st.samples:
+            _sample(b, stmt, s, rng, env)
+    elif src.name == "equal":
+        probs = np.full(n, 1.0 / n)
+    elif src.name == "weights":
+        (arg,) = src.args
+        p = b.ev.value(arg, env) if not isinstance(arg, ast.Ref) else None
+        item = env.scope.lookup(arg.parts[0].name) if isinstance(arg, ast.Ref) else p
+        if not isinstance(item, ParamData) or len(item.sets) != 1 or item.sets[0] is not s:
+            raise TypeMismatch(f"weights(…) needs a parameter indexed over {st.set_name}",
+                               arg.span)
+        probs = np.array([float(item.get((e,), arg.span).value) for e in s.elements])
+    elif src.name == "csv":
+        if len(src.args) != 1 or not isinstance(src.args[0], ast.Str):
+            raise TypeMismatch('csv() takes the file name first', src.span)
+        col = _str_arg(b, src.kwarg("probability"), env, "probability") or "probability"
+        key = _str_arg(b, src.kwarg("key"), env, "key") or st.set_name
+        (table,) = load_columns(data_path(b, src.args[0].value, src.span), src.span, [key], [s],
+                                [col], [False])
+        probs = np.array([table[(e,)] for e in s.elements], float)
+    else:
+        raise TypeMismatch(f"unknown scenario source '{src.name}'", src.span,
+                           "use sample(seed = …) { … }, csv(…), equal() or weights(p)")
+    if st.samples and src.name != "sample":
+        raise TypeMismatch("a sampling block needs `= sample(seed = …)`", st.span)
+    if np.any(probs < 0) or abs(float(probs.sum()) - 1.0) > 1e-6:
+        raise DataError(f"probabilities of scenario set '{st.set_name}' sum to "
+                        f"{float(probs.sum()):.6g}, not 1" if np.all(probs >= 0) else
+                        f"scenario set '{st.set_name}' has a negative probability", src.span)
+    b.scenarios[st.set_name] = probs
+
+
+def _sample(b: Builder, stmt: ast.SampleStmt, s: SetValue, rng: np.random.Generator,
+            env: Env) -> None:
+    items = stmt.index.items if stmt.index else ()
+    where = stmt.index.where if stmt.index else None
+    n = len(s.elements)
+    data: dict[tuple[Label, ...], float | np.ndarray] = {}
+    unit = None
+    senv = Env(env.scope, env.bind, env.time, rng, n)
+    for e2, key, _ in b.ev.iterate(items, where, senv):
+        v = b.ev.constant(stmt.value, e2, f"sampled parameter '{stmt.name}'")
+        if unit is None:
+            unit = v.unit
+        vec = np.broadcast_to(np.asarray(v.value, float) *
+                              U.convert(v.unit, unit, stmt.value.span, stmt.name), (n,))
+        for lab, x in zip(s.elements, vec, strict=True):
+            data[(lab, *key)] = float(x)
+    sets: list[SetValue | None] = [s, *b.ev.domains(items, env)]
+    env.scope.define(stmt.name, ParamData(stmt.name, sets, unit, stmt.span, data), stmt.span)

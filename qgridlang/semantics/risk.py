@@ -1,0 +1,149 @@
+"""Risk measures over scenario sets: ``expected(e)`` and ``cvar(e, alpha = …)``.
+
+CVaR lowers exactly by Rockafellar–Uryasev: ``cvar_a(L) = min_eta eta + 1/(1-a) sum_s p_s z_s``
+with ``z_s >= L_s - eta``, ``z_s >= 0``. The epigraph is exact only where the measure is
+minimised, so :meth:`Risk.check_usage` verifies the sign of ``eta`` wherever it appears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qgridlang import ast
+from qgridlang.errors import Span, TypeMismatch, UnsupportedConstruct
+from qgridlang.flat import VarBlock
+from qgridlang.semantics.evaluate import Env
+from qgridlang.semantics.scope import ExprData, ParamData
+from qgridlang.semantics.values import Affine, Scalar, SetValue
+
+if TYPE_CHECKING:
+    from qgridlang.semantics.builder import Builder
+
+
+@dataclass
+class _Cvar:
+    label: str
+    eta: int
+    span: Span
+
+
+class Risk:
+    """Lowers risk measures into the builder's columns and rows."""
+
+    def __init__(self, builder: Builder) -> None:
+        self.b = builder
+        self.blocks: list[VarBlock] = []
+        self._cvars: dict[tuple[str, float], tuple[_Cvar, Affine]] = {}
+
+    def _operand(self, node: ast.Call, env: Env) -> tuple[ExprData | ParamData, SetValue,
+                                                           np.ndarray]:
+        if not node.args or not isinstance(node.args[0], ast.Ref) or node.args[0].parts[-1].index:
+            raise TypeMismatch(f"{node.name}() takes the name of an expression or parameter "
+                               "indexed over a scenario set", node.span,
+                               f"e.g. expr cost[s in S] = …  then {node.name}(cost)")
+        ref = node.args[0]
+        item = env.scope.lookup(ref.parts[0].name)
+        if len(ref.parts) > 1:
+            item = _member(self.b, ref, env)
+        if not isinstance(item, ExprData | ParamData) or len(item.sets) != 1 or \
+                item.sets[0] is None or item.sets[0].name not in self.b.scenarios:
+            raise TypeMismatch(f"{node.name}() needs an expression or parameter indexed over "
+                               f"one scenario set, got '{ref.dotted}'", ref.span,
+                               "declare the set's probabilities with `scenarios S = …`")
+        s = item.sets[0]
+        return item, s, self.b.scenarios[s.name]
+
+    def _values(self, item: ExprData | ParamData, s: SetValue, span: Span
+                ) -> list[Scalar | Affine]:
+        if isinstance(item, ParamData):
+            return [item.get((e,), span) for e in s.elements]
+        return [self.b.expr_value(item, (e,), span) for e in s.elements]
+
+    def expected(self, node: ast.Call, env: Env) -> Scalar | Affine:
+        item, s, probs = self._operand(node, env)
+        vals = self._values(item, s, node.span)
+        unit = vals[0].unit if vals else None
+        if all(isinstance(v, Scalar) for v in vals):
+            return Scalar(float(sum(p * float(v.value) for p, v in zip(probs, vals,
+                                                                        strict=True))), unit)
+        acc = Affine.zero(unit)
+        for p, v in zip(probs, vals, strict=True):
+            acc.iadd(v, float(p))
+        return acc
+
+    def cvar(self, node: ast.Call, env: Env) -> Affine:
+        item, s, probs = self._operand(node, env)
+        alpha_node = node.kwarg("alpha")
+        if alpha_node is None:
+            raise TypeMismatch("cvar() needs its confidence level: cvar(cost, alpha = 0.95)",
+                               node.span)
+        alpha = float(self.b.ev.constant(alpha_node, env, "alpha").value)
+        if not 0.0 <= alpha < 1.0:
+            raise TypeMismatch(f"alpha must be in [0, 1), got {alpha:g}", alpha_node.span)
+        cache_key = (item.name, alpha)
+        if cache_key in self._cvars:
+            return self._cvars[cache_key][1]
+        vals = self._values(item, s, node.span)
+        unit = vals[0].unit if vals else None
+        label = f"cvar({item.name},{alpha:g})"
+        eta = self.b.new_columns(label + ".eta", "real", unit, [()], -np.inf, np.inf, node.span)
+        z0 = self.b.new_columns(label + ".excess", "real", unit, [(e,) for e in s.elements],
+                                0.0, np.inf, node.span)
+        out = Affine({eta: 1.0}, {}, 0.0, unit)
+        for k, (e, p, v) in enumerate(zip(s.elements, probs, vals, strict=True)):
+            row = Affine({z0 + k: 1.0, eta: 1.0}, {}, 0.0, unit)
+            row.iadd(v, -1.0)
+            self.b._row(row, Scalar(0.0), None, label + ".tail", (e,), node.span, node.span)
+            out.lin[z0 + k] = float(p) / (1.0 - alpha)
+        self._cvars[cache_key] = (_Cvar(label, eta, node.span), out)
+        return Affine(dict(out.lin), {}, 0.0, unit)
+
+    def check_usage(self) -> None:
+        """CVaR must be minimised: positive in a minimised objective, on the <= side of a row."""
+        if not self._cvars:
+            return
+        rows = np.asarray(self.b.r_rows, np.int64)
+        cols = np.asarray(self.b.r_cols, np.int64)
+        vals = np.asarray(self.b.r_vals, float)
+        obj = self.b.objective
+        for cv, _ in self._cvars.values():
+            sign_ok = True
+            used = False
+            if obj is not None and obj.value.lin.get(cv.eta, 0.0) != 0.0:
+                used = True
+                coef = obj.value.lin[cv.eta]
+                sign_ok &= coef > 0 if obj.sense == "min" else coef < 0
+            for r, v in zip(rows[cols == cv.eta], vals[cols == cv.eta], strict=True):
+                info = self.b.rows[int(r)]
+                if info.name == cv.label + ".tail":
+                    continue
+                used = True
+                lo, hi = self.b.row_lo[int(r)], self.b.row_hi[int(r)]
+                sign_ok &= (v > 0 and lo == -np.inf) or (v < 0 and hi == np.inf)
+            if not used:
+                raise TypeMismatch(f"{cv.label} is never used in the objective or a constraint",
+                                   cv.span)
+            if not sign_ok:
+                raise UnsupportedConstruct(
+                    f"{cv.label} is maximised somewhere; CVaR lowers exactly only where it is "
+                    "minimised", cv.span,
+                    "use it in a minimised objective with a positive weight, or as cvar(…) <= b")
+
+
+def _member(b: Builder, ref: ast.Ref, env: Env) -> object:
+    """Resolve ``inst[k].member`` to the member's declaration (not its value)."""
+    from qgridlang.semantics.scope import InstanceData
+
+    item = env.scope.lookup(ref.parts[0].name)
+    for i, part in enumerate(ref.parts[:-1]):
+        if not isinstance(item, InstanceData):
+            return None
+        key = b.ev.key(part.index, item.sets, env, part.name, part.span) if part.index else ()
+        scope = item.scopes.get(key)
+        if scope is None:
+            return None
+        item = scope.items.get(ref.parts[i + 1].name)
+    return item

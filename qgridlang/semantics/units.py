@@ -1,0 +1,160 @@
+"""Units: a pint registry with the power-system vocabulary, and the few operations we need.
+
+A :class:`Unit` wraps a pint unit; ``None`` stands for a bare number literal, which adopts the
+unit of whatever it is added to or compared with (``p[t] <= 5`` with ``p`` in MW means 5 MW).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pint
+
+from qgridlang.errors import QglError, Span, UnitMismatch
+
+_REGISTRY = pint.UnitRegistry(autoconvert_offset_to_baseunit=False)
+_REGISTRY.define("dollar = [currency] = USD = usd")
+_REGISTRY.define("euro = [currency_eur] = EUR = eur")
+_REGISTRY.define("pu = [] = per_unit")
+_REGISTRY.define("VAr = volt * ampere = var")
+_REGISTRY.define("cycle_count = [] = cycles")
+
+_ALIASES = {"$": "dollar", "€": "euro", "%": "percent"}
+
+
+class Unit:
+    """A unit of measure; hashable, cached; ``Unit.parse("$/MWh")``."""
+
+    __slots__ = ("pint", "text")
+
+    def __init__(self, pint_unit: pint.Unit, text: str) -> None:
+        self.pint = pint_unit
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Unit({self.text!r})"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unit) and self.pint == other.pint
+
+    def __hash__(self) -> int:
+        return hash(self.pint)
+
+    @property
+    def dimensionless(self) -> bool:
+        return bool(self.pint.dimensionless)
+
+
+@lru_cache(maxsize=4096)
+def parse_unit(text: str) -> Unit:
+    """Parse unit text such as ``MW``, ``$/MWh``, ``kW*h``, ``%``; raises ValueError."""
+    norm = text.strip()
+    expr = norm
+    for sym, name in _ALIASES.items():
+        expr = expr.replace(sym, f" {name} ")
+    try:
+        q = _REGISTRY.parse_expression(expr) if expr.strip() else _REGISTRY.Quantity(1)
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
+            TypeError, SyntaxError, ValueError, KeyError) as exc:
+        raise ValueError(f"unknown unit {norm!r}") from exc
+    if not isinstance(q, pint.Quantity) or q.magnitude != 1:
+        raise ValueError(f"{norm!r} is not a unit")
+    u = q.units
+    try:
+        _REGISTRY.Quantity(1.0, u) * _REGISTRY.Quantity(1.0, u)
+    except pint.errors.OffsetUnitCalculusError:
+        raise ValueError(f"offset unit {norm!r} is refused; use a difference unit (K, delta_degC)")
+    return Unit(u, norm)
+
+
+def unit_at(text: str, span: Span | None) -> Unit:
+    """:func:`parse_unit` that raises a :class:`QglError` pointing at the source."""
+    try:
+        return parse_unit(text)
+    except ValueError as exc:
+        raise QglError(str(exc), span,
+                       "units are pint names such as MW, kWh, h, min, $, $/MWh, %, pu") from None
+
+
+DIMENSIONLESS = parse_unit("")
+
+
+@lru_cache(maxsize=65536)
+def factor(src: Unit, dst: Unit) -> float | None:
+    """Multiplier taking a value in ``src`` to ``dst``; None when not convertible."""
+    if src.pint == dst.pint:
+        return 1.0
+    try:
+        return float(_REGISTRY.Quantity(1.0, src.pint).to(dst.pint).magnitude)
+    except pint.errors.DimensionalityError:
+        return None
+
+
+def convert(src: Unit | None, dst: Unit | None, span: Span | None, what: str) -> float:
+    """Conversion factor src -> dst, or a :class:`UnitMismatch` naming both units."""
+    if src is None or dst is None:
+        return 1.0
+    f = factor(src, dst)
+    if f is None:
+        raise UnitMismatch(f"{what}: {describe(src)} and {describe(dst)} are incompatible", span)
+    return f
+
+
+def describe(u: Unit | None) -> str:
+    if u is None or (u.dimensionless and not u.text):
+        return "a dimensionless number"
+    return f"'{u.text}'" if u.text else f"'{u.pint:~}'"
+
+
+@lru_cache(maxsize=65536)
+def multiply(a: Unit, b: Unit) -> Unit:
+    return _simplify(a.pint * b.pint, _join(a.text, "*", b.text))
+
+
+@lru_cache(maxsize=65536)
+def divide(a: Unit, b: Unit) -> Unit:
+    return _simplify(a.pint / b.pint, _join(a.text, "/", b.text))
+
+
+@lru_cache(maxsize=4096)
+def power(a: Unit, n: int) -> Unit:
+    return _simplify(a.pint**n, f"({a.text})^{n}" if a.text else "")
+
+
+def _join(a: str, op: str, b: str) -> str:
+    if not b:
+        return a
+    if not a:
+        return b if op == "*" else f"1/{b}"
+    wrap = (lambda s: f"({s})" if "/" in s or "*" in s else s)
+    return f"{a}{op}{wrap(b)}"
+
+
+_PREFERRED = ["dollar", "euro", "MWh", "kWh", "MW", "kW", "h", "min", "s", "MVAr", "kV", "Hz"]
+
+
+def _simplify(u: pint.Unit, text: str) -> Unit:
+    """Cancel units whose ratio is exactly 1 (``$/MWh*MW*h`` -> ``$``), keep the text otherwise."""
+    q = _REGISTRY.Quantity(1.0, u)
+    if q.dimensionless:
+        f = float(q.to("dimensionless").magnitude)
+        if f == 1.0:
+            return DIMENSIONLESS
+        return Unit(u, text)
+    for name in _PREFERRED:
+        target = _REGISTRY.Unit(name)
+        if target.dimensionality == q.dimensionality:
+            if abs(float(q.to(target).magnitude) - 1.0) < 1e-12:
+                label = {"dollar": "$", "euro": "€"}.get(name, name)
+                return Unit(target, label)
+    return Unit(u, text)
+
+
+def unit_text(u: Unit | None) -> str:
+    """Display text of a unit ('' when dimensionless)."""
+    if u is None or (u.dimensionless and u.text in ("", "1")):
+        return ""
+    return u.text
