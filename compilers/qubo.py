@@ -37,8 +37,11 @@ import dimod
 import numpy as np
 import scipy.sparse as sp
 
-from qgridlang.compilers import qubo_penalties as pen
-from qgridlang.compilers.qubo_encodings import (
+from qgridlang.errors import UnknownName, UsageError, did_you_mean
+from qgridlang.flat import FlatModel, key_text
+
+from . import qubo_penalties as pen
+from .qubo_encodings import (
     BINARY,
     ColumnPlan,
     Registers,
@@ -50,8 +53,6 @@ from qgridlang.compilers.qubo_encodings import (
     plan_columns,
     value_matrix,
 )
-from qgridlang.errors import UnknownName, UsageError, did_you_mean
-from qgridlang.flat import FlatModel, key_text
 
 __all__ = [
     "PenaltyInfo",

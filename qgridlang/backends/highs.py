@@ -23,6 +23,8 @@ from qgridlang.results import RawResult, Status
 
 INF = float("inf")
 _TOL = 1e-6
+_HIGHS_MIP_GAP = 1e-4  # HiGHS's default mip_rel_gap
+_INITIAL_TANGENTS = 8  # per separable term: max under-estimate h/2 (range/14)^2 per column
 
 
 @dataclass
@@ -127,9 +129,16 @@ _STATUS = {
 }
 
 
-def _run(h: Any, model: Any) -> tuple[Status, np.ndarray | None, np.ndarray | None, dict[
-        str, Any]]:
+def _run(h: Any, model: Any, start: np.ndarray | None = None
+         ) -> tuple[Status, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
     h.passModel(model)
+    if start is not None:
+        import highspy
+
+        sol = highspy.HighsSolution()
+        sol.col_value = list(map(float, start))
+        sol.value_valid = True
+        h.setSolution(sol)
     h.run()
     ms = h.getModelStatus()
     status = _STATUS.get(ms.name, Status.ERROR)
@@ -176,7 +185,12 @@ def _split(milp: Any) -> _Epigraph:
 
 
 def _outer_approximation(milp: Any, options: Options) -> RawResult:
-    """Solve min c'x + 1/2 x'Hx (H PSD) with integers by tangent cuts on epigraph columns."""
+    """Solve min c'x + 1/2 x'Hx (H PSD) with integers by tangent cuts on epigraph columns.
+
+    Each round solves the cut MILP (its dual bound is a valid lower bound, tangents
+    under-estimate a convex function), then solves the exact QP with the round's integer
+    assignment fixed (an upper bound); new tangents go where the cut model under-estimated.
+    """
     ep = _split(milp)
     n = milp.n
     k = len(ep.diag_cols) + (1 if ep.R is not None else 0)
@@ -189,7 +203,7 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
     for e, (j, hj) in enumerate(zip(ep.diag_cols, ep.diag_h, strict=True)):
         lo, hi = milp.lb[j], milp.ub[j]
         lo, hi = (lo if np.isfinite(lo) else -1.0), (hi if np.isfinite(hi) else 1.0)
-        for x0 in np.linspace(lo, hi, 5):
+        for x0 in np.linspace(lo, hi, _INITIAL_TANGENTS):
             cut_rows.append(_tangent_1d(j, hj, x0, n + e))
     if ep.R is not None:
         x0 = np.clip(np.zeros(n), milp.lb, milp.ub)
@@ -200,22 +214,27 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
     rounds = 0
     info: dict[str, Any] = {}
     status = Status.ERROR
+    # the proven gap is the MIP's own gap plus the tangents' under-estimate: allow each one the
+    # MIP gap, so the outer tolerance is twice it (2e-4 relative by default)
+    rel_gap = 2.0 * (options.mip_gap if options.mip_gap is not None else _HIGHS_MIP_GAP)
+    start: np.ndarray | None = None
     for rounds in range(1, 201):
         A, lo_r, hi_r = _with_cuts(milp, cut_rows, n + k)
         opts = Options(time_limit=(max(1.0, deadline - time.perf_counter()) if deadline
                                    else None), seed=options.seed, mip_gap=options.mip_gap,
                        threads=options.threads)
         h = _highs(opts)
-        status, x, _, info = _run(h, build_model(milp, False, c, A, lb, ub, lo_r, hi_r, integer))
+        status, x, _, info = _run(h, build_model(milp, False, c, A, lb, ub, lo_r, hi_r, integer),
+                                  start)
         if x is None:
             break
-        xm = x[:n]
+        xm = _polish(milp, x[:n], options)
         true = float(milp.c @ xm + 0.5 * xm @ (milp.H @ xm) + milp.const)
         lower = max(lower, float(info.get("mip_dual_bound", c @ x + milp.const)))
         if best is None or true < best[0]:
             best = (true, xm)
         gap = best[0] - lower
-        if gap <= _TOL * max(1.0, abs(best[0])) + (options.mip_gap or 0.0) * abs(best[0]):
+        if gap <= max(_TOL, rel_gap * abs(best[0])):
             break
         added = 0
         for e, (j, hj) in enumerate(zip(ep.diag_cols, ep.diag_h, strict=True)):
@@ -229,15 +248,37 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
                 added += 1
         if added == 0 or (deadline and time.perf_counter() > deadline):
             break
+        start = _epigraph_start(milp, ep, best[1], n + k)
     if best is None:
         return RawResult(status, info=info, message="outer approximation found no solution")
     gap = best[0] - lower
     info.update({"outer_approximation_rounds": rounds, "tangent_cuts": len(cut_rows),
                  "objective_lower_bound": lower, "objective_gap": gap})
-    converged = gap <= max(1e-4 * max(1.0, abs(best[0])), _TOL)
+    converged = gap <= max(_TOL, rel_gap * abs(best[0]))
     return RawResult(Status.OPTIMAL if converged and status == Status.OPTIMAL else
                      Status.FEASIBLE, x=best[1], bound=lower, info=info,
                      message="" if converged else f"stopped with objective gap {gap:.3g}")
+
+
+def _polish(milp: Any, x: np.ndarray, options: Options) -> np.ndarray:
+    """The exact QP optimum over the incumbent's integer assignment (an upper bound)."""
+    xi = np.round(x)
+    lb = np.where(milp.integer, xi, milp.lb)
+    ub = np.where(milp.integer, xi, milp.ub)
+    h = _highs(Options(time_limit=options.time_limit, threads=options.threads))
+    status, xq, _, _ = _run(h, build_model(milp, True, lb=lb, ub=ub,
+                                           integer=np.zeros(milp.n, bool)))
+    return xq if status == Status.OPTIMAL and xq is not None else x
+
+
+def _epigraph_start(milp: Any, ep: _Epigraph, xm: np.ndarray, width: int) -> np.ndarray:
+    """A warm start: the incumbent with its epigraph columns at their exact values."""
+    x = np.zeros(width)
+    x[: milp.n] = xm
+    x[milp.n: milp.n + len(ep.diag_cols)] = 0.5 * ep.diag_h * xm[ep.diag_cols] ** 2
+    if ep.R is not None:
+        x[-1] = 0.5 * float(xm @ (ep.R @ xm))
+    return x
 
 
 def _tangent_1d(j: int, hj: float, x0: float, z: int) -> tuple[np.ndarray, np.ndarray, float]:

@@ -155,7 +155,12 @@ class Builder:
 
     # ---- sets -----------------------------------------------------------------------------
     def _set(self, st: ast.SetDecl, env: Env) -> None:
-        dom = self.ev.domain(st.value, env)
+        if isinstance(st.value, ast.Call) and st.value.name == "csv":
+            from qgridlang.semantics.params import set_from_csv
+
+            dom = set_from_csv(self, st.value, env)
+        else:
+            dom = self.ev.domain(st.value, env)
         if len(set(dom.elements)) != len(dom.elements):
             raise TypeMismatch(f"set '{st.name}' repeats an element", st.value.span)
         step = None

@@ -93,7 +93,9 @@ def _indexed_binding(b: Builder, cp: ast.CParam, bd: ast.Binding, sets: list[Set
                      unit: U.Unit | None, outer: Env) -> ParamData:
     """``available = pv_forecast`` (an indexed parameter), ``available[t] = expr`` or a constant."""
     if bd.index is not None:
-        names = [it.var for it in bd.index.items]
+        # in `available[t] = …` a bare name is the index variable, not a set
+        names = [it.var or (it.domain.parts[0].name if isinstance(it.domain, ast.Ref) and
+                            len(it.domain.parts) == 1 else None) for it in bd.index.items]
         if len(names) != len(sets):
             raise DimensionMismatch(f"'{cp.name}' has {len(sets)} ind(ices), the binding "
                                     f"{len(names)}", bd.span)

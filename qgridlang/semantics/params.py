@@ -10,7 +10,7 @@ import numpy as np
 from qgridlang import ast
 from qgridlang.errors import DataError, DimensionMismatch, Span, TypeMismatch, UnknownName
 from qgridlang.semantics import units as U
-from qgridlang.semantics.data import load_columns, parse_label
+from qgridlang.semantics.data import load_columns, parse_label, read_table
 from qgridlang.semantics.evaluate import Env
 from qgridlang.semantics.scope import ParamData
 from qgridlang.semantics.values import Label, Scalar, SetValue
@@ -186,6 +186,31 @@ def _from_csv(b: Builder, st: ast.ParamDecl, call: ast.Call, units: list[U.Unit 
     for h, u, table, d in zip(heads, units, tables, defaults, strict=True):
         env.scope.define(h.name, ParamData(h.name, list(sets), u, h.span,
                                            dict(table), d), h.span)
+
+
+def set_from_csv(b: Builder, call: ast.Call, env: Env) -> SetValue:
+    """``set U = csv("units.csv", key = "unit")``: the labels of one column, in file order."""
+    if len(call.args) != 1 or not isinstance(call.args[0], ast.Str):
+        raise TypeMismatch('csv() takes the file name first: csv("data/x.csv", key = "col")',
+                           call.span)
+    key = _str_arg(b, call.kwarg("key"), env, "key")
+    if key is None:
+        raise TypeMismatch('a set from csv names its column: csv("…", key = "unit")', call.span)
+    path = data_path(b, call.args[0].value, call.args[0].span)
+    header, rows = read_table(path, call.span)
+    if key not in header:
+        raise DataError(f"{path.name}: no column '{key}' (columns: {', '.join(header)})",
+                        call.span)
+    col = header.index(key)
+    cells = [row[col] for row in rows if len(row) > col]
+    labels: list[Label] = [int(c) for c in cells] if all(c.lstrip("-").isdigit()
+                                                          for c in cells) else list(cells)
+    seen: set[Label] = set()
+    for r, lab in enumerate(labels, start=2):
+        if lab in seen:
+            raise DataError(f"{path.name}, row {r}, column '{key}': '{lab}' repeats", call.span)
+        seen.add(lab)
+    return SetValue(key, labels, call.span)
 
 
 # ---- scenarios ----------------------------------------------------------------------------------
