@@ -47,6 +47,9 @@ def solve_model(checked: CheckedModel, backend: str, options: Options | None = N
     tgt = get_target(be.target)
     t0 = time.perf_counter()
     raw = be.run(compiled.artifact, options)
+    refine = getattr(tgt, "refine", None)  # a target's post-step (qubo: sample summary, retune)
+    if refine is not None:
+        raw = refine(raw, compiled, checked.flat, be, options)
     t1 = time.perf_counter()
     flat = checked.flat
     x = None

@@ -71,7 +71,8 @@ class Backend:
 T = TypeVar("T", bound=type)
 TARGETS: dict[str, type[Target]] = {}
 BACKENDS: dict[str, type[Backend]] = {}
-_BUILTIN_MODULES = ("qgridlang.targets", "qgridlang.backends.highs")
+_BUILTIN_MODULES = ("qgridlang.targets", "qgridlang.backends.highs",
+                    "qgridlang.targets_qubo", "qgridlang.backends.samplers")
 _loaded = False
 
 

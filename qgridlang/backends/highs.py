@@ -144,7 +144,8 @@ def _run(h: Any, model: Any, start: np.ndarray | None = None
     status = _STATUS.get(ms.name, Status.ERROR)
     info = h.getInfo()
     sol = h.getSolution()
-    has_x = bool(sol.value_valid) and model.lp_.num_col_ > 0
+    has_x = bool(sol.value_valid) and model.lp_.num_col_ > 0 and status in (
+        Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
     if status == Status.TIME_LIMIT and has_x:
         status = Status.FEASIBLE if model.lp_.integrality_ else Status.TIME_LIMIT
     x = np.asarray(sol.col_value, float) if has_x else None
@@ -237,13 +238,16 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
         if gap <= max(_TOL, rel_gap * abs(best[0])):
             break
         added = 0
+        xr = x[:n]  # Kelley: cut off the cut model's own point, and tighten at the polished one
         for e, (j, hj) in enumerate(zip(ep.diag_cols, ep.diag_h, strict=True)):
-            if x[n + e] < 0.5 * hj * xm[j] ** 2 - _TOL * max(1.0, abs(x[n + e])):
+            if x[n + e] < 0.5 * hj * xr[j] ** 2 - _TOL * max(1.0, abs(x[n + e])):
+                cut_rows.append(_tangent_1d(j, hj, xr[j], n + e))
                 cut_rows.append(_tangent_1d(j, hj, xm[j], n + e))
                 added += 1
         if ep.R is not None:
-            val = 0.5 * xm @ (ep.R @ xm)
+            val = 0.5 * xr @ (ep.R @ xr)
             if x[n + k - 1] < val - _TOL * max(1.0, abs(val)):
+                cut_rows.append(_tangent_nd(ep.R, xr, n + k - 1))
                 cut_rows.append(_tangent_nd(ep.R, xm, n + k - 1))
                 added += 1
         if added == 0 or (deadline and time.perf_counter() > deadline):
@@ -337,9 +341,19 @@ def export_model(milp: Any, path: Any) -> None:
         if is_quadratic(milp):
             model.hessian_.value_ = -np.asarray(model.hessian_.value_)
     model.lp_.col_names_ = [_safe(n) for n in milp.col_names]
-    model.lp_.row_names_ = [_safe(n) for n in milp.row_names]
+    model.lp_.row_names_ = _unique([_safe(n) for n in milp.row_names])
     h.passModel(model)
     h.writeModel(str(path))
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Chained bounds give two rows one name; LP/MPS need distinct ones (suffix ~2, ~3 …)."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}~{seen[n]}")
+    return out
 
 
 def _safe(name: str) -> str:

@@ -337,8 +337,8 @@ class Evaluator:
         if isinstance(a, Scalar):
             if a.unit is not None and not float(b.value).is_integer():
                 raise TypeMismatch("a quantity with a unit needs an integer exponent", node.span)
-            unit = U.power(a.unit, int(b.value)) if a.unit is not None else None
-            return Scalar(a.value ** b.value, unit)
+            unit, uf = U.power(a.unit, int(b.value)) if a.unit is not None else (None, 1.0)
+            return Scalar(a.value ** b.value * uf, unit)
         if float(b.value) == 1.0:
             return a
         if float(b.value) == 2.0:

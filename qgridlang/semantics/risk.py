@@ -124,8 +124,9 @@ class Risk:
                 lo, hi = self.b.row_lo[int(r)], self.b.row_hi[int(r)]
                 sign_ok &= (v > 0 and lo == -np.inf) or (v < 0 and hi == np.inf)
             if not used:
-                raise TypeMismatch(f"{cv.label} is never used in the objective or a constraint",
-                                   cv.span)
+                raise TypeMismatch(f"{cv.label} has weight 0 in the objective and appears in no "
+                                   "constraint, so its value would be undetermined", cv.span,
+                                   "give it a positive weight, or remove it")
             if not sign_ok:
                 raise UnsupportedConstruct(
                     f"{cv.label} is maximised somewhere; CVaR lowers exactly only where it is "

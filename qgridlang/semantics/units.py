@@ -110,17 +110,18 @@ def describe(u: Unit | None) -> str:
 
 
 @lru_cache(maxsize=65536)
-def multiply(a: Unit, b: Unit) -> Unit:
+def multiply(a: Unit, b: Unit) -> tuple[Unit, float]:
+    """The product's unit and the factor to apply to the product of the values."""
     return _simplify(a.pint * b.pint, _join(a.text, "*", b.text))
 
 
 @lru_cache(maxsize=65536)
-def divide(a: Unit, b: Unit) -> Unit:
+def divide(a: Unit, b: Unit) -> tuple[Unit, float]:
     return _simplify(a.pint / b.pint, _join(a.text, "/", b.text))
 
 
 @lru_cache(maxsize=4096)
-def power(a: Unit, n: int) -> Unit:
+def power(a: Unit, n: int) -> tuple[Unit, float]:
     return _simplify(a.pint**n, f"({a.text})^{n}" if a.text else "")
 
 
@@ -136,21 +137,26 @@ def _join(a: str, op: str, b: str) -> str:
 _PREFERRED = ["dollar", "euro", "MWh", "kWh", "MW", "kW", "h", "min", "s", "MVAr", "kV", "Hz"]
 
 
-def _simplify(u: pint.Unit, text: str) -> Unit:
-    """Cancel units whose ratio is exactly 1 (``$/MWh*MW*h`` -> ``$``), keep the text otherwise."""
+def _simplify(u: pint.Unit, text: str) -> tuple[Unit, float]:
+    """Normalise a derived unit: ``$/kWh*kW*min`` -> (``$``, 1/60); ``%*MW`` -> (``MW``, 0.01).
+
+    Dimensionless results become plain numbers; a result with the dimension of a preferred unit
+    ($, MWh, kWh, MW, kW, h …) becomes that unit (the first whose factor is 1, else the first
+    that matches); anything else keeps its composed text with factor 1.
+    """
     q = _REGISTRY.Quantity(1.0, u)
     if q.dimensionless:
-        f = float(q.to("dimensionless").magnitude)
-        if f == 1.0:
-            return DIMENSIONLESS
-        return Unit(u, text)
+        return DIMENSIONLESS, float(q.to("dimensionless").magnitude)
+    matches = []
     for name in _PREFERRED:
         target = _REGISTRY.Unit(name)
         if target.dimensionality == q.dimensionality:
-            if abs(float(q.to(target).magnitude) - 1.0) < 1e-12:
-                label = {"dollar": "$", "euro": "€"}.get(name, name)
-                return Unit(target, label)
-    return Unit(u, text)
+            f = float(q.to(target).magnitude)
+            label = {"dollar": "$", "euro": "€"}.get(name, name)
+            if abs(f - 1.0) < 1e-12:
+                return Unit(target, label), 1.0
+            matches.append((Unit(target, label), f))
+    return matches[0] if matches else (Unit(u, text), 1.0)
 
 
 def unit_text(u: Unit | None) -> str:

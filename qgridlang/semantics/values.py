@@ -137,13 +137,13 @@ def add(a: Scalar | Affine, b: Scalar | Affine, sign: float, span: Span) -> Scal
 
 
 def multiply(a: Scalar | Affine, b: Scalar | Affine, span: Span) -> Scalar | Affine:
-    unit = _mul_unit(a.unit, b.unit)
+    unit, uf = _mul_unit(a.unit, b.unit)
     if isinstance(a, Scalar) and isinstance(b, Scalar):
-        return Scalar(a.value * b.value, unit)
+        return Scalar(a.value * b.value * uf, unit)
     if isinstance(a, Scalar) or isinstance(b, Scalar):
         s, e = (a, b) if isinstance(a, Scalar) else (b, a)
         assert isinstance(s, Scalar) and isinstance(e, Affine)
-        return e.scaled(float(s.value), unit)
+        return e.scaled(float(s.value) * uf, unit)
     assert isinstance(a, Affine) and isinstance(b, Affine)
     if a.quad and (b.lin or b.quad) or b.quad and a.lin:
         raise UnsupportedConstruct(
@@ -163,14 +163,14 @@ def multiply(a: Scalar | Affine, b: Scalar | Affine, span: Span) -> Scalar | Aff
     if a.const:
         for j, vj in b.lin.items():
             out.lin[j] = out.lin.get(j, 0.0) + vj * a.const
-    return out
+    return out if uf == 1.0 else out.scaled(uf, unit)
 
 
-def _mul_unit(a: Unit | None, b: Unit | None) -> Unit | None:
+def _mul_unit(a: Unit | None, b: Unit | None) -> tuple[Unit | None, float]:
     if a is None:
-        return b
+        return b, 1.0
     if b is None:
-        return a
+        return a, 1.0
     return U.multiply(a, b)
 
 
@@ -181,9 +181,11 @@ def divide(a: Scalar | Affine, b: Scalar | Affine, span: Span) -> Scalar | Affin
     if np.any(np.asarray(b.value) == 0):
         raise TypeMismatch("division by zero", span)
     if a.unit is None and b.unit is None:
-        unit = None
+        unit, uf = None, 1.0
+    elif b.unit is None:
+        unit, uf = a.unit, 1.0
     else:
-        unit = U.divide(a.unit or U.DIMENSIONLESS, b.unit or U.DIMENSIONLESS)
+        unit, uf = U.divide(a.unit or U.DIMENSIONLESS, b.unit)
     if isinstance(a, Scalar):
-        return Scalar(a.value / b.value, unit)
-    return a.scaled(1.0 / float(b.value), unit)
+        return Scalar(a.value / b.value * uf, unit)
+    return a.scaled(uf / float(b.value), unit)

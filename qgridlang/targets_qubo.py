@@ -1,0 +1,197 @@
+"""The ``qubo`` target: a checked model as a dimod BQM, and the post-step every sampler shares.
+
+Lowering, inversion and the report are :mod:`qgridlang.compilers.qubo`'s. What this module adds
+is the part a QUBO backend cannot do alone because it needs the model: :meth:`QuboTarget.refine`
+decodes every sample (vectorised), re-checks it against the ORIGINAL model rows, summarises the
+sample set (energies, feasibility rate, the first feasible read), and, when asked
+(``Options.extra["penalty_retune"] = N``), re-lowers with the weights of the constraints the
+lowest-energy sample breaks multiplied (:func:`qubo.retune`) and samples again, up to ``N`` times.
+
+Options read from ``Options.extra``: ``inequality`` (``slack`` or ``unbalanced``),
+``penalty_margin`` (auto weights are ``1 + margin`` times their bound), ``penalty_retune``
+(extra runs) and ``penalty_factor`` (the multiplier per retuning round, default 2).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import dimod
+import numpy as np
+
+from qgridlang.compilers import qubo
+from qgridlang.errors import UsageError
+from qgridlang.flat import FlatModel
+from qgridlang.registry import Backend, Options, Target, register_target
+from qgridlang.results import RawResult, Status
+
+if TYPE_CHECKING:
+    from qgridlang.dispatcher import Compiled
+
+_TOL = 1e-6  # FlatModel.violations' row and bound tolerance
+_INT_TOL = 1e-5  # and its integrality tolerance
+
+
+@register_target
+class QuboTarget(Target):
+    name = "qubo"
+    description = "binary quadratic model (dimod) with auto penalties that keep the optimum"
+    REQUIRED_MODULES = ("dimod",)
+    EXPORTS = (".json", ".coo", ".lp")
+
+    def apply(self, flat: FlatModel, options: Options
+              ) -> tuple[dimod.BinaryQuadraticModel, qubo.QuboInverse]:
+        return qubo.apply(flat, qubo_options(options))
+
+    def invert(self, x: np.ndarray, inverse: Any) -> np.ndarray:
+        return np.asarray(qubo.invert(np.asarray(x).ravel(), inverse))
+
+    def export(self, artifact: Any, path: Path) -> None:
+        write_bqm(artifact, path)
+
+    def report(self, artifact: Any, inverse: Any) -> dict[str, Any]:
+        out: dict[str, Any] = qubo.report(inverse).to_dict()
+        out["energy_offset"] = float(artifact.offset)
+        return out
+
+    def refine(self, raw: RawResult, compiled: Compiled, flat: FlatModel, backend: Backend,
+               options: Options) -> RawResult:
+        """Summarise the samples in model terms; retune penalties while none is feasible."""
+        if raw.xs is None or not len(raw.xs):
+            return raw
+        bqm, inverse = compiled.artifact, compiled.inverse
+        summary, feasible = summarize(raw, bqm, inverse, flat)
+        samples, ok = [raw.xs], [feasible]
+        rounds: list[dict[str, Any]] = []
+        limit = int(options.extra.get("penalty_retune", 0))
+        factor = float(options.extra.get("penalty_factor", 2.0))
+        while not feasible.any() and len(rounds) < limit:
+            lowest = np.asarray(raw.xs)[int(np.argmin(_energies(bqm, raw.xs)))]
+            broken = [v.label for v in flat.violations(self.invert(lowest, inverse))]
+            weights = qubo.retune(inverse, broken, factor)
+            if not weights or weights == _overrides(inverse):
+                break  # nothing penalised is broken: raising weights cannot help
+            bqm, inverse = qubo.apply(flat, qubo_options(options, weights))
+            raw = backend.run(bqm, options)
+            stats, feasible = summarize(raw, bqm, inverse, flat)
+            rounds.append({"round": len(rounds) + 1, "weights": weights, **stats})
+            samples.append(raw.xs)
+            ok.append(feasible)
+        return _result(raw, summary, rounds, np.vstack(samples), np.concatenate(ok), inverse)
+
+
+def qubo_options(options: Options, penalties: dict[str, float] | None = None
+                 ) -> qubo.QuboOptions:
+    """The lowering's options from ``Options.extra`` (plus per-constraint weights)."""
+    base = qubo.QuboOptions()
+    extra = options.extra
+    return replace(
+        base,
+        inequality=cast(Any, str(extra.get("inequality", base.inequality))),
+        margin=float(extra.get("penalty_margin", base.margin)),
+        penalties=tuple((penalties or {}).items()),
+    )
+
+
+def write_bqm(bqm: dimod.BinaryQuadraticModel, path: Path) -> None:
+    """``.json``: dimod's serialisable form; ``.coo``: COO text; ``.lp``: a binary LP."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(bqm.to_serializable())
+    elif suffix == ".coo":
+        text = qubo.to_coo_text(bqm)
+    elif suffix == ".lp":
+        text = qubo.to_lp_text(bqm)
+    else:
+        raise UsageError(f"the qubo target writes .json, .coo or .lp files, not '{suffix}'",
+                         hint="e.g. -o model.bqm.json")
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def feasible_rows(flat: FlatModel, x: np.ndarray) -> np.ndarray:
+    """Which rows of ``x`` (``n_points x n``) satisfy every row, bound and integrality of the
+    model, with :meth:`FlatModel.violations`' tolerances (vectorised over points)."""
+    act = np.asarray(flat.A @ x.T).T
+    slack = _TOL * np.maximum(1.0, np.abs(act))
+    rows = ((act >= flat.row_lo - slack) & (act <= flat.row_hi + slack)).all(axis=1)
+    low = x >= flat.lb - _TOL * np.maximum(1.0, np.abs(flat.lb))
+    high = x <= flat.ub + _TOL * np.maximum(1.0, np.abs(flat.ub))
+    whole = (flat.kind == 0) | (np.abs(x - np.round(x)) <= _INT_TOL)
+    return np.asarray(rows & (low & high & whole).all(axis=1))
+
+
+def summarize(raw: RawResult, bqm: dimod.BinaryQuadraticModel, inverse: qubo.QuboInverse,
+              flat: FlatModel) -> tuple[dict[str, Any], np.ndarray]:
+    """Sample-set facts in model terms, and the feasibility of every sample.
+
+    Returns:
+        ``samples``, ``energy_min``/``energy_mean`` (QUBO energy, penalties included),
+        ``feasible_rate``, the best feasible ``objective`` (model units), and, when the backend
+        returned its reads in order (``raw.info["reads_in_order"]``), ``first_feasible_read``
+        (1-based) and ``time_to_first_feasible_s`` (sampling time per read times that count).
+    """
+    bits = np.asarray(raw.xs)
+    energy = _energies(bqm, bits)
+    x = qubo.invert(bits, inverse)
+    feasible = feasible_rows(flat, x)
+    out: dict[str, Any] = {
+        "samples": len(bits), "energy_min": float(energy.min()),
+        "energy_mean": float(energy.mean()), "feasible_rate": float(feasible.mean()),
+        "objective": _best_objective(flat, x[feasible]),
+    }
+    if raw.info.get("reads_in_order"):
+        hit = np.flatnonzero(feasible)
+        first = int(hit[0]) + 1 if len(hit) else None
+        per_read = float(raw.info.get("sampler_seconds", 0.0)) / len(bits)
+        out["first_feasible_read"] = first
+        out["time_to_first_feasible_s"] = per_read * first if first else None
+    return out, feasible
+
+
+def _energies(bqm: dimod.BinaryQuadraticModel, bits: np.ndarray) -> np.ndarray:
+    return np.asarray(bqm.energies((np.asarray(bits), list(bqm.variables))))
+
+
+def _best_objective(flat: FlatModel, x: np.ndarray) -> float | None:
+    if not len(x):
+        return None
+    i, j, v = flat.Q
+    values = x @ flat.c + (x[:, i] * x[:, j]) @ v + flat.obj_const
+    return float(values.min() if flat.sense == "min" else values.max())
+
+
+def _overrides(inverse: qubo.QuboInverse) -> dict[str, float]:
+    return {n: p.weight for n, p in qubo.report(inverse).penalties.items()
+            if p.source == "override"}
+
+
+def _result(raw: RawResult, summary: dict[str, Any], rounds: list[dict[str, Any]],
+            samples: np.ndarray, feasible: np.ndarray, inverse: qubo.QuboInverse) -> RawResult:
+    """The dispatcher's candidates: the distinct feasible samples, else every distinct one."""
+    info = {**raw.info, "sampleset": summary}
+    if rounds:
+        info["penalty_retune"] = rounds
+    pool = samples[feasible] if feasible.any() else samples
+    candidates = np.unique(pool, axis=0)
+    exact = raw.status == Status.OPTIMAL and _certified(inverse)
+    if not feasible.any() and exact:
+        return RawResult(Status.INFEASIBLE, xs=candidates, info=info,
+                         message="the exact ground state breaks constraints although every "
+                                 "penalty is above its bound: no plan on the grid is feasible")
+    if not feasible.any():
+        return RawResult(Status.ERROR, xs=candidates, info=info,
+                         message="no sample decodes to a feasible plan; the least violated is "
+                                 "shown (try more reads or sweeps, or "
+                                 "--option penalty_retune=3)")
+    return RawResult(Status.OPTIMAL if exact else Status.FEASIBLE, xs=candidates, info=info,
+                     message=raw.message)
+
+
+def _certified(inverse: qubo.QuboInverse) -> bool:
+    """An exact ground state is the model's optimum when every penalty keeps the guarantee and
+    no variable was put on a coarser grid than its own."""
+    rep = qubo.report(inverse)
+    return not rep.discretisation and all(p.guaranteed for p in rep.penalties.values())
