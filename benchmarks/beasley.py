@@ -58,7 +58,7 @@ def optimal_energies(folder: Path = FOLDER) -> dict[str, float]:
 def main() -> None:
     from tempfile import TemporaryDirectory
 
-    from qgridlang.check import check_file
+    from qgridlang.checker import check_file
     from qgridlang.dispatcher import solve_model
     from qgridlang.registry import Options
 

@@ -30,7 +30,7 @@ def parse(text: str, file: str = "<string>") -> Any:
 
 def check(source: str | Path, overrides: dict[str, str] | None = None) -> Any:
     """Parse and check a model; raises :class:`QglErrors` listing every error found."""
-    from qgridlang.check import check_file, check_text
+    from qgridlang.checker import check_file, check_text
 
     if _is_path(source):
         return check_file(source, overrides)

@@ -111,7 +111,7 @@ def _literal(text: str) -> Any:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from qgridlang.check import check_file
+    from qgridlang.checker import check_file
 
     if args.command == "targets":
         return _targets()

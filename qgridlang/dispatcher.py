@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from qgridlang.check import CheckedModel
+from qgridlang.checker import CheckedModel
 from qgridlang.registry import Options, get_backend, get_target
 from qgridlang.results import Solution, Status, build_solution
 

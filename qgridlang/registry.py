@@ -71,7 +71,7 @@ class Backend:
 T = TypeVar("T", bound=type)
 TARGETS: dict[str, type[Target]] = {}
 BACKENDS: dict[str, type[Backend]] = {}
-_BUILTIN_MODULES = ("qgridlang.targets", "qgridlang.backends.highs",
+_BUILTIN_MODULES = ("qgridlang.target_milp", "qgridlang.backends.highs",
                     "qgridlang.targets_qubo", "qgridlang.backends.samplers")
 _loaded = False
 
@@ -93,7 +93,7 @@ def _load() -> None:
     _loaded = True
     for mod in _BUILTIN_MODULES:
         importlib.import_module(mod)
-    for group in ("qgridlang.targets", "qgridlang.backends"):
+    for group in ("qgridlang.target_milp", "qgridlang.backends"):
         for ep in entry_points(group=group):
             ep.load()
 

@@ -9,7 +9,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from qgridlang.check import check_file
+from qgridlang.checker import check_file
 from qgridlang.cli import main
 from qgridlang.dispatcher import solve_model
 from qgridlang.results import Status

@@ -10,7 +10,7 @@ import highspy
 import numpy as np
 import pytest
 
-from qgridlang.check import check_text
+from qgridlang.checker import check_text
 from qgridlang.dispatcher import compile_model, solve_model
 from qgridlang.registry import Options
 from qgridlang.results import Status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qgridlang.check import check_text
+from qgridlang.checker import check_text
 from qgridlang.dispatcher import solve_model
 from qgridlang.results import Status
 

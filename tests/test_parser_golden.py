@@ -1,0 +1,119 @@
+"""Golden parser fixtures: each ``tests/golden/parse/*.qgl`` parses to its stored ``.json``.
+
+The JSON is a stable rendering of the pydantic AST: every node becomes an object with its class
+name under ``"node"`` and its fields in declaration order, spans reduced to ``"line:col"`` and
+the program's source text left out. Run with ``UPDATE_GOLDEN=1`` to rewrite the fixtures after
+an intended change of the AST (then review the diff).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qgridlang import ast
+from qgridlang.errors import Span
+from qgridlang.parser import parse
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "parse"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+FIXTURES = sorted(GOLDEN.glob("*.qgl"))
+
+
+def span_text(span: Span) -> str:
+    return f"{span.line}:{span.column}"
+
+
+def render(value: Any) -> Any:
+    """A JSON-ready rendering of an AST value (node, tuple of nodes, label, number…)."""
+    if isinstance(value, ast.Node):
+        out: dict[str, Any] = {"node": type(value).__name__}
+        for name in type(value).model_fields:
+            if name == "source":
+                continue
+            field = getattr(value, name)
+            out[name] = span_text(field) if name == "span" else render(field)
+        return out
+    if isinstance(value, Span):
+        return span_text(value)
+    if isinstance(value, tuple | list):
+        return [render(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    raise TypeError(f"unexpected value in the AST: {value!r}")
+
+
+def dump(program: ast.Program) -> str:
+    return json.dumps(render(program), indent=1, ensure_ascii=False) + "\n"
+
+
+def _node_types(tree: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(tree, dict):
+        if "node" in tree:
+            found.add(tree["node"])
+        for v in tree.values():
+            found |= _node_types(v)
+    elif isinstance(tree, list):
+        for v in tree:
+            found |= _node_types(v)
+    return found
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_parse_matches_golden(path: Path) -> None:
+    got = dump(parse(path.read_text(encoding="utf-8"), path.name))
+    expected_path = path.with_suffix(".json")
+    if UPDATE:
+        expected_path.write_text(got, encoding="utf-8")
+    assert expected_path.is_file(), f"no golden {expected_path.name}; run with UPDATE_GOLDEN=1"
+    assert json.loads(got) == json.loads(expected_path.read_text(encoding="utf-8"))
+
+
+def test_every_fixture_has_a_golden_and_no_orphans() -> None:
+    assert len(FIXTURES) >= 9
+    stems = {p.stem for p in FIXTURES}
+    jsons = {p.stem for p in GOLDEN.glob("*.json")}
+    assert jsons == stems
+
+
+def test_fixtures_cover_every_ast_node_type() -> None:
+    """Every concrete node class of the AST appears in at least one golden fixture."""
+    seen: set[str] = set()
+    for path in FIXTURES:
+        seen |= _node_types(render(parse(path.read_text(encoding="utf-8"), path.name)))
+    every = {cls.__name__ for cls in vars(ast).values()
+             if isinstance(cls, type) and issubclass(cls, ast.Node) and cls is not ast.Node}
+    assert every - seen == set()
+
+
+def test_render_is_stable_and_ignores_file_name() -> None:
+    path = GOLDEN / "components.qgl"
+    text = path.read_text(encoding="utf-8")
+    assert dump(parse(text, "a.qgl")) == dump(parse(text, "/elsewhere/b.qgl"))
+
+
+def test_spans_point_at_the_source_text() -> None:
+    """Spot checks of positions the golden files pin, against the text itself."""
+    text = (GOLDEN / "components.qgl").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    prog = parse(text, "components.qgl")
+    for st in prog.statements:
+        line = lines[st.span.line - 1]
+        word = line[st.span.column - 1:].split()[0]
+        first = {"ComponentDecl": "component", "Objective": "minimize"}.get(
+            type(st).__name__, getattr(st, "type_name", None))
+        assert word == first, (st.span, line)
+    member = next(st for st in prog.statements if isinstance(st, ast.Objective))
+    assert span_text(member.span) == "26:1"
+    body = member.value
+    assert isinstance(body, ast.Sum) and isinstance(body.body, ast.BinOp)
+    ref = body.body.left
+    assert isinstance(ref, ast.BinOp) and isinstance(ref.left, ast.Ref)
+    assert ref.left.dotted == "ess.soc"
+    assert [span_text(p.span) for p in ref.left.parts] == ["26:35", "26:42"]
+    assert lines[25][34:46] == "ess[3].soc[t"
