@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ import numpy as np
 from qgridlang.flat import FlatModel, Key, Violation
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """What a backend achieved, mapped from each solver's own statuses."""
 
     OPTIMAL = "optimal"

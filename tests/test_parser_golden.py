@@ -110,10 +110,15 @@ def test_spans_point_at_the_source_text() -> None:
         assert word == first, (st.span, line)
     member = next(st for st in prog.statements if isinstance(st, ast.Objective))
     assert span_text(member.span) == "26:1"
-    body = member.value
-    assert isinstance(body, ast.Sum) and isinstance(body.body, ast.BinOp)
-    ref = body.body.left
-    assert isinstance(ref, ast.BinOp) and isinstance(ref.left, ast.Ref)
-    assert ref.left.dotted == "ess.soc"
-    assert [span_text(p.span) for p in ref.left.parts] == ["26:35", "26:42"]
+    # `sum(…) term` binds one term: (sum(…) ess[3].soc[t]) + ess[k].wear_cost + ac.balance
+    outer = member.value
+    assert isinstance(outer, ast.BinOp) and isinstance(outer.left, ast.BinOp)
+    total = outer.left.left
+    assert isinstance(total, ast.Sum) and isinstance(total.body, ast.Ref)
+    ref = total.body
+    assert ref.dotted == "ess.soc"
+    assert [span_text(p.span) for p in ref.parts] == ["26:35", "26:42"]
     assert lines[25][34:46] == "ess[3].soc[t"
+    first_index = ref.parts[0].index
+    assert first_index is not None and isinstance(first_index[0], ast.Num)
+    assert first_index[0].value == 3.0

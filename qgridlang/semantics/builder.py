@@ -33,7 +33,6 @@ from qgridlang.semantics.quantum import quantum_spec
 from qgridlang.semantics.risk import Risk
 from qgridlang.semantics.scope import (
     ExprData,
-    InstanceData,
     Key,
     ParamData,
     Poisoned,

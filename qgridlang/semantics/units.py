@@ -130,8 +130,8 @@ def _join(a: str, op: str, b: str) -> str:
         return a
     if not a:
         return b if op == "*" else f"1/{b}"
-    wrap = (lambda s: f"({s})" if "/" in s or "*" in s else s)
-    return f"{a}{op}{wrap(b)}"
+    inner = f"({b})" if "/" in b or "*" in b else b
+    return f"{a}{op}{inner}"
 
 
 _PREFERRED = ["dollar", "euro", "MWh", "kWh", "MW", "kW", "h", "min", "s", "MVAr", "kV", "Hz"]
