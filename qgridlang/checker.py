@@ -50,7 +50,14 @@ def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | No
     errors.raise_if_any()
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
     b = Builder(base, _parse_overrides(overrides or {}))
-    b.run(statements)
+    try:
+        b.run(statements)
+    except RecursionError:
+        from qgridlang.errors import TypeMismatch
+
+        b.errors.add(TypeMismatch("an expression is nested too deeply (or refers to itself "
+                                  "through components)", statements[0].span if statements
+                                  else None))
     errors.errors.extend(b.errors.errors)
     errors.raise_if_any()
     flat = b.flat()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from qgridlang.errors import BackendError, QglError, QglErrors, Span, UsageError
 
-EXIT_OK, EXIT_MODEL, EXIT_USAGE, EXIT_BACKEND = 0, 1, 2, 3
+EXIT_OK, EXIT_MODEL, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qglc: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug in qglc, never a model's fault: no traceback for users
+        print(f"qglc: internal error ({type(exc).__name__}: {exc}); this is a bug in qglc, "
+              "please report it with the model (QGLC_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        if os.environ.get("QGLC_DEBUG"):
+            raise
+        return EXIT_INTERNAL
 
 
 def _overrides(items: list[str]) -> dict[str, str]:

@@ -41,9 +41,12 @@ def parse(text: str, file: str = "<string>") -> ast.Program:
     """Parse one file's text. Raises :class:`QglSyntaxError` pointing at the offending token."""
     try:
         tree = _parser().parse(text)
+        return ToAst(file, text).transform_program(tree)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, file) from None
-    return ToAst(file, text).transform_program(tree)
+    except RecursionError:
+        raise QglSyntaxError("the model is nested too deeply to parse", Span(file, 1, 1)) \
+            from None
 
 
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> QglSyntaxError:
