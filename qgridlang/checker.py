@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qgridlang.errors import ErrorCollector, QglError
 from qgridlang.flat import FlatModel
@@ -40,16 +41,20 @@ def read_source(path: str | Path) -> str:
         raise UsageError(f"'{path}' is not UTF-8 text") from None
 
 
-def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | None = None
-               ) -> CheckedModel:
-    """Parse and check ``text``. Raises :class:`QglErrors` with every error found."""
+def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | None = None,
+               subsets: dict[str, list[int | str]] | None = None) -> CheckedModel:
+    """Parse and check ``text``. Raises :class:`QglErrors` with every error found.
+
+    ``overrides`` replace scalar parameters (``--set``); ``subsets`` restrict declared sets to
+    some of their elements (how a solve strategy re-instantiates a model on a sub-problem).
+    """
     errors = ErrorCollector()
     t0 = time.perf_counter()
-    statements = load_statements(text, file, errors)
+    statements = _load_cached(text, file, errors)
     t1 = time.perf_counter()
     errors.raise_if_any()
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
-    b = Builder(base, _parse_overrides(overrides or {}))
+    b = Builder(base, _parse_overrides(overrides or {}), subsets)
     try:
         b.run(statements)
     except RecursionError:
@@ -66,8 +71,25 @@ def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | No
     return CheckedModel(ir, flat, text, file, {"parse": t1 - t0, "check": t2 - t1})
 
 
-def check_file(path: str | Path, overrides: dict[str, str] | None = None) -> CheckedModel:
-    return check_text(read_source(path), str(path), overrides)
+def check_file(path: str | Path, overrides: dict[str, str] | None = None,
+               subsets: dict[str, list[int | str]] | None = None) -> CheckedModel:
+    return check_text(read_source(path), str(path), overrides, subsets)
+
+
+_CACHE: dict[tuple[str, str], list[Any]] = {}
+
+
+def _load_cached(text: str, file: str, errors: ErrorCollector) -> list[Any]:
+    """Statements of a program; programs that load cleanly are kept (they are immutable)."""
+    key = (text, file)
+    if key in _CACHE:
+        return _CACHE[key]
+    statements = load_statements(text, file, errors)
+    if not errors.errors:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        _CACHE[key] = statements
+    return statements
 
 
 def _parse_overrides(raw: dict[str, str]) -> dict[str, Scalar]:

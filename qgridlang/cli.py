@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float)
     s.add_argument("--mip-gap", type=float)
     s.add_argument("--threads", type=int)
+    s.add_argument("--strategy", choices=["gcsq"],
+                   help="a solve strategy: gcsq = recursive bipartition (coalition formation)")
     _common(s)
     sub.add_parser("targets", help="list targets and backends and whether each is available")
     return p
@@ -164,6 +166,8 @@ def _solve(args: argparse.Namespace, checked: Any) -> int:
     from qgridlang.dispatcher import solve_model
     from qgridlang.results import Status
 
+    if args.strategy:
+        return _strategy(args)
     sol = solve_model(checked, args.backend, _options(args))
     if args.json:
         print(json.dumps(sol.to_json(), default=str))
@@ -173,6 +177,29 @@ def _solve(args: argparse.Namespace, checked: Any) -> int:
         _console().print(solution_view(sol))
     ok = sol.status in (Status.OPTIMAL, Status.FEASIBLE) and sol.feasible
     return EXIT_OK if ok else EXIT_MODEL
+
+
+def _strategy(args: argparse.Namespace) -> int:
+    from qgridlang.coalition import STRATEGIES
+
+    res = STRATEGIES[args.strategy](args.file, args.backend, _options(args))
+    payload = {"strategy": args.strategy, "backend": args.backend,
+               "coalitions": res.coalitions, "gain": res.gain, "solves": res.solves,
+               "failed_solves": res.infeasible_solves, "seconds": round(res.seconds, 6)}
+    if args.json:
+        print(json.dumps(payload, default=str))
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"qglc solve --strategy {args.strategy} --backend {args.backend}")
+        t.add_column("coalition")
+        t.add_column("members")
+        for k, c in enumerate(res.coalitions, start=1):
+            t.add_row(str(k), ", ".join(map(str, c)))
+        _console().print(t)
+        _console().print(f"gain over the grand coalition {res.gain:.6g} in {res.solves} solves "
+                         f"({res.seconds:.2f} s)")
+    return EXIT_OK if res.infeasible_solves == 0 else EXIT_MODEL
 
 
 def _targets() -> int:

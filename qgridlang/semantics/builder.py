@@ -55,8 +55,10 @@ class Objective:
 class Builder:
     """Owns the flat column/row space while a program is checked."""
 
-    def __init__(self, base_dir: Path, overrides: dict[str, Scalar] | None = None) -> None:
+    def __init__(self, base_dir: Path, overrides: dict[str, Scalar] | None = None,
+                 subsets: dict[str, list[int | str]] | None = None) -> None:
         self.base_dir = base_dir
+        self.subsets = dict(subsets or {})
         self.errors = ErrorCollector()
         self.ev = Evaluator(self)
         self.risk = Risk(self)
@@ -96,6 +98,8 @@ class Builder:
         self.guard(self._bus_balances, [])
         self.guard(self.risk.check_usage, [])
         self.guard(self._quantum, [])
+        for name in self.subsets:
+            self.errors.add(UnknownName(f"no set '{name}' to restrict", None))
         for name in set(self.overrides) - self.used_overrides:
             self.errors.add(UnknownName(f"--set {name}: no scalar parameter '{name}'", None,
                                         did_you_mean(name, [k for k, v in self.model.items.items()
@@ -162,6 +166,15 @@ class Builder:
             dom = self.ev.domain(st.value, env)
         if len(set(dom.elements)) != len(dom.elements):
             raise TypeMismatch(f"set '{st.name}' repeats an element", st.value.span)
+        if st.name in self.subsets and env.scope is self.model:
+            keep = self.subsets.pop(st.name)
+            outside = [e for e in keep if e not in dom.position]
+            if outside:
+                raise TypeMismatch(f"subset of '{st.name}' names {outside[0]!r}, which is not in "
+                                   f"{dom.describe()}", st.span)
+            wanted = set(keep)
+            dom = SetValue(dom.name, [e for e in dom.elements if e in wanted], dom.span,
+                           dropped=frozenset(e for e in dom.elements if e not in wanted))
         step = None
         if st.step is not None:
             step = Scalar(st.step.value, U.unit_at(st.step.unit, st.step.span))
@@ -169,7 +182,7 @@ class Builder:
                     dimensionality:
                 raise TypeMismatch(f"the step of time set '{st.name}' must be a duration, got "
                                    f"{U.describe(step.unit)}", st.step.span)
-        s = SetValue(st.name, list(dom.elements), st.span, step)
+        s = SetValue(st.name, list(dom.elements), st.span, step, dropped=dom.dropped)
         env.scope.define(st.name, s, st.span)
         if step is not None:
             self.time_sets.append(s)

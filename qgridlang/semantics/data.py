@@ -41,6 +41,17 @@ def parse_label(text: str, domain: SetValue) -> Label | None:
     return None
 
 
+def _dropped(text: str, domain: SetValue) -> bool:
+    if not domain.dropped:
+        return False
+    if text in domain.dropped:
+        return True
+    try:
+        return int(float(text)) in domain.dropped
+    except ValueError:
+        return False
+
+
 def parse_number(text: str) -> float | None:
     try:
         v = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
@@ -82,11 +93,15 @@ def load_columns(
         for kc, dom in zip(key_columns, domains, strict=True):
             cell = row[cols[kc]]
             lab = parse_label(cell, dom)
+            if lab is None and _dropped(cell, dom):
+                break  # the set was restricted to a subset: rows outside it are not used
             if lab is None:
                 raise DataError(
                     f"{name}, row {r}, column '{kc}': '{cell}' is not an element of "
                     f"{dom.describe()}", span)
             key.append(lab)
+        if len(key) < len(domains):
+            continue
         k = tuple(key)
         if k in seen:
             raise DataError(f"{name}, row {r}: duplicate key {_show(k)} (first at row {seen[k]})",

@@ -27,6 +27,7 @@ class SetValue:
     span: Span
     step: Scalar | None = None
     position: dict[Label, int] = field(default_factory=dict)
+    dropped: frozenset[Label] = frozenset()  # elements a subset restriction removed
 
     def __post_init__(self) -> None:
         if not self.position:
