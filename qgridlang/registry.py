@@ -71,8 +71,12 @@ class Backend:
 T = TypeVar("T", bound=type)
 TARGETS: dict[str, type[Target]] = {}
 BACKENDS: dict[str, type[Backend]] = {}
-_BUILTIN_MODULES = ("qgridlang.target_milp", "qgridlang.backends.highs",
-                    "qgridlang.targets_qubo", "qgridlang.backends.samplers")
+_BUILTIN_MODULES = (
+    "qgridlang.target_milp", "qgridlang.backends.highs",
+    "qgridlang.targets_qubo", "qgridlang.backends.samplers",
+    "qgridlang.target_dwave", "qgridlang.backends.dwave",
+    "qgridlang.target_qaoa", "qgridlang.backends.qaoa",
+)
 _loaded = False
 
 
@@ -93,7 +97,7 @@ def _load() -> None:
     _loaded = True
     for mod in _BUILTIN_MODULES:
         importlib.import_module(mod)
-    for group in ("qgridlang.target_milp", "qgridlang.backends"):
+    for group in ("qgridlang.targets", "qgridlang.backends"):
         for ep in entry_points(group=group):
             ep.load()
 

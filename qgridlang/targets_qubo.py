@@ -44,7 +44,7 @@ class QuboTarget(Target):
 
     def apply(self, flat: FlatModel, options: Options
               ) -> tuple[dimod.BinaryQuadraticModel, qubo.QuboInverse]:
-        return qubo.apply(flat, qubo_options(options))
+        return lower(flat, options)
 
     def invert(self, x: np.ndarray, inverse: Any) -> np.ndarray:
         return np.asarray(qubo.invert(np.asarray(x).ravel(), inverse))
@@ -59,7 +59,11 @@ class QuboTarget(Target):
 
     def refine(self, raw: RawResult, compiled: Compiled, flat: FlatModel, backend: Backend,
                options: Options) -> RawResult:
-        """Summarise the samples in model terms; retune penalties while none is feasible."""
+        """Summarise the samples in model terms; retune penalties while none is feasible.
+
+        A backend that returns ``Status.OPTIMAL`` claims its samples hold a ground state of the
+        BQM (``exact``); the plan is then reported optimal when the lowering is certified.
+        """
         if raw.xs is None or not len(raw.xs):
             return raw
         bqm, inverse = compiled.artifact, compiled.inverse
@@ -74,13 +78,30 @@ class QuboTarget(Target):
             weights = qubo.retune(inverse, broken, factor)
             if not weights or weights == _overrides(inverse):
                 break  # nothing penalised is broken: raising weights cannot help
-            bqm, inverse = qubo.apply(flat, qubo_options(options, weights))
+            bqm, inverse = lower(flat, options, weights)
             raw = backend.run(bqm, options)
+            if raw.xs is None:
+                break
             stats, feasible = summarize(raw, bqm, inverse, flat)
             rounds.append({"round": len(rounds) + 1, "weights": weights, **stats})
             samples.append(raw.xs)
             ok.append(feasible)
         return _result(raw, summary, rounds, np.vstack(samples), np.concatenate(ok), inverse)
+
+
+def lower(flat: FlatModel, options: Options, penalties: dict[str, float] | None = None
+          ) -> tuple[dimod.BinaryQuadraticModel, qubo.QuboInverse]:
+    """``qubo.apply`` with the options of ``Options.extra``; ``penalty_scale`` multiplies every
+    weight the model would get (auto, its own numbers) before ``penalties`` override them."""
+    scale = float(options.extra.get("penalty_scale", 1.0))
+    if scale <= 0:
+        raise UsageError(f"penalty_scale must be positive, got {scale:g}")
+    if scale != 1.0 and not penalties:
+        _, inverse = qubo.apply(flat, qubo_options(options))
+        penalties = {n: scale * p.weight for n, p in qubo.report(inverse).penalties.items()}
+    lowered: tuple[dimod.BinaryQuadraticModel, qubo.QuboInverse] = qubo.apply(
+        flat, qubo_options(options, penalties))
+    return lowered
 
 
 def qubo_options(options: Options, penalties: dict[str, float] | None = None

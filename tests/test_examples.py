@@ -22,7 +22,7 @@ SLOW = {"uc.qgl"}  # minutes on 2 cores: solved in the `slow` test below
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name + "/" + p.name)
 def test_example_checks(path: Path) -> None:
     checked = check_file(path)
-    assert checked.flat.n > 0 and checked.flat.m > 0
+    assert checked.flat.n > 0
 
 
 @pytest.mark.parametrize("path", [p for p in EXAMPLES if p.name not in SLOW],

@@ -33,8 +33,8 @@ def render(value: Any) -> Any:
     if isinstance(value, ast.Node):
         out: dict[str, Any] = {"node": type(value).__name__}
         for name in type(value).model_fields:
-            if name == "source":
-                continue
+            if name == "source" and isinstance(value, ast.Program):
+                continue  # the program's text itself
             field = getattr(value, name)
             out[name] = span_text(field) if name == "span" else render(field)
         return out
@@ -47,8 +47,23 @@ def render(value: Any) -> Any:
     raise TypeError(f"unexpected value in the AST: {value!r}")
 
 
+def pretty_json(value: Any, indent: int = 0, width: int = 100) -> str:
+    """Indented JSON that keeps short objects and every list of scalars on one line."""
+    flat = json.dumps(value, ensure_ascii=False)
+    scalars = isinstance(value, list) and all(not isinstance(v, dict | list) for v in value)
+    if not isinstance(value, dict | list) or scalars or len(flat) + indent <= width:
+        return flat
+    pad = " " * (indent + 1)
+    if isinstance(value, dict):
+        body = [f"{pad}{json.dumps(k)}: {pretty_json(v, indent + 1, width)}"
+                for k, v in value.items()]
+        return "{\n" + ",\n".join(body) + "\n" + " " * indent + "}"
+    body = [pad + pretty_json(v, indent + 1, width) for v in value]
+    return "[\n" + ",\n".join(body) + "\n" + " " * indent + "]"
+
+
 def dump(program: ast.Program) -> str:
-    return json.dumps(render(program), indent=1, ensure_ascii=False) + "\n"
+    return pretty_json(render(program)) + "\n"
 
 
 def _node_types(tree: Any) -> set[str]:
@@ -117,8 +132,34 @@ def test_spans_point_at_the_source_text() -> None:
     assert isinstance(total, ast.Sum) and isinstance(total.body, ast.Ref)
     ref = total.body
     assert ref.dotted == "ess.soc"
-    assert [span_text(p.span) for p in ref.parts] == ["26:35", "26:42"]
-    assert lines[25][34:46] == "ess[3].soc[t"
+    assert [span_text(p.span) for p in ref.parts] == ["26:34", "26:41"]
+    assert lines[25][33:45] == "ess[3].soc[t"
     first_index = ref.parts[0].index
     assert first_index is not None and isinstance(first_index[0], ast.Num)
     assert first_index[0].value == 3.0
+
+
+def _without_node_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_node_names(v) for k, v in value.items() if k != "node"}
+    if isinstance(value, list):
+        return [_without_node_names(v) for v in value]
+    return value
+
+
+def _reduced_model_dump(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"file", "line", "column", "end_line", "end_column"}:
+            return f"{value['line']}:{value['column']}"
+        return {k: _reduced_model_dump(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_reduced_model_dump(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_rendering_is_model_dump_plus_node_names(path: Path) -> None:
+    """The golden rendering is pydantic's model_dump with spans reduced and class names added."""
+    prog = parse(path.read_text(encoding="utf-8"), path.name)
+    dumped = _reduced_model_dump(prog.model_dump(exclude={"source"}))
+    assert _without_node_names(render(prog)) == dumped

@@ -88,7 +88,7 @@ class SimulatedAnnealing(SamplerBackend):
     def sampler(self) -> Any:
         from dwave.samplers import SimulatedAnnealingSampler
 
-        return SimulatedAnnealingSampler()
+        return SimulatedAnnealingSampler()  # type: ignore[no-untyped-call]
 
     def parameters(self, bqm: dimod.BinaryQuadraticModel, options: Options) -> dict[str, Any]:
         return {**super().parameters(bqm, options),
@@ -111,7 +111,7 @@ class Tabu(SamplerBackend):
     def sampler(self) -> Any:
         from dwave.samplers import TabuSampler
 
-        return TabuSampler()
+        return TabuSampler()  # type: ignore[no-untyped-call]
 
     def parameters(self, bqm: dimod.BinaryQuadraticModel, options: Options) -> dict[str, Any]:
         params = super().parameters(bqm, options)
@@ -129,7 +129,7 @@ class SteepestDescent(SamplerBackend):
     def sampler(self) -> Any:
         from dwave.samplers import SteepestDescentSolver
 
-        return SteepestDescentSolver()
+        return SteepestDescentSolver()  # type: ignore[no-untyped-call]
 
 
 @register_backend
@@ -139,7 +139,7 @@ class RandomBaseline(SamplerBackend):
     REQUIRED_MODULES = ("dimod",)
 
     def sampler(self) -> Any:
-        return dimod.RandomSampler()
+        return dimod.RandomSampler()  # type: ignore[no-untyped-call]
 
 
 @register_backend
@@ -151,7 +151,7 @@ class Exact(SamplerBackend):
     STATUS = Status.OPTIMAL
 
     def sampler(self) -> Any:
-        return dimod.ExactSolver()
+        return dimod.ExactSolver()  # type: ignore[no-untyped-call]
 
     def parameters(self, bqm: dimod.BinaryQuadraticModel, options: Options) -> dict[str, Any]:
         return {}

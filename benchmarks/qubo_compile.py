@@ -1,0 +1,265 @@
+"""Model -> BQM compile time: qglc against dimod, dimod CQM, PyQUBO and qiskit-optimization.
+
+A unit-commitment-style model of U units x T periods of binaries ``x[u, t]`` with an equality
+per period (``sum_u P_u x[u, t] == D_t``), an equality per unit (``sum_t x[u, t] == K_u``) and a
+linear cost, written once in qgl and once per tool from the same arrays. Every tool gets the
+same penalty weight, so every BQM is the same function: the script checks that all of them give
+the objective on a known feasible point and one energy on a random point, then prints the times
+and their ratios to qglc's lowering. Not run by CI::
+
+    python benchmarks/qubo_compile.py                 # U=100,T=20 and U=500,T=24
+    python benchmarks/qubo_compile.py --sizes 100x20 --skip qiskit
+
+Times are the best of ``--repeat`` runs (a tool stops repeating after 10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import dimod
+import numpy as np
+
+PENALTY = 1.0e4
+
+MODEL = """model uc_bench "U units x T periods: demand and on-hours equalities, linear cost"
+set U = csv("units.csv", key = "u")
+time T = 1..{periods} step 1 h
+param P[U]: MW, K[U], c[U]: $/MWh = csv("units.csv", key = "u")
+param D[T]: MW = csv("demand.csv", key = "t", column = "D")
+var x[U, T] binary
+constraint balance[t in T]: sum(u in U) P[u] * x[u, t] == D[t]
+constraint hours[u in U]: sum(t in T) x[u, t] == K[u]
+minimize cost: sum(u in U, t in T) c[u] * P[u] * x[u, t] * dt
+quantum {{ penalty = {penalty} }}
+"""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Arrays of one size; ``x0`` is feasible by construction (``D`` and ``K`` come from it)."""
+
+    power: np.ndarray  # P_u, MW
+    cost: np.ndarray  # c_u, $/MWh
+    hours: np.ndarray  # K_u
+    demand: np.ndarray  # D_t, MW
+    x0: np.ndarray  # U x T
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.x0.shape  # type: ignore[return-value]
+
+    def objective(self, x: np.ndarray) -> float:
+        return float((self.cost * self.power) @ x.reshape(self.shape).sum(axis=1))
+
+
+def make_instance(units: int, periods: int, seed: int = 0) -> Instance:
+    rng = np.random.default_rng(seed)
+    x0 = (rng.random((units, periods)) < 0.5).astype(np.int8)
+    power = rng.integers(10, 101, units)
+    return Instance(power, rng.integers(10, 60, units).astype(float), x0.sum(axis=1),
+                    power @ x0, x0)
+
+
+def write_model(inst: Instance, folder: Path) -> Path:
+    units, periods = inst.shape
+    rows = "".join(f"g{u},{p},{k},{c:g}\n" for u, (p, k, c) in
+                   enumerate(zip(inst.power.tolist(), inst.hours.tolist(), inst.cost.tolist(),
+                                 strict=True)))
+    (folder / "units.csv").write_text("u,P,K,c\n" + rows, encoding="utf-8")
+    (folder / "demand.csv").write_text(
+        "t,D\n" + "".join(f"{t + 1},{d}\n" for t, d in enumerate(inst.demand.tolist())),
+        encoding="utf-8")
+    path = folder / "uc_bench.qgl"
+    path.write_text(MODEL.format(periods=periods, penalty=PENALTY), encoding="utf-8")
+    return path
+
+
+def by_index(bqm: dimod.BinaryQuadraticModel, label: Callable[[Any], int]
+             ) -> dimod.BinaryQuadraticModel:
+    """The BQM relabelled to column indices ``u * T + t``."""
+    return bqm.relabel_variables({v: label(v) for v in bqm.variables}, inplace=False)
+
+
+def qglc(inst: Instance, folder: Path, repeat: int
+         ) -> tuple[dict[str, float], dimod.BinaryQuadraticModel]:
+    """Best-of-``repeat`` parse+check and lowering times (the CLI's own timings)."""
+    from qgridlang.checker import check_file
+    from qgridlang.dispatcher import compile_model
+
+    path = write_model(inst, folder)
+    best = {"parse+check": float("inf"), "lower": float("inf")}
+    for _ in range(repeat):
+        checked = check_file(path)
+        compiled = compile_model(checked, "qubo")
+        t = compiled.timings
+        best = {"parse+check": min(best["parse+check"], t["parse"] + t["check"]),
+                "lower": min(best["lower"], t["lower"])}
+    return best, compiled.artifact
+
+
+def dimod_direct(inst: Instance) -> dimod.BinaryQuadraticModel:
+    units, periods = inst.shape
+    col = np.arange(units * periods).reshape(units, periods)
+    bqm = dimod.BinaryQuadraticModel.from_numpy_vectors(
+        np.repeat(inst.cost * inst.power, periods), ([], [], []), 0.0, dimod.BINARY)
+    for t in range(periods):
+        bqm.add_linear_equality_constraint(zip(col[:, t].tolist(), inst.power.tolist()),
+                                           PENALTY, -float(inst.demand[t]))
+    for u in range(units):
+        bqm.add_linear_equality_constraint(((v, 1.0) for v in col[u].tolist()), PENALTY,
+                                           -float(inst.hours[u]))
+    return bqm
+
+
+def dimod_cqm(inst: Instance) -> dimod.BinaryQuadraticModel:
+    units, periods = inst.shape
+    col = np.arange(units * periods).reshape(units, periods)
+    cqm = dimod.ConstrainedQuadraticModel()
+    cqm.set_objective(dimod.BinaryQuadraticModel.from_numpy_vectors(
+        np.repeat(inst.cost * inst.power, periods), ([], [], []), 0.0, dimod.BINARY))
+    for t in range(periods):
+        cqm.add_constraint_from_iterable(
+            [(v, p) for v, p in zip(col[:, t].tolist(), inst.power.tolist(), strict=True)],
+            "==", rhs=float(inst.demand[t]), label=f"balance{t}")
+    for u in range(units):
+        cqm.add_constraint_from_iterable([(v, 1.0) for v in col[u].tolist()], "==",
+                                         rhs=float(inst.hours[u]), label=f"hours{u}")
+    bqm, _ = dimod.cqm_to_bqm(cqm, lagrange_multiplier=PENALTY)
+    return bqm
+
+
+def pyqubo(inst: Instance) -> tuple[dimod.BinaryQuadraticModel, Callable[[Any], int]]:
+    from pyqubo import Array
+
+    units, periods = inst.shape
+    x = Array.create("x", shape=(units, periods), vartype="BINARY")
+    power, cost = inst.power.tolist(), inst.cost.tolist()
+    h = sum(cost[u] * power[u] * x[u, t] for u in range(units) for t in range(periods))
+    for t in range(periods):
+        h += PENALTY * (sum(power[u] * x[u, t] for u in range(units)) - int(inst.demand[t])) ** 2
+    for u in range(units):
+        h += PENALTY * (sum(x[u, t] for t in range(periods)) - int(inst.hours[u])) ** 2
+    bqm = h.compile().to_bqm()
+
+    def label(v: str) -> int:  # "x[u][t]"
+        u, t = v[2:-1].split("][")
+        return int(u) * periods + int(t)
+
+    return bqm, label
+
+
+def qiskit(inst: Instance) -> Any:
+    from qiskit_optimization import QuadraticProgram
+    from qiskit_optimization.converters import QuadraticProgramToQubo
+
+    units, periods = inst.shape
+    qp = QuadraticProgram("uc")
+    names = [f"x{u}_{t}" for u in range(units) for t in range(periods)]
+    for name in names:
+        qp.binary_var(name)
+    lin = np.repeat(inst.cost * inst.power, periods)
+    qp.minimize(linear=dict(zip(names, lin.tolist(), strict=True)))
+    for t in range(periods):
+        qp.linear_constraint({names[u * periods + t]: float(inst.power[u]) for u in range(units)},
+                             "==", float(inst.demand[t]), f"balance{t}")
+    for u in range(units):
+        qp.linear_constraint({names[u * periods + t]: 1.0 for t in range(periods)}, "==",
+                             float(inst.hours[u]), f"hours{u}")
+    return QuadraticProgramToQubo(penalty=PENALTY).convert(qp)
+
+
+def qiskit_bqm(qp: Any) -> dimod.BinaryQuadraticModel:
+    """The QUBO QuadraticProgram as a BQM over column indices (not timed)."""
+    obj = qp.objective
+    quad = obj.quadratic.coefficients.tocoo()
+    lin = np.zeros(qp.get_num_vars())
+    dense = obj.linear.coefficients.tocoo()
+    lin[dense.col] = dense.data
+    diag = quad.row == quad.col
+    np.add.at(lin, quad.row[diag], quad.data[diag])
+    off = ~diag
+    return dimod.BinaryQuadraticModel.from_numpy_vectors(
+        lin, (quad.row[off], quad.col[off], quad.data[off]), float(obj.constant), dimod.BINARY)
+
+
+def timed(fn: Callable[..., Any], *args: Any, repeat: int = 1) -> tuple[float, Any]:
+    """Best of ``repeat`` runs, stopping early once 10 s have been spent."""
+    best, spent, out = float("inf"), 0.0, None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn(*args)
+        seconds = time.perf_counter() - start
+        best, spent = min(best, seconds), spent + seconds
+        if spent > 10.0:
+            break
+    return best, out
+
+
+def run(units: int, periods: int, skip: set[str], repeat: int
+        ) -> list[tuple[str, float, float, float]]:
+    """``(tool, seconds, energy at x0, energy at a random point)`` per tool."""
+    inst = make_instance(units, periods)
+    point = np.random.default_rng(1).integers(0, 2, units * periods)
+    x0 = inst.x0.ravel()
+    rows: list[tuple[str, float, float, float]] = []
+
+    def energy(bqm: dimod.BinaryQuadraticModel, x: np.ndarray) -> float:
+        order = list(bqm.variables)
+        return float(bqm.energies((x[np.asarray(order)][None, :], order))[0])
+
+    def add(tool: str, seconds: float, bqm: dimod.BinaryQuadraticModel) -> None:
+        rows.append((tool, seconds, energy(bqm, x0), energy(bqm, point)))
+
+    with TemporaryDirectory() as tmp:
+        times, bqm = qglc(inst, Path(tmp), repeat)
+    add("qglc parse+check", times["parse+check"], bqm)
+    add("qglc lower", times["lower"], bqm)
+    seconds, bqm = timed(dimod_direct, inst, repeat=repeat)
+    add("dimod direct", seconds, bqm)
+    seconds, bqm = timed(dimod_cqm, inst, repeat=repeat)
+    add("dimod CQM + cqm_to_bqm", seconds, bqm)
+    if "pyqubo" not in skip:
+        seconds, (bqm, label) = timed(pyqubo, inst, repeat=repeat)
+        add("PyQUBO", seconds, by_index(bqm, label))
+    if "qiskit" not in skip:
+        seconds, qp = timed(qiskit, inst, repeat=repeat)
+        add("qiskit QuadraticProgramToQubo", seconds, qiskit_bqm(qp))
+    expected = inst.objective(x0)
+    for tool, _, at_x0, _ in rows:
+        assert abs(at_x0 - expected) <= 1e-6 * max(1.0, abs(expected)), (tool, at_x0, expected)
+    ref = rows[0][3]
+    for tool, _, _, at_point in rows:
+        assert abs(at_point - ref) <= 1e-9 * abs(ref), (tool, at_point, ref)
+    return rows
+
+
+def print_table(units: int, periods: int, rows: list[tuple[str, float, float, float]]) -> None:
+    lower = next(s for tool, s, _, _ in rows if tool == "qglc lower")
+    print(f"\nU = {units}, T = {periods}: {units * periods} binaries; energy on the feasible "
+          f"point {rows[0][2]:.6g} (= objective) and on a random point {rows[0][3]:.6g} "
+          "for every tool")
+    print(f"{'tool':32s} {'seconds':>10s} {'/ qglc lower':>13s}")
+    for tool, seconds, _, _ in rows:
+        print(f"{tool:32s} {seconds:10.3f} {seconds / lower:13.1f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", nargs="+", default=["100x20", "500x24"], help="UxT")
+    p.add_argument("--skip", nargs="*", default=[], choices=["pyqubo", "qiskit"])
+    p.add_argument("--repeat", type=int, default=3, help="best of N (until 10 s per tool)")
+    args = p.parse_args()
+    for size in args.sizes:
+        units, periods = (int(v) for v in size.split("x"))
+        print_table(units, periods, run(units, periods, set(args.skip), args.repeat))
+
+
+if __name__ == "__main__":
+    main()

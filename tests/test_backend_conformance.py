@@ -1,0 +1,117 @@
+"""The conformance suite every registered backend passes, on one tiny discrete model."""
+
+from __future__ import annotations
+
+import pytest
+
+from qgridlang.checker import CheckedModel, check_text
+from qgridlang.dispatcher import solve_model
+from qgridlang.errors import BackendError, UsageError
+from qgridlang.registry import Options, get_backend, listing
+from qgridlang.results import Solution, Status
+
+# 4 item bits + a 2-bit integer + 4 slack bits: one inequality, one equality, maximised.
+TINY = """
+model tiny "pick items under a capacity; k counts the first three and costs 2 each"
+set I = 1..4
+param value[I] = {1: 6, 2: 5, 3: 8, 4: 9}
+param weight[I] = {1: 2, 2: 3, 3: 4, 4: 5}
+var x[I] binary
+var k integer in 0 .. 3
+constraint capacity: sum(i in I) weight[i] * x[i] <= 9
+constraint link: x[1] + x[2] + x[3] == k
+maximize value: sum(i in I) value[i] * x[i] - 2 * k
+"""
+BACKENDS = [b["name"] for b in listing()["backends"] if b["available"]]
+CLOUD = {"hybrid", "hybrid_cqm", "ibm"}  # vendor clouds only: `pytest -m cloud` runs them
+
+
+def params(names: list[str]) -> list[object]:
+    return [pytest.param(n, marks=pytest.mark.cloud) if n in CLOUD else n for n in names]
+
+
+BUILTIN = {"highs", "sa", "tabu", "steepest", "exact", "random"}
+# Backends that run offline through an option: dwave's own MockDWaveSampler (same code path as
+# the QPU: embedding, chain strength, unembedding), so it is tested like the built-in ones.
+OFFLINE = {"dwave": {"mock": True}}
+EXACT_OBJECTIVE = (BUILTIN - {"random"}) | set(OFFLINE)  # `random` is the baseline
+KEYS = {"x": {"1", "2", "3", "4"}, "k": None}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> CheckedModel:
+    return check_text(TINY)
+
+
+@pytest.fixture(scope="module")
+def optimum(tiny: CheckedModel) -> float:
+    sol = solve_model(tiny, "highs")
+    assert sol.status == Status.OPTIMAL and sol.objective == pytest.approx(15.0)
+    return float(sol.objective)
+
+
+def solve(checked: CheckedModel, backend: str, seed: int = 7) -> Solution:
+    """Solve with the backend's offline options; cloud backends are marked `cloud` and run
+    only on `pytest -m cloud`, where missing credentials fail the test."""
+    options = Options(seed=seed, extra=dict(OFFLINE.get(backend, {})))
+    return solve_model(checked, backend, options)
+
+
+def test_the_builtin_backends_are_registered() -> None:
+    assert set(BACKENDS) >= BUILTIN | set(OFFLINE)
+
+
+@pytest.mark.parametrize("backend", params(BACKENDS))
+def test_plan_is_keyed_by_model_names(tiny: CheckedModel, backend: str) -> None:
+    sol = solve(tiny, backend)
+    assert sol.backend == backend and sol.objective is not None
+    assert set(sol.variables) == set(KEYS)
+    assert set(sol.variables["x"]) == KEYS["x"] and isinstance(sol.variables["k"], float)
+    assert sol.objective_unit == "" and sol.to_json()["variables"] == sol.variables
+    if backend in EXACT_OBJECTIVE:
+        assert sol.status in (Status.OPTIMAL, Status.FEASIBLE) and sol.feasible
+
+
+@pytest.mark.parametrize("backend", params(sorted(EXACT_OBJECTIVE & set(BACKENDS))))
+def test_objective_equals_the_milp_optimum(tiny: CheckedModel, optimum: float,
+                                           backend: str) -> None:
+    sol = solve(tiny, backend)
+    assert sol.objective == pytest.approx(optimum, abs=1e-9)
+    assert sol.variables == {"x": {"1": 0.0, "2": 0.0, "3": 1.0, "4": 1.0}, "k": 1.0}
+
+
+@pytest.mark.parametrize("backend", params(BACKENDS))
+def test_a_seed_reproduces_the_plan(tiny: CheckedModel, backend: str) -> None:
+    first, again = solve(tiny, backend, seed=11), solve(tiny, backend, seed=11)
+    assert (first.objective, first.variables) == (again.objective, again.variables)
+
+
+@pytest.mark.parametrize("backend", sorted(set(BACKENDS) - {"highs"}))
+def test_sample_set_summary(tiny: CheckedModel, backend: str) -> None:
+    summary = solve(tiny, backend).info["sampleset"]
+    assert summary["samples"] >= 1 and 0.0 <= summary["feasible_rate"] <= 1.0
+    assert summary["energy_min"] <= summary["energy_mean"]
+    if backend in EXACT_OBJECTIVE:  # energy is the minimisation form: -value, penalties 0
+        assert summary["energy_min"] == pytest.approx(-15.0, abs=1e-6)
+        assert summary["objective"] == pytest.approx(15.0)
+
+
+def test_unknown_backend_suggests_the_close_name(tiny: CheckedModel) -> None:
+    with pytest.raises(UsageError) as err:
+        solve(tiny, "tabuu")
+    assert err.value.hint == "did you mean 'tabu'?"
+    with pytest.raises(UsageError):
+        get_backend("simulated")
+
+
+def test_exact_refuses_more_than_24_binaries() -> None:
+    wide = check_text("""
+model wide
+set I = 1..25
+var y[I] binary
+minimize count: sum(i in I) y[i]
+""")
+    with pytest.raises(BackendError) as err:
+        solve_model(wide, "exact")
+    assert "25 binaries" in err.value.message and "at most 24" in err.value.message
+    assert err.value.hint is not None and "sa" in err.value.hint
