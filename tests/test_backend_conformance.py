@@ -86,7 +86,7 @@ def test_a_seed_reproduces_the_plan(tiny: CheckedModel, backend: str) -> None:
     assert (first.objective, first.variables) == (again.objective, again.variables)
 
 
-@pytest.mark.parametrize("backend", sorted(set(BACKENDS) - {"highs"}))
+@pytest.mark.parametrize("backend", params(sorted(set(BACKENDS) - {"highs"})))
 def test_sample_set_summary(tiny: CheckedModel, backend: str) -> None:
     summary = solve(tiny, backend).info["sampleset"]
     assert summary["samples"] >= 1 and 0.0 <= summary["feasible_rate"] <= 1.0
