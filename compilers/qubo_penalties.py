@@ -212,14 +212,6 @@ def auto_weights(objective_span: float, mu: np.ndarray, margin: float) -> np.nda
     return np.asarray(scale / mu, dtype=float)
 
 
-def quadratic_form(g: sp.csr_matrix, d: np.ndarray,
-                   w: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float]:
-    """Expand ``sum_r w_r (g_r @ b + d_r)^2`` into ``(S, linear, offset)`` with energy
-    ``b' S b + linear @ b + offset`` (``S`` not yet symmetrised or folded to upper form)."""
-    gw = sp.diags(w) @ g
-    return (g.T @ gw).tocsr(), 2 * np.asarray(gw.T @ d).ravel(), float(w @ d**2)
-
-
 def interval_objective(c: np.ndarray, q: tuple[np.ndarray, np.ndarray, np.ndarray],
                        lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
     """Bounds of ``c @ x + sum(v x_i x_j)`` over the box, each term bounded on its own.
