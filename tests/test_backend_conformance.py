@@ -115,3 +115,41 @@ minimize count: sum(i in I) y[i]
         solve_model(wide, "exact")
     assert "25 binaries" in err.value.message and "at most 24" in err.value.message
     assert err.value.hint is not None and "sa" in err.value.hint
+
+
+# The quantum-circuit and annealer paths offline on a 4-bit model (circuit simulation of the
+# 10-bit model above under a device noise model takes minutes): dwave on MockDWaveSampler,
+# QAOA on the statevector and on FakeSherbrooke's noise model, and the ibm backend's
+# SamplerV2/EstimatorV2 code path in qiskit-ibm-runtime's local testing mode (FakeManilaV2).
+SMALL = """
+model pick_two "commit exactly two of four units at least cost"
+set G = {g1, g2, g3, g4}
+param cost[G] = {g1: 4, g2: 1, g3: 3, g4: 2}
+var on[G] binary
+constraint two: sum(g in G) on[g] == 2
+minimize total: sum(g in G) cost[g] * on[g]
+"""
+QUANTUM_OFFLINE = {
+    "dwave-mock": ("dwave", {"mock": True}),
+    "qaoa-statevector": ("qaoa", {"p": 2, "maxiter": 30}),
+    "qaoa-fake-sherbrooke": ("qaoa", {"noise": "FakeSherbrooke", "maxiter": 10, "shots": 512}),
+    "ibm-fake-manila": ("ibm", {"device": "FakeManilaV2", "maxiter": 6, "shots": 256}),
+}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("variant", sorted(QUANTUM_OFFLINE))
+def test_quantum_paths_offline_decode_the_optimum(variant: str) -> None:
+    backend, extra = QUANTUM_OFFLINE[variant]
+    small = check_text(SMALL)
+    optimum = solve_model(small, "highs")
+    runs = [solve_model(small, backend, Options(seed=5, extra=dict(extra))) for _ in range(2)]
+    sol = runs[0]
+    assert sol.backend == backend and set(sol.variables["on"]) == {"g1", "g2", "g3", "g4"}
+    assert sol.feasible and sol.objective == pytest.approx(optimum.objective)
+    assert sol.variables == optimum.variables  # cost 1 + 2: g2 and g4
+    summary = sol.info["sampleset"]
+    assert summary["samples"] >= 1 and 0.0 < summary["feasible_rate"] <= 1.0
+    assert (runs[1].objective, runs[1].variables) == (sol.objective, sol.variables)
+    if backend in ("qaoa", "ibm"):
+        assert 0.0 < sol.info["optimum_probability"] <= 1.0
