@@ -13,6 +13,7 @@ plots. Instances run in parallel on dask.distributed: an embedded LocalCluster b
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -24,22 +25,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "examples" / "coalition"
 
-# method -> (backend, backend options, largest n it is run for)
+# method -> (backend, backend options, largest n it is run for). Random sampling gets the same
+# number of reads as every sampler and as QAOA's shots (`--reads`).
 METHODS: dict[str, tuple[str, dict[str, Any], int]] = {
+    "exact-milp": ("highs", {}, 30),
     "gcsq-highs": ("highs", {}, 200),
     "gcsq-sa": ("sa", {}, 200),
     "gcsq-tabu": ("tabu", {}, 200),
     "gcsq-exact": ("exact", {}, 20),
     "gcsq-dwave-mock": ("dwave", {"mock": True}, 60),
-    "gcsq-qaoa": ("qaoa", {"p": 1}, 16),
-    "gcsq-qaoa-fake-ibm": ("qaoa", {"p": 1, "noise": "FakeSherbrooke"}, 10),
+    "gcsq-qaoa": ("qaoa", {"p": 1, "engine": "numpy"}, 20),
+    "gcsq-qaoa-fake-ibm": ("qaoa", {"p": 1, "noise": "FakeSherbrooke", "maxiter": 30}, 8),
     "gcsq-random": ("random", {}, 200),
 }
 
 
-def run_instance(n: int, seed: int, methods: list[str], sigma: float, exact_limit: float,
-                 reads: int) -> list[dict[str, Any]]:
-    """All methods on one instance (runs on a dask worker)."""
+def run_task(n: int, seed: int, method: str, sigma: float, exact_limit: float,
+             reads: int) -> dict[str, Any]:
+    """One method on one instance (runs on a dask worker; the instance is regenerated from its
+    seed, so tasks are independent)."""
     from qgridlang.checker import check_file
     from qgridlang.coalition import gcsq, generate, read_weights, structure_value
     from qgridlang.dispatcher import solve_model
@@ -47,34 +51,29 @@ def run_instance(n: int, seed: int, methods: list[str], sigma: float, exact_limi
     from qgridlang.results import Status
 
     work = Path(tempfile.mkdtemp(prefix=f"isg{n}-{seed}-"))
+    row: dict[str, Any] = {"n": n, "seed": seed, "method": method}
     try:
         for name in ("bipartition.qgl", "partition_milp.qgl"):
             shutil.copy(MODELS / name, work / name)
         generate(work / "data", n, sigma, seed)
         labels, w = read_weights(work / "data")
-        rows: list[dict[str, Any]] = []
+        backend, extra, _ = METHODS[method]
         t0 = time.perf_counter()
-        sol = solve_model(check_file(work / "partition_milp.qgl"), "highs",
-                          Options(time_limit=exact_limit))
-        proven = sol.status == Status.OPTIMAL
-        rows.append({"n": n, "seed": seed, "method": "exact-milp",
-                     "value": sol.objective if sol.objective is not None else np.nan,
-                     "seconds": time.perf_counter() - t0, "optimal": proven})
-        for m in methods:
-            backend, extra, n_max = METHODS[m]
-            if n > n_max:
-                continue
-            opts = Options(seed=seed, reads=reads, extra=dict(extra))
-            try:
-                res = gcsq(work / "bipartition.qgl", backend, opts)
-            except Exception as exc:  # a backend that cannot run here is recorded, not fatal
-                rows.append({"n": n, "seed": seed, "method": m, "value": np.nan,
-                             "seconds": np.nan, "error": f"{type(exc).__name__}: {exc}"})
-                continue
-            rows.append({"n": n, "seed": seed, "method": m,
-                         "value": structure_value(res.coalitions, labels, w),
-                         "seconds": res.seconds, "solves": res.solves})
-        return rows
+        if method == "exact-milp":
+            sol = solve_model(check_file(work / "partition_milp.qgl"), backend,
+                              Options(time_limit=exact_limit))
+            row.update(value=sol.objective if sol.objective is not None else np.nan,
+                       seconds=time.perf_counter() - t0, optimal=sol.status == Status.OPTIMAL)
+            return row
+        opts = Options(seed=seed, reads=reads, extra=dict(extra))
+        try:
+            res = gcsq(work / "bipartition.qgl", backend, opts)
+        except Exception as exc:  # a backend that cannot run here is recorded, not fatal
+            row.update(value=np.nan, seconds=np.nan, error=f"{type(exc).__name__}: {exc}")
+            return row
+        row.update(value=structure_value(res.coalitions, labels, w), seconds=res.seconds,
+                   solves=res.solves, coalitions=len(res.coalitions))
+        return row
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -135,21 +134,29 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, nargs="+", default=[4, 6, 8, 10, 12, 14, 16, 18, 20, 25, 30])
     p.add_argument("--instances", type=int, default=20)
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                   help="exact-milp always runs: it is the reference")
     p.add_argument("--sigma", type=float, default=1.0, help="width of the Gaussian weights")
     p.add_argument("--exact-limit", type=float, default=60.0, help="MILP time budget [s]")
     p.add_argument("--reads", type=int, default=100, help="reads / shots per bipartition")
     p.add_argument("--scheduler", help="dask scheduler address (default: a LocalCluster)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("coalition-out"))
+    p.add_argument("--from-json", type=Path, help="re-summarise and re-plot saved rows")
     args = p.parse_args(argv)
-
-    from dask.distributed import Client, LocalCluster, as_completed
-    from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
-
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text())
+    else:
+        rows = run_all(args)
+    report(rows, args)
+
+
+def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (n, instance, method) task on dask, rows saved as they complete."""
+    from dask.distributed import Client, LocalCluster, as_completed
+    from rich.progress import Progress
+
     cluster = None
     if args.scheduler:
         client = Client(args.scheduler)
@@ -157,18 +164,30 @@ def main(argv: list[str] | None = None) -> None:
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
-    tasks = [(n, s) for n in args.n for s in range(args.instances)]
-    futures = [client.submit(run_instance, n, s, args.methods, args.sigma, args.exact_limit,
-                             args.reads, pure=False) for n, s in tasks]
+    methods = ["exact-milp", *[m for m in args.methods if m != "exact-milp"]]
+    tasks = [(n, s, m) for n in args.n for m in methods for s in range(args.instances)
+             if n <= METHODS[m][2]]
+    futures = [client.submit(run_task, n, s, m, args.sigma, args.exact_limit, args.reads,
+                             pure=False) for n, s, m in tasks]
     rows: list[dict[str, Any]] = []
+    saved = args.out / "coalition_rows.json"
     with Progress() as progress:
-        bar = progress.add_task("instances", total=len(futures))
+        bar = progress.add_task("tasks", total=len(futures))
         for fut in as_completed(futures):
-            rows.extend(fut.result())
+            rows.append(fut.result())
+            saved.write_text(json.dumps(rows, default=float, indent=1))
             progress.advance(bar)
     client.close()
     if cluster is not None:
         cluster.close()
+    return rows
+
+
+def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Print the table and write the plots."""
+    from rich.console import Console
+    from rich.table import Table
+
     summary = summarise(rows)
     table = Table(title=f"GCS-Q vs exact MILP ({args.instances} instances per n)")
     for col in ("n", "method", "runs", "quality", "value/agent", "seconds", "error"):
@@ -177,9 +196,6 @@ def main(argv: list[str] | None = None) -> None:
         table.add_row(str(s["n"]), s["method"], str(s["runs"]), f"{s['quality']:.4f}",
                       f"{s['value_per_agent']:.4f}", f"{s['seconds']:.3f}", s["error"])
     Console(width=160).print(table)
-    import json
-
-    (args.out / "coalition_rows.json").write_text(json.dumps(rows, default=float, indent=1))
     for f in plot(summary, args.out):
         print(f"wrote {f}")
 
