@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float)
     s.add_argument("--mip-gap", type=float)
     s.add_argument("--threads", type=int)
+    s.add_argument("--reads", type=int, help="samples / shots (QUBO backends)")
+    s.add_argument("--sweeps", type=int, help="sweeps per read (sa, dwave mock)")
+    s.add_argument("--penalty-retune", type=int, metavar="N",
+                   help="QUBO backends: up to N re-lowerings that raise the weights of the "
+                        "constraints the best sample violates")
     s.add_argument("--strategy", choices=["gcsq"],
                    help="a solve strategy: gcsq = recursive bipartition (coalition formation)")
     _common(s)
@@ -106,8 +111,11 @@ def _options(args: argparse.Namespace) -> Any:
             raise UsageError(f"--option expects KEY=VALUE, got '{item}'")
         key, value = item.split("=", 1)
         extra[key.strip()] = _literal(value.strip())
+    if getattr(args, "penalty_retune", None) is not None:
+        extra["penalty_retune"] = args.penalty_retune
     return Options(time_limit=getattr(args, "time_limit", None), seed=args.seed,
                    mip_gap=getattr(args, "mip_gap", None), threads=getattr(args, "threads", None),
+                   reads=getattr(args, "reads", None), sweeps=getattr(args, "sweeps", None),
                    extra=extra)
 
 

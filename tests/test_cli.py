@@ -92,3 +92,13 @@ def test_check_ok_and_json(model: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["check", str(model), "--json"]) == 0
     ir = json.loads(capsys.readouterr().out)
     assert ir["name"] == "tiny" and ir["objective"]["unit"] == "$"
+
+
+def test_sampler_flags_reach_the_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    model = Path(__file__).resolve().parent.parent / "examples/coalition/bipartition.qgl"
+    code = main(["solve", str(model), "--backend", "sa", "--reads", "7", "--sweeps", "50",
+                 "--seed", "3", "--penalty-retune", "2", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["backend"] == "sa" and out["feasible"]
+    assert out["info"]["sampleset"]["samples"] == 7
+    assert out["info"]["num_sweeps"] == 50 and out["info"]["seed"] == 3
