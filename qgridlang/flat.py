@@ -45,6 +45,7 @@ class VarBlock:
     start: int
     span: Span
     auxiliary: bool = False  # introduced by the checker (CVaR epigraph, …), hidden by default
+    index: tuple[str, ...] = ()  # the names of the index sets ("?" where a domain is dependent)
 
     @property
     def stop(self) -> int:

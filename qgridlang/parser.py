@@ -61,11 +61,25 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> QglSyntaxError:
         return QglSyntaxError(f"unexpected character {ch!r}", span)
     assert isinstance(exc, UnexpectedToken)
     tok: Token = exc.token
-    found = "end of file" if tok.type == "$END" else repr(str(tok).strip())
     expected = sorted({_TOKEN_NAMES.get(t, _keyword(t)) for t in exc.expected})
     shown = ", ".join(expected[:8]) + (", …" if len(expected) > 8 else "")
+    if tok.type == "$END":
+        # Lark gives the end-of-input token the start of the last token; the input ends just
+        # past that token, which is where the missing text belongs.
+        line, column = _end_of_last_token(tok, text)
+        return QglSyntaxError(f"unexpected end of file; expected {shown}",
+                              Span(file, line, column, line, column))
     span = Span(file, line, column, line, column + max(1, len(str(tok))))
-    return QglSyntaxError(f"unexpected {found}; expected {shown}", span)
+    return QglSyntaxError(f"unexpected {str(tok).strip()!r}; expected {shown}", span)
+
+
+def _end_of_last_token(tok: Token, text: str) -> tuple[int, int]:
+    """Line and column just past the last token (the end of the text when that is unknown)."""
+    end_line, end_column = getattr(tok, "end_line", None), getattr(tok, "end_column", None)
+    if end_line and end_column:
+        return end_line, end_column
+    lines = text.splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
 
 
 def _keyword(terminal: str) -> str:

@@ -13,6 +13,9 @@ from qgridlang.resources import data_file, library_names
 def load_statements(text: str, file: str, errors: ErrorCollector) -> list[ast.Statement]:
     """Statements of ``text`` with imports resolved (each file once; cycles are harmless)."""
     seen: set[Path] = set()
+    if Path(file).is_file():
+        # the main file counts as loaded, so a file importing it back does not splice it twice
+        seen.add(Path(file).resolve())
     return _load(text, file, errors, seen)
 
 

@@ -4,7 +4,8 @@
 the standard library (read at test time), (c) ``qglc check`` on random files: exit 0 or 1, never
 a traceback, (d) random arithmetic inside small valid models. Runs are derandomised (the same
 examples every run, so CI is stable) and bounded; ``QGL_FUZZ_EXAMPLES=2000`` explores more, with
-fresh randomness. Crashes found while writing these are pinned below as strict xfails.
+fresh randomness. Crashes found while writing these are pinned below, each with where its error
+is reported now.
 """
 
 from __future__ import annotations
@@ -262,9 +263,6 @@ TEMPLATES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: arithmetic on parameters escapes as Python "
-                   "exceptions (OverflowError, ZeroDivisionError, complex results, numpy "
-                   "ValueError, IndexError) or never ends; see the pinned cases below")
 def test_random_arithmetic_raises_only_qgl_errors() -> None:
     """Crashes are collected (not raised inside Hypothesis) and listed in one assertion."""
     crashes: dict[str, str] = {}  # one example per exception type
@@ -286,48 +284,48 @@ def test_random_arithmetic_raises_only_qgl_errors() -> None:
 
 
 # ---- crashes found by fuzzing, pinned -----------------------------------------------------------
+# (name, model, what escaped the checker before the fix, where the error is reported now)
 CRASHES = [
-    ("first_of_empty_set", "set E = {}\nparam a = first(E)\n", IndexError),
-    ("last_of_empty_range", "set R = 1..0\nparam a = last(R)\n", IndexError),
-    ("power_overflow", "param a = 2 ^ 10000\n", OverflowError),
-    ("fractional_power_of_negative", "param a = (-8) ^ 0.5\n", TypeError),
-    ("zero_to_negative_power", "param a = 0 ^ -1\n", ZeroDivisionError),
+    ("first_of_empty_set", "set E = {}\nparam a = first(E)\n", IndexError, (2, 11)),
+    ("last_of_empty_range", "set R = 1..0\nparam a = last(R)\n", IndexError, (2, 11)),
+    ("power_overflow", "param a = 2 ^ 10000\n", OverflowError, (1, 11)),
+    ("fractional_power_of_negative", "param a = (-8) ^ 0.5\n", TypeError, (1, 11)),
+    ("zero_to_negative_power", "param a = 0 ^ -1\n", ZeroDivisionError, (1, 11)),
     ("negative_seed", "set S = 1..3\nscenarios S = sample(seed = -1) { d ~ normal(0, 1) }\n",
-     ValueError),
-    ("weights_with_two_arguments", "set S = 1..3\nscenarios S = weights(1, 2)\n", ValueError),
-    ("weights_without_argument", "set S = 1..3\nscenarios S = weights()\n", ValueError),
-    ("scenarios_over_empty_set", "set S = {}\nscenarios S = equal()\n", ZeroDivisionError),
-    ("unit_to_a_huge_power_hangs", "param a = (2 h / 3 MW) ^ 1e308\n", Hang),
+     ValueError, (2, 29)),
+    ("weights_with_two_arguments", "set S = 1..3\nscenarios S = weights(1, 2)\n", ValueError,
+     (2, 15)),
+    ("weights_without_argument", "set S = 1..3\nscenarios S = weights()\n", ValueError,
+     (2, 15)),
+    ("scenarios_over_empty_set", "set S = {}\nscenarios S = equal()\n", ZeroDivisionError,
+     (2, 1)),
+    ("unit_to_a_huge_power_hangs", "param a = (2 h / 3 MW) ^ 1e308\n", Hang, (1, 11)),
     ("cvar_only_in_a_named_expression",
      "set S = 1..3\nscenarios S = equal()\nvar x[S] in 0 .. 1\nexpr c[s in S] = x[s]\n"
-     "expr tail = cvar(c, alpha = 0.5)\nminimize sum(s in S) x[s]\n", ValueError),
+     "expr tail = cvar(c, alpha = 0.5)\nminimize sum(s in S) x[s]\n", ValueError, (5, 13)),
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "exc"),
-    [pytest.param(text, exc, id=name,
-                  marks=pytest.mark.xfail(
-                      strict=True, raises=exc,
-                      reason="bug: the check never ends" if exc is Hang else
-                      f"bug: {exc.__name__} escapes the checker"))
-     for name, text, exc in CRASHES])
-def test_pinned_crash_is_a_qgl_error(text: str, exc: type[BaseException]) -> None:
-    with time_budget(3.0):
-        try:
-            check_text(text, "crash.qgl")
-        except QglError:
-            pass
+@pytest.mark.parametrize(("text", "position"),
+                         [pytest.param(text, pos, id=name) for name, text, _, pos in CRASHES])
+def test_pinned_crash_is_a_qgl_error(text: str, position: tuple[int, int]) -> None:
+    with time_budget(3.0), pytest.raises(QglErrors) as info:
+        check_text(text, "crash.qgl")
+    (err,) = info.value.errors
+    assert err.message and "Error" not in err.message  # ours, not a Python exception's text
+    assert err.span is not None and err.span.file == "crash.qgl"
+    assert (err.span.line, err.span.column) == position, err
 
 
 @pytest.mark.parametrize("name", [c[0] for c in CRASHES if c[2] is not Hang])
 def test_pinned_crash_cli_never_shows_a_traceback(name: str, fuzz_dir: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """Even while the checker bug stands, qglc turns it into an internal-error line."""
+    """Each former crash is an ordinary located error in qglc's output."""
     text = next(c[1] for c in CRASHES if c[0] == name)
     path = fuzz_dir / f"{name}.qgl"
     path.write_text(text, encoding="utf-8")
     code = main(["check", str(path)])
     err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert code in (0, 1, 70)
+    assert "Traceback" not in err and "internal error" not in err
+    assert code == 1
+    assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: error: ", err, flags=re.M), err

@@ -222,8 +222,6 @@ def test_cvar_scenarios_by_hand() -> None:
     assert lo == 60.0 and coefs == {"buy[2]": 1.0, "short[high,2]": 1.0}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the IR summary leaves VarIR.index empty for indexed "
-                   "variables (summary.py builds VarIR with index=[])")
 def test_ir_names_the_index_sets_of_variables() -> None:
     ir = _check("units_tables").ir
     index = {v.name: v.index for v in ir.variables}

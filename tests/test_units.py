@@ -120,8 +120,6 @@ constraint frac: z <= 25 %
     assert coefs == {"z": 1.0} and hi == pytest.approx(0.25)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a bare 1 adopts '%' from its partner, so "
-                   "1 - 5 % evaluates to -4 % (-0.04) instead of 0.95")
 def test_one_minus_a_percentage_is_the_complement() -> None:
     flat = _check("""
 param reserve = 5 %

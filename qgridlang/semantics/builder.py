@@ -6,6 +6,7 @@ would have defined are poisoned, so one mistake is reported once, not at every u
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,11 @@ class Builder:
         for st in statements:
             if not isinstance(st, ast.ComponentDecl):
                 self.guard(lambda st=st: self.statement(st, self.model), _defined(st))
+        # Named expressions are lazy; evaluate every element here, inside the guard, so their
+        # errors are collected with the rest (and risk measures they use exist before the
+        # usage check and the flat assembly).
+        for data in list(self.exprs):
+            self.guard(functools.partial(self._evaluate_expr, data), [])
         self.guard(self._bus_balances, [])
         self.guard(self.risk.check_usage, [])
         self.guard(self._quantum, [])
@@ -205,7 +211,8 @@ class Builder:
             self.ub.append(hi)
             self.kind.append(KIND_CODE[st.kind])
         self.blocks.append(VarBlock(qname, st.kind, U.unit_text(unit), tuple(keys), start,
-                                    st.span))  # type: ignore[arg-type]
+                                    st.span,  # type: ignore[arg-type]
+                                    index=tuple(s.name if s else "?" for s in data.sets)))
         scope.define(st.name, data, st.span)
 
     def _bounds(self, st: ast.VarDecl, env: Env, unit: U.Unit) -> tuple[float, float]:
@@ -270,6 +277,10 @@ class Builder:
         data.cache[key] = v
         return v
 
+    def _evaluate_expr(self, data: ExprData) -> None:
+        for key in data.keys:
+            self.expr_value(data, key, data.span)
+
     # ---- constraints ----------------------------------------------------------------------
     def declare_constraint(self, st: ast.ConstraintDecl, env: Env) -> None:
         if not isinstance(st.body, ast.Compare) or any(op in ("<", ">", "!=") for op in
@@ -284,6 +295,8 @@ class Builder:
 
     def add_rows(self, body: ast.Compare, env: Env, name: str, key: Key, span: Span) -> None:
         vals = [self.ev.numeric(o, env, f"constraint '{name}'") for o in body.operands]
+        for (a, b), node in zip(zip(vals, vals[1:]), body.operands[1:], strict=True):
+            U.check_comparison(a.unit, _constant(a), b.unit, _constant(b), node.span)
         if len(vals) == 3 and all(isinstance(v, Scalar) or not (v.lin or v.quad)
                                   for v in (vals[0], vals[2])) and body.ops[0] == body.ops[1] \
                 and body.ops[0] != "==":
@@ -312,13 +325,14 @@ class Builder:
             if b is None:
                 bounds.append(None)
                 continue
-            f = U.convert(b.unit, unit, at, "cannot compare") if unit is not None else 1.0
+            f = U.into(b.unit, unit, at, "cannot compare")  # a bare 1 is 100 against a %
             bounds.append((b.const if isinstance(b, Affine) else float(b.value)) * f - a.const)
         lo_v = -INF if bounds[0] is None else bounds[0]
         hi_v = INF if bounds[1] is None else bounds[1]
         coefs = {k: v for k, v in a.lin.items() if v != 0.0}
         if not coefs:
-            tol = 1e-9 * max(1.0, abs(lo_v), abs(hi_v))
+            # the tolerance scales with the finite bounds only: an open side is ±inf
+            tol = 1e-9 * max([1.0, *(abs(v) for v in (lo_v, hi_v) if np.isfinite(v))])
             if lo_v > tol or hi_v < -tol:
                 raise TypeMismatch(f"constraint {name}{_show(key)} can never hold "
                                    f"({_bounds_text(lo_v, hi_v)} for a constant 0)", at)
@@ -418,7 +432,7 @@ class Builder:
         )
 
     def new_columns(self, name: str, kind: str, unit: U.Unit | None, keys: list[Key],
-                    lo: float, hi: float, span: Span) -> int:
+                    lo: float, hi: float, span: Span, index: tuple[str, ...] = ()) -> int:
         """Columns the checker introduces itself (auxiliary, e.g. the CVaR epigraph)."""
         start = len(self.lb)
         for _ in keys:
@@ -426,7 +440,7 @@ class Builder:
             self.ub.append(hi)
             self.kind.append(KIND_CODE[kind])
         self.risk.blocks.append(VarBlock(name, kind, U.unit_text(unit), tuple(keys), start, span,
-                                         auxiliary=True))  # type: ignore[arg-type]
+                                         auxiliary=True, index=index))  # type: ignore[arg-type]
         return start
 
 
@@ -434,6 +448,13 @@ def _sub(a: Scalar | Affine, b: Scalar | Affine, span: Span) -> Scalar | Affine:
     from qgridlang.semantics.values import add
 
     return add(a, b, -1.0, span)
+
+
+def _constant(v: Scalar | Affine) -> float:
+    """The value of a constant operand (NaN for one with variables: never ambiguous)."""
+    if isinstance(v, Scalar):
+        return float(v.value)
+    return float(v.const) if not (v.lin or v.quad) else float("nan")
 
 
 def _show(key: Key) -> str:

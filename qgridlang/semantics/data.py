@@ -13,19 +13,26 @@ from pathlib import Path
 from qgridlang.errors import DataError, Span
 from qgridlang.semantics.values import Label, SetValue
 
+Row = tuple[int, list[str]]  # (line number in the file, 1-based; the row's cells)
 
-def read_table(path: Path, span: Span) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file (comment lines starting with '#' are skipped)."""
+
+def read_table(path: Path, span: Span) -> tuple[list[str], list[Row]]:
+    """Header and rows of a CSV file, each row with its line number in the file.
+
+    Comment lines starting with '#' and blank lines are skipped, but still counted, so a row
+    number in a message is the line an editor shows.
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise DataError(f"cannot read data file '{path}': {exc.strerror}", span) from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = list(csv.reader(lines))
-    if not reader:
+    numbered = [(i, ln) for i, ln in enumerate(text.splitlines(), start=1)
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    if not numbered:
         raise DataError(f"data file '{path}' is empty", span)
-    header = [h.strip() for h in reader[0]]
-    return header, [[c.strip() for c in row] for row in reader[1:]]
+    table = [(i, next(csv.reader([ln]), [])) for i, ln in numbered]
+    header = [h.strip() for h in table[0][1]]
+    return header, [(i, [c.strip() for c in row]) for i, row in table[1:]]
 
 
 def parse_label(text: str, domain: SetValue) -> Label | None:
@@ -85,7 +92,7 @@ def load_columns(
                             did_you_mean(needed, header))
     out: list[dict[tuple[Label, ...], float]] = [{} for _ in value_columns]
     seen: dict[tuple[Label, ...], int] = {}
-    for r, row in enumerate(rows, start=2):
+    for r, row in rows:
         if len(row) < len(header):
             raise DataError(f"{name}, row {r}: {len(row)} cells, the header has {len(header)}",
                             span)
@@ -104,8 +111,10 @@ def load_columns(
             continue
         k = tuple(key)
         if k in seen:
-            raise DataError(f"{name}, row {r}: duplicate key {_show(k)} (first at row {seen[k]})",
-                            span)
+            where = (f"column '{key_columns[0]}'" if len(key_columns) == 1 else
+                     "columns " + ", ".join(f"'{kc}'" for kc in key_columns))
+            raise DataError(f"{name}, row {r}, {where}: duplicate key {_show(k)} (first at row "
+                            f"{seen[k]})", span)
         seen[k] = r
         for out_map, vc in zip(out, value_columns, strict=True):
             cell = row[cols[vc]]

@@ -6,10 +6,11 @@ operations. Index variables are bound in an :class:`Env`; named expressions are 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -65,6 +66,84 @@ BUILTINS = ("first", "last", "prev", "next", "ord", "card", "min", "max", "abs",
             "log", "floor", "ceil", "round", "expected", "cvar", "sum", "dt")
 DISTRIBUTIONS = ("normal", "uniform", "lognormal", "triangular", "exponential", "beta", "gamma",
                  "poisson", "bernoulli")
+
+
+# A quantity with a physical unit may be raised to integer powers up to this size: beyond it the
+# unit is meaningless (and pint's unit algebra takes time that grows with the exponent).
+MAX_UNIT_POWER = 64
+
+_N = TypeVar("_N", bound=ast.Expr)
+_R = TypeVar("_R")
+_TOO_LARGE = "the number is too large: its magnitude exceeds 1.8e308"
+_OPERATION = {"+": "the sum", "-": "the difference", "*": "the product", "/": "the quotient",
+              "^": "the power"}
+
+
+def arithmetic(method: Callable[[Evaluator, _N, Env], _R]) -> Callable[[Evaluator, _N, Env], _R]:
+    """The one guard on the evaluator's arithmetic: operators, negation, sums and function calls.
+
+    Python and numpy signal failed arithmetic in several ways: exceptions (overflow, division by
+    zero), complex results (``(-8) ^ 0.5``) and inf/NaN. Each becomes a :class:`TypeMismatch`
+    at the innermost expression whose result is not a finite real number.
+    """
+
+    @functools.wraps(method)
+    def guarded(self: Evaluator, node: _N, env: Env) -> _R:
+        try:
+            out = method(self, node, env)
+            _check_real(out, node)
+        except ArithmeticError as exc:  # OverflowError, ZeroDivisionError, FloatingPointError
+            what = _operation(node)
+            if isinstance(exc, ZeroDivisionError):
+                power = isinstance(node, ast.BinOp) and node.op == "^"
+                raise TypeMismatch(f"{what} is undefined: it divides by zero", node.span,
+                                   "0 raised to a negative power is 1 / 0" if power else None) \
+                    from None
+            raise TypeMismatch(f"{what} overflows: its magnitude exceeds 1.8e308", node.span) \
+                from None
+        return out
+
+    return guarded
+
+
+def _operation(node: ast.Expr) -> str:
+    if isinstance(node, ast.BinOp):
+        return _OPERATION.get(node.op, f"'{node.op}'")
+    if isinstance(node, ast.Sum):
+        return "the sum"
+    if isinstance(node, ast.Neg):
+        return "the negation"
+    if isinstance(node, ast.Call):
+        return f"{node.name}(…)"
+    return "the expression"
+
+
+def _check_real(v: object, node: ast.Expr) -> None:
+    """Raise unless ``v`` (a Scalar or Affine; anything else passes) is finite and real."""
+    if isinstance(v, Scalar):
+        x = v.value
+        if type(x) is float and math.isfinite(x):  # the common case, first
+            return
+        if isinstance(x, int):  # an int beyond a float's range cannot be used either
+            x = float(x)  # OverflowError: reported by the guard
+        if isinstance(x, complex) or (isinstance(x, np.ndarray) and np.iscomplexobj(x)):
+            raise TypeMismatch(f"{_operation(node)} is not a real number", node.span,
+                               "a negative number raised to a fractional power is complex")
+        ok = bool(np.all(np.isfinite(x)))
+    elif isinstance(v, Affine):
+        # a sum is inf/NaN iff a term is (or the terms are too large to add, also an overflow)
+        ok = math.isfinite(v.const) and math.isfinite(sum(v.lin.values())) and \
+            math.isfinite(sum(v.quad.values()))
+    else:
+        return
+    if not ok:
+        if isinstance(v, Scalar) and bool(np.any(np.isnan(v.value))):
+            power = isinstance(node, ast.BinOp) and node.op == "^"
+            raise TypeMismatch(f"{_operation(node)} is not a number (NaN)", node.span,
+                               "a negative number raised to a fractional power has no real "
+                               "value" if power else None)
+        raise TypeMismatch(f"{_operation(node)} overflows: its magnitude exceeds 1.8e308",
+                           node.span)
 
 
 class Evaluator:
@@ -170,9 +249,13 @@ class Evaluator:
 
     # ---- leaves ---------------------------------------------------------------------------
     def _Num(self, node: ast.Num, env: Env) -> Scalar:
+        if not math.isfinite(node.value):
+            raise TypeMismatch(_TOO_LARGE, node.span)
         return Scalar(node.value, None)
 
     def _Quantity(self, node: ast.Quantity, env: Env) -> Scalar:
+        if not math.isfinite(node.value):
+            raise TypeMismatch(_TOO_LARGE, node.span)
         return Scalar(node.value, U.unit_at(node.unit, node.span))
 
     def _Str(self, node: ast.Str, env: Env) -> str:
@@ -313,6 +396,7 @@ class Evaluator:
         return lab
 
     # ---- operators ------------------------------------------------------------------------
+    @arithmetic
     def _BinOp(self, node: ast.BinOp, env: Env) -> Any:
         if node.op in ("and", "or"):
             left = self.condition(node.left, env)
@@ -332,20 +416,32 @@ class Evaluator:
         return self._power(a, b, node)
 
     def _power(self, a: Scalar | Affine, b: Scalar | Affine, node: ast.BinOp) -> Any:
-        if isinstance(b, Affine) or (b.unit is not None and not b.unit.dimensionless):
+        bf = U.plain_factor(b.unit) if b.unit is not None else 1.0
+        if isinstance(b, Affine) or bf is None:
             raise TypeMismatch("an exponent must be a dimensionless parameter", node.right.span)
+        e = b.value if bf == 1.0 else b.value * bf  # 2 ^ (50 %) is 2 ^ 0.5
         if isinstance(a, Scalar):
-            if a.unit is not None and not float(b.value).is_integer():
-                raise TypeMismatch("a quantity with a unit needs an integer exponent", node.span)
-            unit, uf = U.power(a.unit, int(b.value)) if a.unit is not None else (None, 1.0)
-            return Scalar(a.value ** b.value * uf, unit)
-        if float(b.value) == 1.0:
+            if a.unit is None:
+                return Scalar(a.value ** e, None)
+            af = U.plain_factor(a.unit)
+            if af is not None:  # dimensionless (%, pu): raise the plain number
+                return Scalar((a.value if af == 1.0 else a.value * af) ** e, U.DIMENSIONLESS)
+            n = float(e) if np.ndim(e) == 0 else math.nan
+            if not n.is_integer() or abs(n) > MAX_UNIT_POWER:
+                raise TypeMismatch(f"a quantity with a unit ({U.describe(a.unit)}) can only be "
+                                   f"raised to an integer power from -{MAX_UNIT_POWER} to "
+                                   f"{MAX_UNIT_POWER}, got {n:g}", node.span)
+            unit, uf = U.power(a.unit, int(n))
+            return Scalar(a.value ** n * uf, unit)
+        n = float(e) if np.ndim(e) == 0 else math.nan
+        if n == 1.0:
             return a
-        if float(b.value) == 2.0:
+        if n == 2.0:
             return V.multiply(a, a, node.span)
         raise UnsupportedConstruct("a variable may only be raised to the power 1 or 2",
                                    node.span)
 
+    @arithmetic
     def _Neg(self, node: ast.Neg, env: Env) -> Any:
         v = self.numeric(node.operand, env, "'-'")
         if isinstance(v, Scalar):
@@ -380,37 +476,47 @@ class Evaluator:
             if isinstance(na, Affine) or isinstance(nb, Affine):
                 raise TypeMismatch("a condition cannot depend on a variable", span,
                                    "conditions in where/if must use parameters and indices")
-            f = U.convert(nb.unit, na.unit, span, "cannot compare")
-            x, y = float(na.value), float(nb.value) * f
+            U.check_comparison(na.unit, float(na.value), nb.unit, float(nb.value), span)
+            _, fa, fb = U.reconcile(na.unit, nb.unit, span, "cannot compare")
+            x, y = float(na.value) * fa, float(nb.value) * fb
         return {"<": x < y, "<=": x <= y + 1e-12, ">": x > y, ">=": x >= y - 1e-12,
                 "==": abs(x - y) <= 1e-12 * max(1.0, abs(x)), "!=": x != y}[op]
 
+    @arithmetic
     def _Sum(self, node: ast.Sum, env: Env) -> Scalar | Affine:
-        acc: Affine | None = None
+        acc: Affine | None = None  # once a term has variables; else the running total
         total: Scalar | None = None
         for e2, _key, _els in self.iterate(node.iterators, node.where, env):
             v = self.numeric(node.body, e2, "a sum's body")
+            if acc is None and total is None:
+                if isinstance(v, Affine):
+                    acc = Affine.zero(v.unit)
+                    acc.iadd(v)
+                else:
+                    total = Scalar(v.value, v.unit)
+                continue
             ref = acc.unit if acc is not None else (total.unit if total is not None else None)
-            f = U.convert(v.unit, ref, node.body.span, "cannot add") \
-                if ref is not None and v.unit is not None else 1.0
-            if isinstance(v, Affine) or acc is not None:
-                if acc is None:
-                    acc = Affine.zero(ref if ref is not None else v.unit)
-                    if total is not None:
-                        acc.iadd(total)
-                        total = None
-                elif acc.unit is None:
-                    acc.unit = v.unit
-                acc.iadd(v, f)
-            elif total is None:
-                total = Scalar(v.value, v.unit)
+            unit, fa, fb = U.reconcile(ref, v.unit, node.body.span, "cannot add")
+            if acc is None and isinstance(v, Affine):
+                assert total is not None
+                acc = Affine.zero(total.unit)
+                acc.iadd(total)
+                total = None
+            if acc is not None:
+                if fa != 1.0:
+                    acc = acc.scaled(fa, unit)
+                acc.unit = unit
+                acc.iadd(v, fb)
             else:
-                total = Scalar(total.value + f * v.value, total.unit or v.unit)
+                assert total is not None and isinstance(v, Scalar)
+                total = Scalar((total.value if fa == 1.0 else fa * total.value)
+                               + fb * v.value, unit)
         if acc is not None:
             return acc
         return total if total is not None else Scalar(0.0, None)
 
     # ---- function calls -------------------------------------------------------------------
+    @arithmetic
     def _Call(self, node: ast.Call, env: Env) -> Any:
         name = node.name
         if name in DISTRIBUTIONS:
@@ -444,12 +550,20 @@ class Evaluator:
         return v
 
     def _fn_first(self, node: ast.Call, env: Env) -> Elem:
-        s = self._set_arg(node, env)
+        s = self._nonempty_set_arg(node, env)
         return Elem(s.elements[0], s)
 
     def _fn_last(self, node: ast.Call, env: Env) -> Elem:
-        s = self._set_arg(node, env)
+        s = self._nonempty_set_arg(node, env)
         return Elem(s.elements[-1], s)
+
+    def _nonempty_set_arg(self, node: ast.Call, env: Env) -> SetValue:
+        s = self._set_arg(node, env)
+        if not s.elements:
+            raise DimensionMismatch(f"{node.name}({s.name}): the set {s.name} is empty, so it "
+                                    f"has no {node.name} element", node.span,
+                                    f"guard the use, e.g. `if card({s.name}) > 0 then … else …`")
+        return s
 
     def _fn_card(self, node: ast.Call, env: Env) -> Scalar:
         return Scalar(float(len(self._set_arg(node, env).elements)), None)
@@ -494,10 +608,8 @@ class Evaluator:
 
     def _minmax(self, node: ast.Call, env: Env, pick: Callable[..., Any]) -> Scalar:
         vals = self._scalars(node, env)
-        unit = next((v.unit for v in vals if v.unit is not None), None)
-        conv = [float(v.value) * U.convert(v.unit, unit, node.span, f"{node.name}()")
-                for v in vals]
-        return Scalar(pick(conv), unit)
+        unit, fs = U.common([v.unit for v in vals], node.span, f"{node.name}()")
+        return Scalar(pick([float(v.value) * f for v, f in zip(vals, fs, strict=True)]), unit)
 
     def _fn_min(self, node: ast.Call, env: Env) -> Scalar:
         return self._minmax(node, env, min)
@@ -513,7 +625,7 @@ class Evaluator:
             raise TypeMismatch(f"{node.name}() needs a dimensionless argument, got "
                                f"{U.describe(v.unit)}", node.span)
         try:
-            return Scalar(fn(float(v.value)), v.unit if keep_unit else None)
+            return Scalar(float(fn(float(v.value))), v.unit if keep_unit else None)
         except (ValueError, OverflowError):
             raise TypeMismatch(f"{node.name}({float(v.value):g}) is undefined", node.span) \
                 from None
@@ -551,9 +663,8 @@ class Evaluator:
             raise TypeMismatch(f"{node.name}(…) draws random numbers and is only allowed inside "
                                "a `scenarios … = sample(…) { … }` block", node.span)
         args = [self.constant(a, env, f"{node.name}()") for a in node.args]
-        unit = next((a.unit for a in args if a.unit is not None), None)
-        vals = [np.asarray(a.value, float) * U.convert(a.unit, unit, node.span, node.name)
-                for a in args]
+        unit, fs = U.common([a.unit for a in args], node.span, node.name)
+        vals = [np.asarray(a.value, float) * f for a, f in zip(args, fs, strict=True)]
         n, rng = env.n_draws, env.rng
         spec = {"normal": 2, "uniform": 2, "lognormal": 2, "triangular": 3, "exponential": 1,
                 "beta": 2, "gamma": 2, "poisson": 1, "bernoulli": 1}[node.name]

@@ -202,11 +202,12 @@ def set_from_csv(b: Builder, call: ast.Call, env: Env) -> SetValue:
         raise DataError(f"{path.name}: no column '{key}' (columns: {', '.join(header)})",
                         call.span)
     col = header.index(key)
-    cells = [row[col] for row in rows if len(row) > col]
-    labels: list[Label] = [int(c) for c in cells] if all(c.lstrip("-").isdigit()
-                                                          for c in cells) else list(cells)
+    cells = [(r, row[col]) for r, row in rows if len(row) > col]
+    labels: list[Label] = [int(c) for _, c in cells] if all(c.lstrip("-").isdigit()
+                                                             for _, c in cells) \
+        else [c for _, c in cells]
     seen: set[Label] = set()
-    for r, lab in enumerate(labels, start=2):
+    for (r, _), lab in zip(cells, labels, strict=True):
         if lab in seen:
             raise DataError(f"{path.name}, row {r}, column '{key}': '{lab}' repeats", call.span)
         seen.add(lab)
@@ -223,12 +224,15 @@ def declare_scenarios(b: Builder, st: ast.ScenariosDecl, env: Env) -> None:
         raise TypeMismatch(f"scenarios of '{st.set_name}' are already declared", st.span)
     src = st.source
     n = len(s.elements)
+    if n == 0:
+        raise TypeMismatch(f"scenario set '{st.set_name}' is empty; scenarios need at least one "
+                           "element", st.span)
     if src.name == "sample":
         seed_node = src.kwarg("seed")
         if seed_node is None:
             raise TypeMismatch("sample(…) needs a seed so results are reproducible", src.span,
                                "write sample(seed = 7)")
-        seed = int(b.ev.constant(seed_node, env, "seed").value)
+        seed = _seed(b.ev.constant(seed_node, env, "seed"), seed_node.span)
         probs = np.full(n, 1.0 / n)
         rng = np.random.default_rng(seed)
         for stmt in st.samples:
@@ -236,6 +240,10 @@ def declare_scenarios(b: Builder, st: ast.ScenariosDecl, env: Env) -> None:
     elif src.name == "equal":
         probs = np.full(n, 1.0 / n)
     elif src.name == "weights":
+        if len(src.args) != 1 or src.kwargs:
+            raise TypeMismatch(f"weights(…) takes one argument, the name of a parameter indexed "
+                               f"over {st.set_name}; got {len(src.args) + len(src.kwargs)}",
+                               src.span, f"write weights(p) with param p[{st.set_name}] = …")
         (arg,) = src.args
         p = b.ev.value(arg, env) if not isinstance(arg, ast.Ref) else None
         item = env.scope.lookup(arg.parts[0].name) if isinstance(arg, ast.Ref) else p
@@ -263,6 +271,18 @@ def declare_scenarios(b: Builder, st: ast.ScenariosDecl, env: Env) -> None:
     b.scenarios[st.set_name] = probs
 
 
+def _seed(value: Scalar, span: Span) -> int:
+    """A random seed: a non-negative integer without a unit."""
+    x = value.value
+    if np.ndim(x) != 0 or (value.unit is not None and U.plain_factor(value.unit) != 1.0) or \
+            not np.isfinite(x) or not float(x).is_integer() or float(x) < 0:
+        shown = f"{float(x):g}" if np.ndim(x) == 0 else "a vector"
+        unit = f" {value.unit}" if value.unit is not None and value.unit.text else ""
+        raise TypeMismatch(f"a seed must be a plain non-negative integer, got {shown}{unit}",
+                           span)
+    return int(x)
+
+
 def _sample(b: Builder, stmt: ast.SampleStmt, s: SetValue, rng: np.random.Generator,
             env: Env) -> None:
     items = stmt.index.items if stmt.index else ()
@@ -271,13 +291,16 @@ def _sample(b: Builder, stmt: ast.SampleStmt, s: SetValue, rng: np.random.Genera
     data: dict[tuple[Label, ...], float | np.ndarray] = {}
     unit = None
     senv = Env(env.scope, env.bind, env.time, rng, n)
-    for e2, key, _ in b.ev.iterate(items, where, senv):
-        v = b.ev.constant(stmt.value, e2, f"sampled parameter '{stmt.name}'")
-        if unit is None:
-            unit = v.unit
-        vec = np.broadcast_to(np.asarray(v.value, float) *
-                              U.convert(v.unit, unit, stmt.value.span, stmt.name), (n,))
-        for lab, x in zip(s.elements, vec, strict=True):
-            data[(lab, *key)] = float(x)
+    # Draws are vectors: numpy reports overflow and NaN by warnings, which the evaluator's
+    # arithmetic guard turns into located errors instead.
+    with np.errstate(all="ignore"):
+        for e2, key, _ in b.ev.iterate(items, where, senv):
+            v = b.ev.constant(stmt.value, e2, f"sampled parameter '{stmt.name}'")
+            if unit is None:
+                unit = v.unit
+            vec = np.broadcast_to(np.asarray(v.value, float) *
+                                  U.convert(v.unit, unit, stmt.value.span, stmt.name), (n,))
+            for lab, x in zip(s.elements, vec, strict=True):
+                data[(lab, *key)] = float(x)
     sets: list[SetValue | None] = [s, *b.ev.domains(items, env)]
     env.scope.define(stmt.name, ParamData(stmt.name, sets, unit, stmt.span, data), stmt.span)

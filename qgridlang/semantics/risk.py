@@ -91,7 +91,7 @@ class Risk:
         label = f"cvar({item.name},{alpha:g})"
         eta = self.b.new_columns(label + ".eta", "real", unit, [()], -np.inf, np.inf, node.span)
         z0 = self.b.new_columns(label + ".excess", "real", unit, [(e,) for e in s.elements],
-                                0.0, np.inf, node.span)
+                                0.0, np.inf, node.span, index=(s.name,))
         out = Affine({eta: 1.0}, {}, 0.0, unit)
         for k, (e, p, v) in enumerate(zip(s.elements, probs, vals, strict=True)):
             row = Affine({z0 + k: 1.0, eta: 1.0}, {}, 0.0, unit)

@@ -45,7 +45,7 @@ def summarize(b: Builder, flat: FlatModel) -> ModelIR:
                                             component=item.component.name,
                                             count=len(item.scopes), bus=bus))
     variables = [VarIR(span=blk.span, name=blk.name, kind=blk.kind, unit=blk.unit,
-                       index=[], columns=len(blk.keys), auxiliary=blk.auxiliary)
+                       index=list(blk.index), columns=len(blk.keys), auxiliary=blk.auxiliary)
                  for blk in flat.blocks]
     counts = Counter(r.name for r in flat.rows)
     first = {}

@@ -1,7 +1,9 @@
 """Units: a pint registry with the power-system vocabulary, and the few operations we need.
 
 A :class:`Unit` wraps a pint unit; ``None`` stands for a bare number literal, which adopts the
-unit of whatever it is added to or compared with (``p[t] <= 5`` with ``p`` in MW means 5 MW).
+unit of whatever it is added to or compared with (``p[t] <= 5`` with ``p`` in MW means 5 MW)
+when that unit has a dimension; next to a scaled dimensionless unit (%) it stays a plain number
+and the partner is converted instead (``1 - 5 %`` is 0.95). See :func:`reconcile`.
 """
 
 from __future__ import annotations
@@ -101,6 +103,81 @@ def convert(src: Unit | None, dst: Unit | None, span: Span | None, what: str) ->
     if f is None:
         raise UnitMismatch(f"{what}: {describe(src)} and {describe(dst)} are incompatible", span)
     return f
+
+
+@lru_cache(maxsize=4096)
+def plain_factor(u: Unit) -> float | None:
+    """Factor taking a dimensionless unit to a plain number (0.01 for %); None for a dimension."""
+    if not u.dimensionless:
+        return None
+    f = factor(u, DIMENSIONLESS)
+    assert f is not None
+    return 1.0 if abs(f - 1.0) < 1e-12 else f
+
+
+def reconcile(a: Unit | None, b: Unit | None, span: Span | None, what: str
+              ) -> tuple[Unit | None, float, float]:
+    """The common unit of two operands of ``+``, ``-`` or a comparison, and each one's factor.
+
+    A bare number (``None``) adopts its partner's unit when that unit has a physical dimension
+    (``p <= 5`` with ``p`` in MW means 5 MW) or is a plain dimensionless unit (pu). Against a
+    scaled dimensionless unit (%, ppm) the partner becomes a plain number instead, so
+    ``1 - 5 %`` is 0.95, not -4 %.
+    """
+    if a is None:
+        if b is None:
+            return None, 1.0, 1.0
+        f = plain_factor(b)
+        return (b, 1.0, 1.0) if f is None or f == 1.0 else (DIMENSIONLESS, 1.0, f)
+    if b is None:
+        f = plain_factor(a)
+        return (a, 1.0, 1.0) if f is None or f == 1.0 else (DIMENSIONLESS, f, 1.0)
+    return a, 1.0, convert(b, a, span, what)
+
+
+def check_comparison(a: Unit | None, a_value: float, b: Unit | None, b_value: float,
+                     span: Span | None) -> None:
+    """Refuse comparing a scaled dimensionless quantity (%, ppm) with a nonzero bare number.
+
+    ``q <= 50`` with ``q`` in % could mean 50 % or the plain number 50 (5000 %); pint reads the
+    latter, most readers the former, so the model must say which (a bare 0 is unambiguous).
+    """
+    for unit, bare, value in ((a, b, b_value), (b, a, a_value)):
+        if unit is not None and bare is None and value == value and value != 0.0 \
+                and plain_factor(unit) not in (None, 1.0):
+            raise UnitMismatch(
+                f"ambiguous comparison of a quantity in {unit.text} with the bare number "
+                f"{value:g}", span,
+                f"write {value:g} {unit.text}, or {value / (plain_factor(unit) or 1.0):g} "
+                f"{unit.text} for the plain number {value:g}")
+
+
+def into(src: Unit | None, dst: Unit | None, span: Span | None, what: str) -> float:
+    """Factor taking a value in ``src`` to ``dst`` by the bare-number rule of :func:`reconcile`.
+
+    A bare number is taken as is in a unit with a dimension (or in pu), and as a plain number in
+    a scaled dimensionless unit (a bare 1 is 100 in %).
+    """
+    if src is None:
+        if dst is None:
+            return 1.0
+        f = plain_factor(dst)
+        return 1.0 if f is None else 1.0 / f
+    if dst is None:
+        f = plain_factor(src)
+        return 1.0 if f is None else f
+    return convert(src, dst, span, what)
+
+
+def common(units: list[Unit | None], span: Span | None, what: str
+           ) -> tuple[Unit | None, list[float]]:
+    """:func:`reconcile` for several operands (``min``, ``max``, a distribution's arguments)."""
+    target = next((u for u in units if u is not None), None)
+    if target is None:
+        return None, [1.0] * len(units)
+    if any(u is None for u in units) and plain_factor(target) not in (None, 1.0):
+        target = DIMENSIONLESS
+    return target, [into(u, target, span, what) for u in units]
 
 
 def describe(u: Unit | None) -> str:

@@ -125,15 +125,14 @@ def _unit_of(v: Scalar | Affine) -> Unit | None:
 
 
 def add(a: Scalar | Affine, b: Scalar | Affine, sign: float, span: Span) -> Scalar | Affine:
-    """``a + sign * b`` with unit reconciliation (the result takes ``a``'s unit)."""
-    ua, ub = _unit_of(a), _unit_of(b)
-    unit = ua if ua is not None else ub
-    f = U.convert(ub, ua, span, "cannot add") if ua is not None and ub is not None else 1.0
+    """``a + sign * b`` with unit reconciliation (:func:`units.reconcile`; mostly ``a``'s unit)."""
+    unit, fa, fb = U.reconcile(_unit_of(a), _unit_of(b), span, "cannot add")
     if isinstance(a, Scalar) and isinstance(b, Scalar):
-        return Scalar(a.value + sign * f * b.value, unit)
+        return Scalar((a.value if fa == 1.0 else fa * a.value) + sign * fb * b.value, unit)
     out = as_affine(a)
-    out = Affine(dict(out.lin), dict(out.quad), out.const, unit)
-    out.iadd(b, sign * f)
+    out = Affine(dict(out.lin), dict(out.quad), out.const, unit) if fa == 1.0 else \
+        out.scaled(fa, unit)
+    out.iadd(b, sign * fb)
     return out
 
 
