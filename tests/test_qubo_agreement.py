@@ -3,10 +3,12 @@ and the BQM equals PyQUBO's compilation of the same constraints, coefficient by 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pyqubo import Binary, Constraint, Placeholder
 
-from qgridlang.checker import CheckedModel, check_text
+from qgridlang.checker import CheckedModel, check_file, check_text
 from qgridlang.dispatcher import compile_model, solve_model
 from qgridlang.results import Status
 
@@ -48,10 +50,15 @@ maximize cut: sum(i in N, j in N where w[i, j] > 0) w[i, j] * (x[i] + x[j] - 2 *
 """
 
 MODELS = {"knapsack": KNAPSACK, "unit_commitment": UNIT_COMMITMENT, "max_cut": MAX_CUT}
+# shipped examples with at most 20 QUBO bits
+EXAMPLES = {"coalition_bipartition": Path(__file__).resolve().parent.parent
+            / "examples" / "coalition" / "bipartition.qgl"}
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+@pytest.fixture(scope="module", params=sorted(MODELS) + sorted(EXAMPLES))
 def model(request: pytest.FixtureRequest) -> CheckedModel:
+    if request.param in EXAMPLES:
+        return check_file(EXAMPLES[request.param])
     return check_text(MODELS[request.param])
 
 
