@@ -74,3 +74,20 @@ def test_cli_strategy_json(instance: Path, capsys: pytest.CaptureFixture[str]) -
     out = json.loads(capsys.readouterr().out)
     assert out["strategy"] == "gcsq" and out["solves"] >= 1
     assert sum(len(c) for c in out["coalitions"]) == 7
+
+
+def test_benchmark_tasks_and_summary() -> None:
+    """benchmarks/coalition.py's task and summary on one small instance (the full run is not CI)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "coalition.py"
+    spec = importlib.util.spec_from_file_location("coalition_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [bench.run_task(6, 1, m, 1.0, 30.0, 50) for m in ("exact-milp", "gcsq-sa", "gcsq-tabu")]
+    assert rows[0]["optimal"] and all("error" not in r for r in rows)
+    summary = {s["method"]: s for s in bench.summarise(rows)}
+    assert summary["exact-milp"]["quality"] == pytest.approx(1.0)
+    assert 0.0 < summary["gcsq-sa"]["quality"] <= 1.0 + 1e-9
+    assert summary["gcsq-tabu"]["runs"] == 1
