@@ -244,8 +244,10 @@ def apply(flat: FlatModel,
     n_bits = slacks.stop
     system = _penalty_system(flat, cols, plan, slacks, g_x, c0, n_bits)
     weights, sources = _weights(flat, opts, system, f_hi - f_lo)
-    bqm = _assemble(_objective_bits(c, q, const, m_enc, offset, n_bits), system, weights, opts)
-    summary = _report(flat, cols, plan, slacks, system, weights, sources, bqm, (f_lo, f_hi), opts)
+    bqm, biases = _assemble(_objective_bits(c, q, const, m_enc, offset, n_bits), system, weights,
+                            opts)
+    summary = _report(flat, cols, plan, slacks, system, weights, sources, bqm.num_variables,
+                      biases, (f_lo, f_hi), opts)
     slack_index = plan.index[has_slack]
     inverse = QuboInverse(flat.n, n_bits, flat.sense, cols.registers, slacks, m_enc,
                           flat.A.tocsr()[slack_index], plan.target[has_slack],
@@ -462,14 +464,16 @@ def _weights(flat: FlatModel, opts: QuboOptions, system: _Penalties,
 
 
 def _assemble(objective: tuple[sp.csr_matrix, np.ndarray, float], system: _Penalties,
-              weights: np.ndarray, opts: QuboOptions) -> dimod.BinaryQuadraticModel:
+              weights: np.ndarray, opts: QuboOptions
+              ) -> tuple[dimod.BinaryQuadraticModel, tuple[np.ndarray, np.ndarray]]:
     """Sum objective, squared penalties, unbalanced linear parts and chains into one BQM.
 
     The objective, the unbalanced linear parts and the domain-wall chains (all sparse) go in
     through ``from_numpy_vectors``; each squared row ``w_r (g_r @ b + d_r)^2`` is expanded by
     dimod's own C++ ``add_linear_equality_constraint`` (one call per row with that row's
     nonzeros; the quadratic terms never exist as Python objects), which is several times faster
-    than forming ``G' W G`` with scipy and handing its terms to dimod.
+    than forming ``G' W G`` with scipy and handing its terms to dimod. Also returns the linear
+    and quadratic biases (for the report).
     """
     l1, l2 = opts.unbalanced
     sign = system.unbalanced_sign
@@ -497,28 +501,31 @@ def _assemble(objective: tuple[sp.csr_matrix, np.ndarray, float], system: _Penal
             bqm.add_linear_equality_constraint(zip(cols[a:b], coefs[a:b], strict=True), w, d)
         elif w != 0.0:  # an empty row is the constant d_r
             bqm.offset += w * d * d
-    _drop_noise(bqm)
-    return bqm
+    return bqm, _drop_noise(bqm)
 
 
-def _drop_noise(bqm: dimod.BinaryQuadraticModel) -> None:
+def _drop_noise(bqm: dimod.BinaryQuadraticModel) -> tuple[np.ndarray, np.ndarray]:
     """Zero the biases that are float noise from cancellation (below ``_DROP_RTOL`` of the
-    largest), so that the report counts and the dynamic range see only real terms."""
+    largest), so that the report counts and the dynamic range see only real terms; return the
+    linear and quadratic biases that remain."""
     lin, (row, col, quad), _ = _vectors(bqm)
     scale = max(np.abs(lin).max(initial=0.0), np.abs(quad).max(initial=0.0))
     small_lin = (lin != 0.0) & (np.abs(lin) <= _DROP_RTOL * scale)
     if small_lin.any():
         bqm.add_linear_from_array(np.where(small_lin, -lin, 0.0))
+        lin = np.where(small_lin, 0.0, lin)
     small = np.abs(quad) <= _DROP_RTOL * scale
     if small.any():
         bqm.remove_interactions_from(zip(row[small].tolist(), col[small].tolist(), strict=True))
+        quad = quad[~small]
+    return lin, quad
 
 
 def _report(flat: FlatModel, cols: ColumnPlan, plan: pen.RowPlan, slacks: Registers,
-            system: _Penalties, weights: np.ndarray, sources: np.ndarray,
-            bqm: dimod.BinaryQuadraticModel, objective_range: tuple[float, float],
+            system: _Penalties, weights: np.ndarray, sources: np.ndarray, n_bits: int,
+            biases_lq: tuple[np.ndarray, np.ndarray], objective_range: tuple[float, float],
             opts: QuboOptions) -> QuboReport:
-    lin, (_, _, quad), _ = _vectors(bqm)
+    lin, quad = biases_lq
     biases = np.abs(np.concatenate([lin, quad]))
     biases = biases[biases > 0]
     dynamic = float(biases.max() / biases.min()) if biases.size else 1.0
@@ -538,7 +545,7 @@ def _report(flat: FlatModel, cols: ColumnPlan, plan: pen.RowPlan, slacks: Regist
     infeasible = plan.kind == pen.INFEASIBLE
     residual = np.concatenate([plan.residual, np.zeros(len(system.mu) - n_model)])
     return QuboReport(
-        n_bits=bqm.num_variables, decision_bits=decision, encoding_bits=encoding,
+        n_bits=n_bits, decision_bits=decision, encoding_bits=encoding,
         slack_bits=slack_bits, n_linear=int(np.count_nonzero(lin)),
         n_quadratic=int(np.count_nonzero(quad)), dynamic_range=dynamic,
         objective_range=objective_range, penalty_rule=_RULE,
