@@ -73,7 +73,7 @@ TARGETS: dict[str, type[Target]] = {}
 BACKENDS: dict[str, type[Backend]] = {}
 _BUILTIN_MODULES = (
     "qgridlang.target_milp", "qgridlang.backends.highs",
-    "qgridlang.targets_qubo", "qgridlang.backends.samplers",
+    "qgridlang.target_qubo", "qgridlang.backends.samplers",
     "qgridlang.target_dwave", "qgridlang.backends.dwave",
     "qgridlang.target_qaoa", "qgridlang.backends.qaoa",
 )

@@ -50,7 +50,7 @@ from qgridlang.errors import BackendError, QglError, QglErrors, UnsupportedConst
 from qgridlang.flat import FlatModel
 from qgridlang.registry import Backend, Options, Target, register_target
 from qgridlang.results import RawResult
-from qgridlang.targets_qubo import QuboTarget, feasible_rows, write_bqm
+from qgridlang.target_qubo import QuboTarget, feasible_rows, write_bqm
 
 if TYPE_CHECKING:
     from qgridlang.dispatcher import Compiled

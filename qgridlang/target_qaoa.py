@@ -24,7 +24,7 @@ from qgridlang.compilers import qaoa, qubo
 from qgridlang.errors import UsageError
 from qgridlang.flat import FlatModel
 from qgridlang.registry import Options, Target, missing_modules, register_target
-from qgridlang.targets_qubo import qubo_options
+from qgridlang.target_qubo import qubo_options
 
 DEFAULT_DEVICE = "FakeSherbrooke"
 

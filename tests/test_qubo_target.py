@@ -16,7 +16,7 @@ from qgridlang.dispatcher import compile_model, solve_model
 from qgridlang.errors import UnsupportedConstruct, UsageError
 from qgridlang.registry import Options, get_target
 from qgridlang.results import Status
-from qgridlang.targets_qubo import feasible_rows
+from qgridlang.target_qubo import feasible_rows
 
 TINY = """
 model tiny
