@@ -493,7 +493,7 @@ def _assemble(objective: tuple[sp.csr_matrix, np.ndarray, float], system: _Penal
     upper = (np.minimum(s.row[off], s.col[off]), np.maximum(s.row[off], s.col[off]), s.data[off])
     bqm = dimod.BinaryQuadraticModel.from_numpy_vectors(
         linear, upper, off_obj + float(ub_w @ system.d), dimod.BINARY)
-    g = system.g.tocsr()
+    g = system.g  # CSR
     indptr, cols, coefs = g.indptr, g.indices.tolist(), g.data.tolist()
     for r, (w, d) in enumerate(zip(square_w.tolist(), system.d.tolist(), strict=True)):
         a, b = indptr[r], indptr[r + 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from qgl_models import KNAPSACK_WITH_COUNT
 
 from qgridlang.checker import CheckedModel, check_text
 from qgridlang.dispatcher import solve_model
@@ -10,18 +11,7 @@ from qgridlang.errors import BackendError, UsageError
 from qgridlang.registry import Options, get_backend, listing
 from qgridlang.results import Solution, Status
 
-# 4 item bits + a 2-bit integer + 4 slack bits: one inequality, one equality, maximised.
-TINY = """
-model tiny "pick items under a capacity; k counts the first three and costs 2 each"
-set I = 1..4
-param value[I] = {1: 6, 2: 5, 3: 8, 4: 9}
-param weight[I] = {1: 2, 2: 3, 3: 4, 4: 5}
-var x[I] binary
-var k integer in 0 .. 3
-constraint capacity: sum(i in I) weight[i] * x[i] <= 9
-constraint link: x[1] + x[2] + x[3] == k
-maximize value: sum(i in I) value[i] * x[i] - 2 * k
-"""
+TINY = KNAPSACK_WITH_COUNT
 BACKENDS = [b["name"] for b in listing()["backends"] if b["available"]]
 CLOUD = {"hybrid", "hybrid_cqm", "ibm"}  # vendor clouds only: `pytest -m cloud` runs them
 

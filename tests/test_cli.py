@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from qgl_models import KNAPSACK_WITH_COUNT
 
 from qgridlang.cli import main
 
@@ -94,11 +95,22 @@ def test_check_ok_and_json(model: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert ir["name"] == "tiny" and ir["objective"]["unit"] == "$"
 
 
-def test_sampler_flags_reach_the_backend(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sampler_flags_reach_the_backend(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     model = Path(__file__).resolve().parent.parent / "examples/coalition/bipartition.qgl"
     code = main(["solve", str(model), "--backend", "sa", "--reads", "7", "--sweeps", "50",
-                 "--seed", "3", "--penalty-retune", "2", "--json"])
+                 "--seed", "3", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["backend"] == "sa" and out["feasible"]
     assert out["info"]["sampleset"]["samples"] == 7
     assert out["info"]["num_sweeps"] == 50 and out["info"]["seed"] == 3
+    # --penalty-retune: penalties scaled far below their bound leave no sample feasible until
+    # the loop raises the weights of the broken constraints
+    tiny = tmp_path / "tiny.qgl"
+    tiny.write_text(KNAPSACK_WITH_COUNT, encoding="utf-8")
+    weak = ["solve", str(tiny), "--backend", "exact", "--option", "penalty_scale=0.001",
+            "--option", "penalty_factor=10", "--json"]
+    assert main(weak) == 1 and not json.loads(capsys.readouterr().out)["feasible"]
+    assert main([*weak, "--penalty-retune", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["feasible"] and 1 <= len(out["info"]["penalty_retune"]) <= 5

@@ -13,21 +13,19 @@ golden file cannot hide a lowering bug.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from qgl_models import assert_matches_golden
 from test_parser_golden import pretty_json
 
 from qgridlang.checker import CheckedModel, check_file
 from qgridlang.flat import KIND_CODE, FlatModel
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "lower"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 FIXTURES = sorted(GOLDEN.glob("*.qgl"))
 DENSE_LIMIT = 2500  # store A densely when rows * columns is at most this
 KIND_NAME = {v: k for k, v in KIND_CODE.items()}
@@ -100,12 +98,7 @@ def _check(name: str) -> CheckedModel:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_lowering_matches_golden(path: Path) -> None:
-    got = lower_dump(check_file(path), path.name)
-    expected_path = path.with_suffix(".json")
-    if UPDATE:
-        expected_path.write_text(got, encoding="utf-8")
-    assert expected_path.is_file(), f"no golden {expected_path.name}; run with UPDATE_GOLDEN=1"
-    assert json.loads(got) == json.loads(expected_path.read_text(encoding="utf-8"))
+    assert_matches_golden(lower_dump(check_file(path), path.name), path)
 
 
 def test_every_fixture_has_a_golden() -> None:

@@ -9,18 +9,17 @@ an intended change of the AST (then review the diff).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from qgl_models import assert_matches_golden
 
 from qgridlang import ast
 from qgridlang.errors import Span
 from qgridlang.parser import parse
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "parse"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 FIXTURES = sorted(GOLDEN.glob("*.qgl"))
 
 
@@ -81,12 +80,7 @@ def _node_types(tree: Any) -> set[str]:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_parse_matches_golden(path: Path) -> None:
-    got = dump(parse(path.read_text(encoding="utf-8"), path.name))
-    expected_path = path.with_suffix(".json")
-    if UPDATE:
-        expected_path.write_text(got, encoding="utf-8")
-    assert expected_path.is_file(), f"no golden {expected_path.name}; run with UPDATE_GOLDEN=1"
-    assert json.loads(got) == json.loads(expected_path.read_text(encoding="utf-8"))
+    assert_matches_golden(dump(parse(path.read_text(encoding="utf-8"), path.name)), path)
 
 
 def test_every_fixture_has_a_golden_and_no_orphans() -> None:

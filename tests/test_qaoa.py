@@ -11,6 +11,7 @@ from pathlib import Path
 import dimod
 import numpy as np
 import pytest
+from qgl_models import KNAPSACK_WITH_COUNT
 
 import qgridlang as qg
 import qgridlang.backends.qaoa as qb  # registers the qaoa and ibm backends
@@ -298,16 +299,7 @@ def test_quadratic_program_export_has_highs_optimum() -> None:
     from qiskit_algorithms import NumPyMinimumEigensolver
     from qiskit_optimization.algorithms import MinimumEigenOptimizer
 
-    text = """model tiny
-set I = 1..4
-param value[I] = {1: 6, 2: 5, 3: 8, 4: 9}
-param weight[I] = {1: 2, 2: 3, 3: 4, 4: 5}
-var x[I] binary
-var k integer in 0 .. 3
-constraint capacity: sum(i in I) weight[i] * x[i] <= 9
-constraint link: x[1] + x[2] + x[3] == k
-maximize value: sum(i in I) value[i] * x[i] - 2 * k
-"""
+    text = KNAPSACK_WITH_COUNT
     checked = qg.check(text)
     qp = qiskit_export.to_quadratic_program(checked.flat)
     assert qp.get_num_binary_vars() == 4 and qp.get_num_integer_vars() == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import dimod
 import numpy as np
 import pytest
+from qgl_models import KNAPSACK_WITH_COUNT
 
 from qgridlang.checker import CheckedModel, check_file, check_text
 from qgridlang.cli import main
@@ -18,17 +19,7 @@ from qgridlang.registry import Options, get_target
 from qgridlang.results import Status
 from qgridlang.target_qubo import feasible_rows
 
-TINY = """
-model tiny
-set I = 1..4
-param value[I] = {1: 6, 2: 5, 3: 8, 4: 9}
-param weight[I] = {1: 2, 2: 3, 3: 4, 4: 5}
-var x[I] binary
-var k integer in 0 .. 3
-constraint capacity: sum(i in I) weight[i] * x[i] <= 9
-constraint link: x[1] + x[2] + x[3] == k
-maximize value: sum(i in I) value[i] * x[i] - 2 * k
-"""
+TINY = KNAPSACK_WITH_COUNT
 
 
 @pytest.fixture(scope="module")

@@ -614,18 +614,10 @@ class HybridBQM(Backend):
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         bqm: dimod.BinaryQuadraticModel = artifact
-        sampler = _leap_hybrid("LeapHybridBQMSampler", self.name, options)
-        params = _hybrid_parameters(options)
-        start = time.perf_counter()
-        try:
-            sampleset = sampler.sample(bqm, **params)
-            sampleset.resolve()
-        except Exception as exc:
-            raise _leap_error("the hybrid BQM solve", exc) from exc
+        sampleset, info = _hybrid_sample("LeapHybridBQMSampler", self.name, options,
+                                         lambda s, p: s.sample(bqm, **p), "the hybrid BQM solve")
         bits = bqm_order(sampleset, bqm, np.ones(len(sampleset), dtype=bool))
-        info = {"sampler": "LeapHybridBQMSampler", "solver": _solver_name(sampler), **params,
-                "sampler_seconds": time.perf_counter() - start, "reads_in_order": False,
-                **_timing(sampleset.info)}
+        info["reads_in_order"] = False
         best = int(np.argmin(np.asarray(sampleset.record.energy)))
         return RawResult(Status.FEASIBLE, x=bits[best], xs=bits, info=info)
 
@@ -643,26 +635,35 @@ class HybridCQM(Backend):
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         cqm: dimod.ConstrainedQuadraticModel = artifact
-        sampler = _leap_hybrid("LeapHybridCQMSampler", self.name, options)
-        params = _hybrid_parameters(options)
-        start = time.perf_counter()
-        try:
-            sampleset = sampler.sample_cqm(cqm, **params)
-            sampleset.resolve()
-        except Exception as exc:
-            raise _leap_error("the hybrid CQM solve", exc) from exc
+        sampleset, info = _hybrid_sample("LeapHybridCQMSampler", self.name, options,
+                                         lambda s, p: s.sample_cqm(cqm, **p),
+                                         "the hybrid CQM solve")
         xs = _column_order(sampleset, range(len(cqm.variables)))
         feasible = np.asarray(getattr(sampleset.record, "is_feasible", np.ones(len(xs), bool)))
-        info = {"sampler": "LeapHybridCQMSampler", "solver": _solver_name(sampler), **params,
-                "sampler_seconds": time.perf_counter() - start,
-                "feasible_rate": float(feasible.mean()) if len(feasible) else 0.0,
-                **_timing(sampleset.info)}
+        info["feasible_rate"] = float(feasible.mean()) if len(feasible) else 0.0
         if not len(xs):
             raise BackendError("Leap's hybrid CQM solver returned no sample")
         energy = np.asarray(sampleset.record.energy, dtype=float)
         best = int(np.argmin(np.where(feasible, energy, np.inf))) if feasible.any() \
             else int(np.argmin(energy))
         return RawResult(Status.FEASIBLE, x=xs[best], xs=xs, info=info)
+
+
+def _hybrid_sample(kind: str, backend: str, options: Options,
+                   call: Callable[[Any, dict[str, Any]], Any], what: str
+                   ) -> tuple[Any, dict[str, Any]]:
+    """Run one Leap hybrid solve (``call(sampler, params)``) and the info both backends give."""
+    sampler = _leap_hybrid(kind, backend, options)
+    params = _hybrid_parameters(options)
+    start = time.perf_counter()
+    try:
+        sampleset = call(sampler, params)
+        sampleset.resolve()
+    except Exception as exc:
+        raise _leap_error(what, exc) from exc
+    info = {"sampler": kind, "solver": _solver_name(sampler), **params,
+            "sampler_seconds": time.perf_counter() - start, **_timing(sampleset.info)}
+    return sampleset, info
 
 
 def _hybrid_parameters(options: Options) -> dict[str, Any]:

@@ -1,0 +1,32 @@
+"""qgl models and golden-file helpers shared by several test modules."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+# 4 item bits + a 2-bit integer + 4 slack bits: one inequality, one equality, maximised.
+# Its optimum is 15 with x = (0, 0, 1, 1) and k = 1.
+KNAPSACK_WITH_COUNT = """
+model tiny "pick items under a capacity; k counts the first three and costs 2 each"
+set I = 1..4
+param value[I] = {1: 6, 2: 5, 3: 8, 4: 9}
+param weight[I] = {1: 2, 2: 3, 3: 4, 4: 5}
+var x[I] binary
+var k integer in 0 .. 3
+constraint capacity: sum(i in I) weight[i] * x[i] <= 9
+constraint link: x[1] + x[2] + x[3] == k
+maximize value: sum(i in I) value[i] * x[i] - 2 * k
+"""
+
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def assert_matches_golden(got: str, fixture: Path) -> None:
+    """Compare a JSON dump with the fixture's ``.json`` golden (``UPDATE_GOLDEN=1`` rewrites)."""
+    expected_path = fixture.with_suffix(".json")
+    if UPDATE_GOLDEN:
+        expected_path.write_text(got, encoding="utf-8")
+    assert expected_path.is_file(), f"no golden {expected_path.name}; run with UPDATE_GOLDEN=1"
+    assert json.loads(got) == json.loads(expected_path.read_text(encoding="utf-8"))
