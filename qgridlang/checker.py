@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from qgridlang.errors import ErrorCollector, QglError
 from qgridlang.flat import FlatModel
 from qgridlang.ir import ModelIR
+from qgridlang.limits import Limits, current, using
 from qgridlang.program import load_statements
 from qgridlang.semantics.builder import Builder
 from qgridlang.semantics.summary import summarize
@@ -29,8 +31,17 @@ class CheckedModel:
 
 
 def read_source(path: str | Path) -> str:
+    from qgridlang.fileaccess import read_capped
+
     try:
-        return Path(path).read_text(encoding="utf-8")
+        # at most the read limit (`qglc check /dev/zero` stops); a pipe is fine, the user named it
+        data = read_capped(Path(path))
+        # utf-8-sig: a byte order mark (written by some Windows editors) is not model text
+        return data.decode("utf-8-sig")
+    except QglError as exc:  # larger than the read limit
+        from qgridlang.errors import UsageError
+
+        raise UsageError(exc.message, exc.hint) from None
     except OSError as exc:
         from qgridlang.errors import UsageError
 
@@ -42,12 +53,23 @@ def read_source(path: str | Path) -> str:
 
 
 def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | None = None,
-               subsets: dict[str, list[int | str]] | None = None) -> CheckedModel:
+               subsets: dict[str, list[int | str]] | None = None, *,
+               limits: Limits | None = None) -> CheckedModel:
     """Parse and check ``text``. Raises :class:`QglErrors` with every error found.
 
     ``overrides`` replace scalar parameters (``--set``); ``subsets`` restrict declared sets to
     some of their elements (how a solve strategy re-instantiates a model on a sub-problem).
+    ``limits`` (default: the active ones, see :mod:`qgridlang.limits`) cap sizes and decide
+    which files ``csv()`` and ``import`` may read: those under the model's folder (the current
+    directory for text without a file) and the allowed folders.
     """
+    base = Path(file).parent if Path(file).is_file() else Path.cwd()
+    with using((limits or current()).with_model_dir(base)):
+        return _check_text(text, file, overrides, subsets)
+
+
+def _check_text(text: str, file: str, overrides: dict[str, str] | None,
+                subsets: dict[str, list[int | str]] | None) -> CheckedModel:
     errors = ErrorCollector()
     t0 = time.perf_counter()
     statements = _load_cached(text, file, errors)
@@ -72,16 +94,20 @@ def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | No
 
 
 def check_file(path: str | Path, overrides: dict[str, str] | None = None,
-               subsets: dict[str, list[int | str]] | None = None) -> CheckedModel:
-    return check_text(read_source(path), str(path), overrides, subsets)
+               subsets: dict[str, list[int | str]] | None = None, *,
+               limits: Limits | None = None) -> CheckedModel:
+    with using(limits or current()):  # the read limit applies to the model file too
+        text = read_source(path)
+    return check_text(text, str(path), overrides, subsets, limits=limits)
 
 
-_CACHE: dict[tuple[str, str], list[Any]] = {}
+_CACHE: dict[tuple[Any, ...], list[Any]] = {}
 
 
 def _load_cached(text: str, file: str, errors: ErrorCollector) -> list[Any]:
     """Statements of a program; programs that load cleanly are kept (they are immutable)."""
-    key = (text, file)
+    lim = current()  # what the program may read is part of what it is
+    key = (text, file, lim.model_dir, lim.allow_read, lim.max_read_bytes)
     if key in _CACHE:
         return _CACHE[key]
     statements = load_statements(text, file, errors)
@@ -92,22 +118,27 @@ def _load_cached(text: str, file: str, errors: ErrorCollector) -> list[Any]:
     return statements
 
 
+# A --set value: a number (or inf), then an optional unit with or without a space (5MW, 5 MW).
+_OVERRIDE = re.compile(r"\s*([+-]?(?:inf|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))(.*)",
+                       re.DOTALL)
+
+
 def _parse_overrides(raw: dict[str, str]) -> dict[str, Scalar]:
     """``--set name=value`` values: a number, optionally followed by a unit (``5 MW``)."""
     from qgridlang.errors import UsageError
 
     out: dict[str, Scalar] = {}
     for name, text in raw.items():
-        parts = text.strip().split(maxsplit=1)
-        try:
-            value = float(parts[0]) if parts else float("nan")
-        except ValueError:
-            raise UsageError(f"--set {name}={text}: not a number") from None
+        m = _OVERRIDE.fullmatch(text)
+        if m is None:
+            raise UsageError(f"--set {name}={text}: not a number",
+                             "write a number, optionally with a unit: 5, 0.3GWh, '90 %', inf")
+        value = float(m[1])
         unit = None
-        if len(parts) == 2:
+        if m[2].strip():
             try:
-                unit = unit_at(parts[1], None)
+                unit = unit_at(m[2].strip(), None)
             except QglError as exc:
-                raise UsageError(f"--set {name}={text}: {exc.message}") from None
+                raise UsageError(f"--set {name}={text}: {exc.message}", exc.hint) from None
         out[name] = Scalar(value, unit)
     return out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from qgridlang import ast
 from qgridlang.errors import ErrorCollector, QglError, UnknownName, did_you_mean
+from qgridlang.fileaccess import read_text
 from qgridlang.parser import parse
 from qgridlang.resources import data_file, library_names
 
@@ -15,11 +17,21 @@ def load_statements(text: str, file: str, errors: ErrorCollector) -> list[ast.St
     seen: set[Path] = set()
     if Path(file).is_file():
         # the main file counts as loaded, so a file importing it back does not splice it twice
-        seen.add(Path(file).resolve())
+        seen.add(_real(Path(file)))
     return _load(text, file, errors, seen)
 
 
-def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path]
+MAX_IMPORT_DEPTH = 64
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: reading it reports the error
+        return path.absolute()
+
+
+def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path], depth: int = 0
           ) -> list[ast.Statement]:
     try:
         prog = parse(text, file)
@@ -30,15 +42,21 @@ def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path]
     for st in prog.statements:
         if isinstance(st, ast.Import | ast.Use):
             path = _resolve(st, file, errors)
-            if path is None or path.resolve() in seen:
+            if path is None or _real(path) in seen:
                 continue
-            seen.add(path.resolve())
+            seen.add(_real(path))
+            if depth >= MAX_IMPORT_DEPTH:  # a chain of files each importing the next
+                errors.add(QglError(f"imports nested more than {MAX_IMPORT_DEPTH} files deep",
+                                    st.span, "import the files from one place instead"))
+                continue
             try:
-                sub = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                errors.add(QglError(f"cannot read '{path}': {exc.strerror}", st.span))
+                # only allowed, regular, bounded, UTF-8 files (qgridlang.fileaccess): an import
+                # of /etc/passwd is refused before anything of it is read, let alone shown
+                sub = read_text(path, st.span, "imported file")
+            except QglError as exc:
+                errors.add(exc)
                 continue
-            out.extend(s for s in _load(sub, str(path), errors, seen)
+            out.extend(s for s in _load(sub, str(path), errors, seen, depth + 1)
                        if not isinstance(s, ast.ModelDecl))
         else:
             out.append(st)
@@ -56,7 +74,7 @@ def _resolve(st: ast.Import | ast.Use, file: str, errors: ErrorCollector) -> Pat
         return data_file("models", f"{st.name}.qgl")
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
     path = base / st.path
-    if not path.is_file():
+    if not os.path.lexists(path):  # anything else (a FIFO, a folder) is refused when read
         errors.add(QglError(f"imported file '{st.path}' not found (looked in {base})", st.span))
         return None
     return path

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qgridlang.errors import DataError, Span
+from qgridlang.fileaccess import read_text
 from qgridlang.semantics.values import Label, SetValue
 
 Row = tuple[int, list[str]]  # (line number in the file, 1-based; the row's cells)
@@ -22,10 +23,9 @@ def read_table(path: Path, span: Span) -> tuple[list[str], list[Row]]:
     Comment lines starting with '#' and blank lines are skipped, but still counted, so a row
     number in a message is the line an editor shows.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(f"cannot read data file '{path}': {exc.strerror}", span) from None
+    # only allowed, regular, bounded, UTF-8 files (see qgridlang.fileaccess); a refusal never
+    # shows the file's contents
+    text = read_text(path, span, "data file", encoding="utf-8-sig")
     numbered = [(i, ln) for i, ln in enumerate(text.splitlines(), start=1)
                 if ln.strip() and not ln.lstrip().startswith("#")]
     if not numbered:
@@ -88,8 +88,8 @@ def load_columns(
         if needed not in cols:
             from qgridlang.errors import did_you_mean
 
-            raise DataError(f"{name}: no column '{needed}' (columns: {', '.join(header)})", span,
-                            did_you_mean(needed, header))
+            raise DataError(f"{name}: no column '{needed}' (columns: {columns_text(header)})",
+                            span, did_you_mean(needed, header))
     out: list[dict[tuple[Label, ...], float]] = [{} for _ in value_columns]
     seen: dict[tuple[Label, ...], int] = {}
     for r, row in rows:
@@ -104,7 +104,7 @@ def load_columns(
                 break  # the set was restricted to a subset: rows outside it are not used
             if lab is None:
                 raise DataError(
-                    f"{name}, row {r}, column '{kc}': '{cell}' is not an element of "
+                    f"{name}, row {r}, column '{kc}': '{cell_text(cell)}' is not an element of "
                     f"{dom.describe()}", span)
             key.append(lab)
         if len(key) < len(domains):
@@ -122,8 +122,8 @@ def load_columns(
                 continue
             v = parse_number(cell)
             if v is None:
-                raise DataError(f"{name}, row {r}, column '{vc}': '{cell}' is not a number",
-                                span)
+                raise DataError(
+                    f"{name}, row {r}, column '{vc}': '{cell_text(cell)}' is not a number", span)
             out_map[k] = v
     _check_complete(name, span, domains, value_columns, has_default, out)
     return out
@@ -144,5 +144,18 @@ def _check_complete(name: str, span: Span, domains: Sequence[SetValue],
                     "add the row, or give the parameter a default")
 
 
+def cell_text(cell: str, width: int = 40) -> str:
+    """A CSV cell as shown in a message: control characters escaped, at most ``width`` chars."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cell[:width + 1])
+    return shown if len(shown) <= width else shown[:width - 1] + "…"
+
+
+def columns_text(header: Sequence[str], n: int = 12) -> str:
+    """The first ``n`` column names of a header, each clipped (a header can be any long line)."""
+    shown = ", ".join(cell_text(h) for h in header[:n])
+    return shown + (f", … ({len(header)} columns)" if len(header) > n else "")
+
+
 def _show(key: tuple[Label, ...]) -> str:
-    return "(" + ", ".join(str(k) for k in key) + ")" if len(key) != 1 else str(key[0])
+    return "(" + ", ".join(cell_text(str(k)) for k in key) + ")" if len(key) != 1 else \
+        cell_text(str(key[0]))

@@ -8,9 +8,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qgridlang import ast
-from qgridlang.errors import DataError, DimensionMismatch, Span, TypeMismatch, UnknownName
+from qgridlang.errors import (
+    DataError,
+    DimensionMismatch,
+    Span,
+    TypeMismatch,
+    UnknownName,
+    UsageError,
+)
 from qgridlang.semantics import units as U
-from qgridlang.semantics.data import load_columns, parse_label, read_table
+from qgridlang.semantics.data import (
+    cell_text,
+    columns_text,
+    load_columns,
+    parse_label,
+    read_table,
+)
 from qgridlang.semantics.evaluate import Env
 from qgridlang.semantics.scope import ParamData
 from qgridlang.semantics.values import Label, Scalar, SetValue
@@ -31,6 +44,14 @@ def data_path(b: Builder, text: str, span: Span) -> Path:
 
 def declare_param(b: Builder, st: ast.ParamDecl, env: Env) -> None:
     heads = st.heads
+    for h in heads:
+        if h.name in b.overrides and h.index is not None and env.scope is b.model:
+            sets = ", ".join(it.domain.parts[0].name if isinstance(it.domain, ast.Ref) else "…"
+                             for it in h.index.items)
+            raise UsageError(f"--set {h.name}: '{h.name}' is indexed over [{sets}]; --set "
+                             "replaces a scalar parameter only",
+                             "edit its table or csv data, or scale it by a scalar parameter "
+                             f"(`param k = 1`, `k * {h.name}[…]`, then --set k=1.1)")
     units = [U.unit_at(h.unit.text, h.unit.span) if h.unit else None for h in heads]
     default = None
     if st.default is not None:
@@ -78,6 +99,16 @@ def _define_scalar(b: Builder, head: ast.ParamHead, unit: U.Unit | None, value: 
     if head.name in b.overrides and env.scope is b.model:
         value = b.overrides[head.name]
         b.used_overrides.add(head.name)
+        scaled = unit is not None and U.plain_factor(unit) not in (None, 1.0)
+        if scaled and value.unit is None and float(value.value) != 0.0:
+            # As in a comparison (`q <= 50` with q in %): a bare 90 could be 90 % or the plain
+            # number 90 (9000 %); the command line must say which.
+            assert unit is not None
+            x = float(value.value)
+            raise UsageError(f"--set {head.name}={x:g} is ambiguous: '{head.name}' is in "
+                             f"{unit.text}", f"write {x:g}{unit.text} for {x:g} {unit.text}, or "
+                             f"{x / (U.plain_factor(unit) or 1.0):g}{unit.text} for the plain "
+                             f"number {x:g}")
     f = U.convert(value.unit, unit, span, f"parameter '{head.name}'") if unit else 1.0
     out_unit = unit if unit is not None else value.unit
     env.scope.define(head.name, ParamData(head.name, [], out_unit, span,
@@ -199,7 +230,7 @@ def set_from_csv(b: Builder, call: ast.Call, env: Env) -> SetValue:
     path = data_path(b, call.args[0].value, call.args[0].span)
     header, rows = read_table(path, call.span)
     if key not in header:
-        raise DataError(f"{path.name}: no column '{key}' (columns: {', '.join(header)})",
+        raise DataError(f"{path.name}: no column '{key}' (columns: {columns_text(header)})",
                         call.span)
     col = header.index(key)
     cells = [(r, row[col]) for r, row in rows if len(row) > col]
@@ -209,7 +240,8 @@ def set_from_csv(b: Builder, call: ast.Call, env: Env) -> SetValue:
     seen: set[Label] = set()
     for (r, _), lab in zip(cells, labels, strict=True):
         if lab in seen:
-            raise DataError(f"{path.name}, row {r}, column '{key}': '{lab}' repeats", call.span)
+            raise DataError(f"{path.name}, row {r}, column '{key}': '{cell_text(str(lab))}' "
+                            "repeats", call.span)
         seen.add(lab)
     return SetValue(key, labels, call.span)
 
