@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qgridlang.errors import ErrorCollector, QglError
+from qgridlang.errors import ErrorCollector, QglError, QglWarning
 from qgridlang.flat import FlatModel
 from qgridlang.ir import ModelIR
 from qgridlang.limits import Limits, current, using
@@ -29,6 +31,11 @@ class CheckedModel:
     file: str
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def warnings(self) -> list[QglWarning]:
+        """Legal but suspicious (an objective that is not an amount of money, …)."""
+        return self.flat.warnings
+
 
 def read_source(path: str | Path) -> str:
     from qgridlang.fileaccess import read_capped
@@ -41,7 +48,7 @@ def read_source(path: str | Path) -> str:
     except QglError as exc:  # larger than the read limit
         from qgridlang.errors import UsageError
 
-        raise UsageError(exc.message, exc.hint) from None
+        raise UsageError(exc.message, hint=exc.hint) from None
     except OSError as exc:
         from qgridlang.errors import UsageError
 
@@ -101,21 +108,44 @@ def check_file(path: str | Path, overrides: dict[str, str] | None = None,
     return check_text(text, str(path), overrides, subsets, limits=limits)
 
 
-_CACHE: dict[tuple[Any, ...], list[Any]] = {}
+# program key -> (statements, the content digest of every file it was made of)
+_CACHE: dict[tuple[Any, ...], tuple[list[Any], tuple[tuple[str, str | None], ...]]] = {}
 
 
 def _load_cached(text: str, file: str, errors: ErrorCollector) -> list[Any]:
-    """Statements of a program; programs that load cleanly are kept (they are immutable)."""
+    """Statements of a program; programs that load cleanly are kept (they are immutable).
+
+    An entry is used only while every file the program was made of (imports, libraries) still
+    has the content it had: editing an imported file is seen on the next check.
+    """
     lim = current()  # what the program may read is part of what it is
     key = (text, file, lim.model_dir, lim.allow_read, lim.max_read_bytes)
-    if key in _CACHE:
-        return _CACHE[key]
-    statements = load_statements(text, file, errors)
+    hit = _CACHE.get(key)
+    if hit is not None and all(_digest(Path(p), lim.max_read_bytes) == d for p, d in hit[1]):
+        return hit[0]
+    files: set[Path] = set()
+    statements = load_statements(text, file, errors, files)
     if not errors.errors:
         if len(_CACHE) > 64:
             _CACHE.clear()
-        _CACHE[key] = statements
+        _CACHE[key] = (statements, tuple((str(p), _digest(p, lim.max_read_bytes))
+                                         for p in sorted(files)))
     return statements
+
+
+def _digest(path: Path, limit: int) -> str | None:
+    """A hash of a regular file's content (None: gone, not regular, or over the read limit).
+
+    Content, not the modification time: an edit within the file system's timestamp
+    resolution that keeps the size would otherwise be missed.
+    """
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return None
 
 
 # A --set value: a number (or inf), then an optional unit with or without a space (5MW, 5 MW).
@@ -132,13 +162,13 @@ def _parse_overrides(raw: dict[str, str]) -> dict[str, Scalar]:
         m = _OVERRIDE.fullmatch(text)
         if m is None:
             raise UsageError(f"--set {name}={text}: not a number",
-                             "write a number, optionally with a unit: 5, 0.3GWh, '90 %', inf")
+                             hint="write a number, optionally with a unit: 5, 0.3GWh, '90 %', inf")
         value = float(m[1])
         unit = None
         if m[2].strip():
             try:
                 unit = unit_at(m[2].strip(), None)
             except QglError as exc:
-                raise UsageError(f"--set {name}={text}: {exc.message}", exc.hint) from None
+                raise UsageError(f"--set {name}={text}: {exc.message}", hint=exc.hint) from None
         out[name] = Scalar(value, unit)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,11 @@ def _parser() -> Lark:
 
 def parse(text: str, file: str = "<string>") -> ast.Program:
     """Parse one file's text. Raises :class:`QglSyntaxError` pointing at the offending token."""
+    # A UTF-8 byte order mark (Windows editors write one) is not part of the model.
+    text = text.removeprefix("\ufeff")
+    if not _CODE.sub("", text).strip():
+        raise QglSyntaxError("the model is empty: no declarations", Span(file, 1, 1, 1, 2),
+                             "start with a declaration, e.g. `time T = 1..24 step 1 h`")
     try:
         tree = _parser().parse(text)
         return ToAst(file, text).transform_program(tree)
@@ -52,8 +58,7 @@ def parse(text: str, file: str = "<string>") -> ast.Program:
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> QglSyntaxError:
     line, column = getattr(exc, "line", 0) or 0, getattr(exc, "column", 0) or 0
     if isinstance(exc, UnexpectedEOF) or line <= 0:
-        lines = text.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
+        line, column, _ = _code_before(text, None)
         return QglSyntaxError("unexpected end of file", Span(file, line, column, line, column))
     span = Span(file, line, column, line, column + 1)
     if isinstance(exc, UnexpectedCharacters):
@@ -64,22 +69,64 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> QglSyntaxError:
     expected = sorted({_TOKEN_NAMES.get(t, _keyword(t)) for t in exc.expected})
     shown = ", ".join(expected[:8]) + (", …" if len(expected) > 8 else "")
     if tok.type == "$END":
-        # Lark gives the end-of-input token the start of the last token; the input ends just
-        # past that token, which is where the missing text belongs.
-        line, column = _end_of_last_token(tok, text)
+        # The input ends just past the last token, which is where the missing text belongs.
+        line, column, code = _code_before(text, None)
         return QglSyntaxError(f"unexpected end of file; expected {shown}",
-                              Span(file, line, column, line, column))
+                              Span(file, line, column, line, column),
+                              _hint(set(exc.expected), code))
+    if tok.type in _STATEMENT_STARTS:
+        # A statement keyword on a later line than the last token: the previous statement is
+        # incomplete at the end of its line, so the error goes there, not on the next line.
+        end_line, end_column, code = _code_before(text, (line, column))
+        if end_line < line:
+            return QglSyntaxError(f"unexpected end of line; expected {shown}",
+                                  Span(file, end_line, end_column, end_line, end_column),
+                                  _hint(set(exc.expected), code) or
+                                  f"the line ends inside a statement; line {line} starts the "
+                                  f"next one ('{tok}')")
     span = Span(file, line, column, line, column + max(1, len(str(tok))))
     return QglSyntaxError(f"unexpected {str(tok).strip()!r}; expected {shown}", span)
 
 
-def _end_of_last_token(tok: Token, text: str) -> tuple[int, int]:
-    """Line and column just past the last token (the end of the text when that is unknown)."""
-    end_line, end_column = getattr(tok, "end_line", None), getattr(tok, "end_column", None)
-    if end_line and end_column:
-        return end_line, end_column
-    lines = text.splitlines() or [""]
-    return len(lines), len(lines[-1]) + 1
+# Terminals that begin a statement (or close a block): seeing one of these unexpectedly at the
+# start of a line means the text before it stopped short.
+_STATEMENT_STARTS = frozenset({
+    "MODEL", "IMPORT", "USE", "TIME", "SET", "PARAM", "VAR", "EXPR", "CONSTRAINT", "MINIMIZE",
+    "MAXIMIZE", "COMPONENT", "SCENARIOS", "QUANTUM", "PORT", "NODE", "RBRACE",
+})
+# The code part of a line: everything before a comment that is not inside a string.
+_CODE = re.compile(r'#[^\n]*')
+_CODE_PREFIX = re.compile(r'(?:[^"#\n]|"[^"\n]*")*')
+
+
+def _code_before(text: str, at: tuple[int, int] | None) -> tuple[int, int, str]:
+    """Line and column just past the last code (not blank, not comment) before ``at``.
+
+    ``at`` is a 1-based (line, column); None is the end of the text. The third item is the
+    code of that line (the statement text a hint can quote).
+    """
+    lines = [ln.removesuffix("\r") for ln in text.split("\n")]
+    line = len(lines) if at is None else at[0]
+    current = lines[line - 1] if at is None else lines[line - 1][:at[1] - 1]
+    while True:
+        m = _CODE_PREFIX.match(current)
+        code = (m.group(0) if m else current).rstrip()
+        if code or line == 1:
+            return line, len(code) + 1, code
+        line -= 1
+        current = lines[line - 1]
+
+
+def _hint(expected: set[str], code: str) -> str | None:
+    """Help for the common incomplete statements (the code is the line they stop on)."""
+    stmt = code.strip()
+    if expected == {"STEP"}:
+        return f"a time set needs its step: `{stmt} step 1 h`"
+    if expected == {"UNIT"}:
+        return f"the number needs a unit on the same line: `{stmt} h`"
+    if stmt.endswith(".."):
+        return "the range needs its upper end after '..' (a number, a parameter or `inf`)"
+    return None
 
 
 def _keyword(terminal: str) -> str:

@@ -4,11 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from lark import Token, Transformer, Tree, v_args
+from lark import Token, Transformer_NonRecursive, Tree, v_args
 from lark.tree import Meta
 
 from qgridlang import ast
 from qgridlang.errors import QglSyntaxError, Span
+from qgridlang.limits import MAX_DEPTH
+
+# Rules whose left operand may repeat the rule (`a + b - c`, `p and q and r`, `MW*h*h`): such a
+# chain is one level of nesting however long, since the checker folds it in a loop.
+_CHAINS = {"add": "add", "sub": "add", "mul": "mul", "div": "mul", "and_op": "and",
+           "or_op": "or", "unit_mul": "unit", "unit_div": "unit"}
+
+
+def check_depth(tree: Tree[Token], file: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse a parse tree nested deeper than ``limit``, at the construct that goes too deep.
+
+    Left-deep chains of one operator class and `else if` chains count as one level (they are
+    evaluated in loops); everything else nested (parentheses around operators, `^`, `-x`,
+    `if … then (if …)`, calls) would recurse in the checker. Iterative, so any depth is safe.
+
+    Raises:
+        QglSyntaxError: Located at the first node deeper than ``limit``.
+    """
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        chain = _CHAINS.get(node.data)
+        for i, child in enumerate(node.children):
+            if not isinstance(child, Tree):
+                continue
+            same = (i == 0 and chain is not None and _CHAINS.get(child.data) == chain) or (
+                i == 2 and node.data == "if_expr" and child.data == "if_expr")
+            d = depth if same else depth + 1
+            if d > limit:
+                meta = child.meta
+                line, col = (meta.line, meta.column) if not getattr(meta, "empty", True) \
+                    else (1, 1)
+                raise QglSyntaxError(
+                    f"expression nested more than {limit} levels deep", Span(file, line, col),
+                    "split it into named expressions (expr e = …), or remove parentheses")
+            stack.append((child, d))
 
 
 def _is(x: Any, cls: type) -> bool:
@@ -16,8 +52,12 @@ def _is(x: Any, cls: type) -> bool:
 
 
 @v_args(meta=True)
-class ToAst(Transformer[Token, Any]):
-    """A Lark transformer; each method receives the rule's children and positions."""
+class ToAst(Transformer_NonRecursive[Token, Any]):
+    """A Lark transformer; each method receives the rule's children and positions.
+
+    Non-recursive: ``a + b + … `` is a left-deep tree as deep as the sum is long, and a
+    10,000-term sum must not exhaust Python's stack (:func:`check_depth` bounds real nesting).
+    """
 
     def __init__(self, file: str, text: str) -> None:
         super().__init__()
@@ -34,6 +74,7 @@ class ToAst(Transformer[Token, Any]):
         return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def transform_program(self, tree: Tree[Token]) -> ast.Program:
+        check_depth(tree, self.file)
         stmts = self.transform(tree)
         return ast.Program(span=Span(self.file, 1, 1), statements=tuple(stmts), source=self.text)
 
@@ -109,11 +150,23 @@ class ToAst(Transformer[Token, Any]):
         index = next((c for c in ch if _is(c, ast.IndexSpec)), None)
         unit = next((c for c in ch if _is(c, ast.UnitExpr)), None)
         kind = next((c for c in ch if isinstance(c, str) and not isinstance(c, Token)), "real")
-        bounds = [c for c in ch[1:] if isinstance(c, ast.Node)
-                  and not _is(c, (ast.IndexSpec, ast.UnitExpr))]
-        low, high = (bounds[0], bounds[1]) if len(bounds) == 2 else (None, None)
+        low, high = next((c[1:] for c in ch if isinstance(c, tuple) and c[0] == "bounds"),
+                         (None, None))
         return ast.VarDecl(span=self.span(meta), name=str(ch[0]), index=index, unit=unit,
                            kind=kind, low=low, high=high)
+
+    # A variable's bounds as ("bounds", low, high); None is an open side.
+    def bounds_range(self, meta: Meta, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("bounds", ch[0], ch[1])
+
+    def bounds_lower(self, meta: Meta, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("bounds", ch[0], ch[1] if len(ch) > 1 else None)
+
+    def bounds_upper(self, meta: Meta, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("bounds", ch[1] if len(ch) > 1 else None, ch[0])
+
+    def bounds_nonnegative(self, meta: Meta, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("bounds", ast.Num(span=self.span(meta), value=0.0, text="0"), None)
 
     def expr_decl(self, meta: Meta, ch: list[Any]) -> ast.ExprDecl:
         index = next((c for c in ch if _is(c, ast.IndexSpec)), None)
@@ -252,6 +305,9 @@ class ToAst(Transformer[Token, Any]):
     def quantity(self, meta: Meta, ch: list[Any]) -> ast.Quantity:
         return ast.Quantity(span=self.span(meta), value=float(ch[0]), unit=str(ch[1]).strip())
 
+    def infinity(self, meta: Meta, ch: list[Any]) -> ast.Num:
+        return ast.Num(span=self.span(meta), value=float("inf"), text="inf")
+
     def string(self, meta: Meta, ch: list[Any]) -> ast.Str:
         return ast.Str(span=self.span(meta), value=str(ch[0])[1:-1])
 
@@ -310,8 +366,12 @@ class ToAst(Transformer[Token, Any]):
     def or_op(self, meta: Meta, ch: list[Any]) -> ast.BinOp:
         return self._bin("or", meta, ch)
 
-    def neg(self, meta: Meta, ch: list[Any]) -> ast.Neg:
-        return ast.Neg(span=self.span(meta), operand=ch[0])
+    def neg(self, meta: Meta, ch: list[Any]) -> ast.Neg | ast.Num:
+        op = ch[0]
+        if isinstance(op, ast.Num) and op.text == "inf":
+            # `-inf` is one constant (the lower end of a range), not arithmetic on infinity
+            return ast.Num(span=self.span(meta), value=float("-inf"), text="-inf")
+        return ast.Neg(span=self.span(meta), operand=op)
 
     def not_op(self, meta: Meta, ch: list[Any]) -> ast.Not:
         return ast.Not(span=self.span(meta), operand=ch[0])

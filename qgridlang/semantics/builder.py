@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,16 @@ from qgridlang import ast
 from qgridlang.errors import (
     ErrorCollector,
     QglError,
+    QglWarning,
     Span,
     TypeMismatch,
     UnknownName,
     UnsupportedConstruct,
+    UsageError,
     did_you_mean,
 )
 from qgridlang.flat import KIND_CODE, ExprInfo, FlatModel, QuantumSpec, RowInfo, VarBlock
+from qgridlang.semantics import report_units as R
 from qgridlang.semantics import units as U
 from qgridlang.semantics.components import instantiate
 from qgridlang.semantics.evaluate import Env, Evaluator, Suppressed
@@ -40,6 +43,7 @@ from qgridlang.semantics.scope import (
     Scope,
     VarData,
 )
+from qgridlang.semantics.unresolved import unresolved_names
 from qgridlang.semantics.values import Affine, Scalar, SetValue
 
 INF = float("inf")
@@ -87,6 +91,7 @@ class Builder:
         self.time_sets: list[SetValue] = []
         self.buses: list[Scope] = []
         self.qspec = QuantumSpec()
+        self.warnings: list[QglWarning] = []
 
     # ---- driver ---------------------------------------------------------------------------
     def run(self, statements: list[ast.Statement]) -> None:
@@ -95,27 +100,41 @@ class Builder:
                 self.guard(lambda st=st: self._component(st), [])
         for st in statements:
             if not isinstance(st, ast.ComponentDecl):
-                self.guard(lambda st=st: self.statement(st, self.model), _defined(st))
+                self.guard(lambda st=st: self.statement(st, self.model), _defined(st), node=st)
         # Named expressions are lazy; evaluate every element here, inside the guard, so their
         # errors are collected with the rest (and risk measures they use exist before the
         # usage check and the flat assembly).
         for data in list(self.exprs):
-            self.guard(functools.partial(self._evaluate_expr, data), [])
+            self.guard(functools.partial(self._evaluate_expr, data), [], data.scope,
+                       node=data.node, bound=data.names)
         self.guard(self._bus_balances, [])
         self.guard(self.risk.check_usage, [])
         self.guard(self._quantum, [])
         for name in self.subsets:
             self.errors.add(UnknownName(f"no set '{name}' to restrict", None))
         for name in set(self.overrides) - self.used_overrides:
+            if isinstance(self.model.items.get(name), Poisoned):
+                continue  # its declaration failed and is reported already
             self.errors.add(UnknownName(f"--set {name}: no scalar parameter '{name}'", None,
                                         did_you_mean(name, [k for k, v in self.model.items.items()
                                                             if isinstance(v, ParamData)])))
 
-    def guard(self, fn: Callable[[], Any], names: list[str], scope: Scope | None = None) -> None:
+    def guard(self, fn: Callable[[], Any], names: list[str], scope: Scope | None = None,
+              node: ast.Node | None = None, bound: tuple[str, ...] = ()) -> None:
+        """Run one statement; on an error record it and poison the names it would define.
+
+        A statement that stopped at a poisoned name (``Suppressed``) reports nothing about that
+        name, but ``node``'s names that are unknown regardless are still reported.
+        """
         try:
             fn()
         except Suppressed:
+            if node is not None:
+                for err in unresolved_names(node, scope or self.model, bound):
+                    self.errors.add(err)
             self._poison(names, scope)
+        except UsageError:
+            raise  # a bad command line (--set), not a mistake in the model: stop here
         except QglError as exc:
             self.errors.add(exc)
             self._poison(names, scope)
@@ -188,6 +207,10 @@ class Builder:
                     dimensionality:
                 raise TypeMismatch(f"the step of time set '{st.name}' must be a duration, got "
                                    f"{U.describe(step.unit)}", st.step.span)
+            if not float(step.value) > 0.0:
+                # dt would be 0: every energy term vanishes and the model means nothing
+                raise TypeMismatch(f"the step of time set '{st.name}' must be positive, got "
+                                   f"{float(step.value):g} {st.step.unit}", st.step.span)
         s = SetValue(st.name, list(dom.elements), st.span, step, dropped=dom.dropped)
         env.scope.define(st.name, s, st.span)
         if step is not None:
@@ -203,31 +226,62 @@ class Builder:
         data = VarData(qname, self.ev.domains(items, env), unit, st.kind, st.span)
         keys: list[Key] = []
         start = len(self.lb)
+        broken = False
         for e2, key, _ in self.ev.iterate(items, where, env):
-            lo, hi = self._bounds(st, e2, unit)
+            if broken:
+                lo, hi = -INF, INF
+            else:
+                try:
+                    lo, hi = self._bounds(st, e2, unit)
+                except (QglError, Suppressed) as exc:
+                    # A bad bound is reported once; the variable is still declared (with open
+                    # bounds; the model is not built anyway) so the statements that use it are
+                    # checked and their own mistakes reported.
+                    if isinstance(exc, UsageError):
+                        raise
+                    errs = [exc] if isinstance(exc, QglError) else \
+                        unresolved_names(st, scope)
+                    for err in errs:
+                        self.errors.add(err)
+                    broken = True
+                    lo, hi = -INF, INF
             data.cols[key] = len(self.lb)
             keys.append(key)
             self.lb.append(lo)
             self.ub.append(hi)
             self.kind.append(KIND_CODE[st.kind])
+        shown = R.variable_unit(scope.user_units, unit, (st.low, st.high))
         self.blocks.append(VarBlock(qname, st.kind, U.unit_text(unit), tuple(keys), start,
                                     st.span,  # type: ignore[arg-type]
-                                    index=tuple(s.name if s else "?" for s in data.sets)))
+                                    index=tuple(s.name if s else "?" for s in data.sets),
+                                    report_unit=None if shown.text == unit.text
+                                    else U.unit_text(shown),
+                                    report_scale=R.scale(unit, shown)))
         scope.define(st.name, data, st.span)
 
     def _bounds(self, st: ast.VarDecl, env: Env, unit: U.Unit) -> tuple[float, float]:
         if st.kind == "binary":
-            if st.low is not None:
-                raise TypeMismatch(f"binary variable '{st.name}' takes no bounds", st.low.span,
+            first = st.low if st.low is not None else st.high
+            if first is not None:
+                raise TypeMismatch(f"binary variable '{st.name}' takes no bounds", first.span,
                                    "binaries are 0 or 1; use `integer in a .. b` for a range")
             return 0.0, 1.0
-        if st.low is None or st.high is None:
-            return -INF, INF
-        bounds = []
-        for node in (st.low, st.high):
+        # An open side (no bound written) is infinite: a variable without bounds is free.
+        bounds = [-INF, INF]
+        for i, node in enumerate((st.low, st.high)):
+            if node is None:
+                continue
             s = self.ev.constant(node, env, f"a bound of '{st.name}'")
+            if np.ndim(s.value) != 0:
+                raise TypeMismatch(f"a bound of '{st.name}' must be one number", node.span)
+            v = float(s.value)
+            if np.isinf(v) and (v > 0) == (i == 0):
+                side = "lower" if i == 0 else "upper"
+                raise TypeMismatch(f"the {side} bound of '{st.name}' is {v:g}: no value fits",
+                                   node.span, "an open side is written `-inf` (lower) or `inf` "
+                                   "(upper), or left out")
             f = U.convert(s.unit, unit, node.span, f"bound of '{st.name}'")
-            bounds.append(float(s.value) * f)
+            bounds[i] = v * f
         lo, hi = bounds
         if st.kind == "integer":
             lo, hi = float(np.ceil(lo - 1e-9)), float(np.floor(hi + 1e-9))
@@ -290,8 +344,26 @@ class Builder:
         items = st.index.items if st.index else ()
         where = st.index.where if st.index else None
         qname = env.scope.prefix + st.name
+        first = len(self.rows)
         for e2, key, _ in self.ev.iterate(items, where, env):
             self.add_rows(st.body, e2, qname, key, st.span)
+        index = tuple(s.name if s else "?" for s in self.ev.domains(items, env))
+        self._report_rows(first, env.scope.user_units, index)
+
+    def _report_rows(self, first: int, user_units: dict[str, U.Unit],
+                     index: tuple[str, ...]) -> None:
+        """Give rows ``first ..`` their index sets' names and the unit their values are
+        reported in (report_units rules)."""
+        shown: dict[str, tuple[str | None, float]] = {}
+        for k in range(first, len(self.rows)):
+            r = self.rows[k]
+            if r.unit not in shown:
+                unit = U.parse_unit(r.unit)
+                to = R.value_unit(user_units, unit)
+                shown[r.unit] = (None if to is None or to.text == r.unit else U.unit_text(to),
+                                 R.scale(unit, to))
+            rep, f = shown[r.unit]
+            self.rows[k] = replace(r, report_unit=rep, report_scale=f, index=index)
 
     def add_rows(self, body: ast.Compare, env: Env, name: str, key: Key, span: Span) -> None:
         vals = [self.ev.numeric(o, env, f"constraint '{name}'") for o in body.operands]
@@ -360,6 +432,7 @@ class Builder:
         for bus in self.buses:
             assert bus.node is not None and bus.over is not None
             name, span = bus.node
+            first = len(self.rows)
             for t in bus.over.elements:
                 total: Affine | None = None
                 for port in bus.attached:
@@ -372,6 +445,8 @@ class Builder:
                 if total is not None:
                     self._row(total, Scalar(0.0), Scalar(0.0), bus.prefix + name, (t,), span,
                               span)
+            if bus.attached:  # the balance is in the first port's unit: report it like that port
+                self._report_rows(first, bus.attached[0].scope.user_units, (bus.over.name,))
 
     # ---- assembly -------------------------------------------------------------------------
     def flat(self) -> FlatModel:
@@ -387,22 +462,24 @@ class Builder:
         qv: list[float] = []
         const = 0.0
         obj = self.objective
+        obj_unit, f_obj = self._objective_unit()
         if obj is not None:
             for k, v in obj.value.lin.items():
-                c[k] += v
+                c[k] += v * f_obj
             for (i, j), v in obj.value.quad.items():
                 if v != 0.0:
                     qi.append(i)
                     qj.append(j)
-                    qv.append(v)
-            const = obj.value.const
+                    qv.append(v * f_obj)
+            const = obj.value.const * f_obj
         infos, e_rows, e_cols, e_vals, e_const = [], [], [], [], []
         eq: list[list[float]] = [[], [], [], []]
         for data in self.exprs:
+            index = tuple(s.name if s else "?" for s in data.sets)
             for key in data.keys:
                 v = self.expr_value(data, key, data.span)
                 r = len(infos)
-                infos.append(ExprInfo(data.name, key, U.unit_text(v.unit)))
+                infos.append(self._expr_info(data, key, v.unit, index))
                 if isinstance(v, Scalar):
                     e_const.append(float(np.mean(v.value)))
                     continue
@@ -421,15 +498,67 @@ class Builder:
             name=self.model_name, blocks=blocks, lb=np.asarray(self.lb, float),
             ub=np.asarray(self.ub, float), kind=np.asarray(self.kind, np.int8), A=A,
             row_lo=np.asarray(self.row_lo, float), row_hi=np.asarray(self.row_hi, float),
-            rows=self.rows, c=c,
+            rows=self._dual_units(obj_unit), c=c,
             Q=(np.asarray(qi, np.int64), np.asarray(qj, np.int64), np.asarray(qv, float)),
             obj_const=const, sense="max" if obj and obj.sense == "max" else "min",
-            obj_name=obj.name if obj else "", obj_unit=U.unit_text(obj.value.unit) if obj else "",
+            obj_name=obj.name if obj else "", obj_unit=U.unit_text(obj_unit),
             obj_span=obj.span if obj else None, exprs=infos, E=E, e_const=np.asarray(e_const),
             e_quad=(np.asarray(eq[0], np.int64), np.asarray(eq[1], np.int64),
                     np.asarray(eq[2], np.int64), np.asarray(eq[3], float)),
-            quantum=self.qspec,
+            quantum=self.qspec, warnings=list(self.warnings),
         )
+
+    def _objective_unit(self) -> tuple[U.Unit | None, float]:
+        """The objective's unit written compactly (``$/MWh*MW`` is ``$/h``) and the factor into
+        it; warns (once) when the objective has a dimension but is not an amount of money."""
+        obj = self.objective
+        if obj is None or obj.value.unit is None:
+            return None, 1.0
+        unit, f = R.compact(obj.value.unit)
+        if not unit.dimensionless and not R.is_currency(unit) and not any(
+                w.span == obj.span for w in self.warnings):
+            money_rate = R.is_currency(U.Unit(unit.pint * U.parse_unit("h").pint, ""))
+            hint = ("it is a rate (money per time): multiply the per-period costs by the period "
+                    "length (`* dt`) to get an amount" if money_rate else
+                    "a cost objective multiplies quantities by prices, e.g. "
+                    "`sum(t in T) price[t] * p[t] * dt` in $")
+            self.warnings.append(QglWarning(
+                f"the objective '{obj.name}' is in {unit.text}, not a currency amount", obj.span,
+                hint))
+        return unit, f
+
+    def _expr_info(self, data: ExprData, key: Key, unit: U.Unit | None,
+                   index: tuple[str, ...]) -> ExprInfo:
+        """An expression's element with the unit it is reported in (report_units rules): a
+        top-level expression keeps its declared unit."""
+        user = data.scope.user_units
+        shown = unit if data.unit is not None and not user else R.value_unit(user, unit)
+        text, shown_text = U.unit_text(unit), U.unit_text(shown)
+        return ExprInfo(data.name, key, text, None if shown_text == text else shown_text,
+                        R.scale(unit, shown), index)
+
+    def _dual_units(self, obj_unit: U.Unit | None) -> list[RowInfo]:
+        """Rows with the unit of their duals: objective unit per row (report) unit."""
+        cache: dict[str, tuple[str, float]] = {}
+        out = []
+        for r in self.rows:
+            shown = r.shown_unit
+            if shown not in cache:
+                row = U.parse_unit(shown)
+                top = obj_unit if obj_unit is not None else U.DIMENSIONLESS
+                ratio = top.pint / row.pint
+                if row.dimensionless:
+                    cache[shown] = (U.unit_text(top), 1.0)
+                elif U._REGISTRY.Quantity(1.0, ratio).dimensionless:  # $ per $: a plain number
+                    cache[shown] = ("", float(U._REGISTRY.Quantity(1.0, ratio).to("").magnitude))
+                else:
+                    text = (top.text if U.unit_text(top) else "1") + "/" + (
+                        f"({row.text})" if "/" in row.text or "*" in row.text else row.text)
+                    unit, f = R.compact(U.Unit(ratio, text))
+                    cache[shown] = (U.unit_text(unit), f)
+            text, f = cache[shown]
+            out.append(replace(r, dual_unit=text, dual_scale=f / r.report_scale))
+        return out
 
     def new_columns(self, name: str, kind: str, unit: U.Unit | None, keys: list[Key],
                     lo: float, hi: float, span: Span, index: tuple[str, ...] = ()) -> int:

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qgridlang import ast
-from qgridlang.errors import DimensionMismatch, Span, TypeMismatch, UnknownName, did_you_mean
+from qgridlang.errors import (
+    DimensionMismatch,
+    QglError,
+    Span,
+    TypeMismatch,
+    UnknownName,
+    did_you_mean,
+)
 from qgridlang.semantics import units as U
-from qgridlang.semantics.evaluate import Env
+from qgridlang.semantics.evaluate import Env, Suppressed
+from qgridlang.semantics.report_units import record_binding
 from qgridlang.semantics.scope import InstanceData, Key, ParamData, Scope
 from qgridlang.semantics.values import Scalar, SetValue
 
@@ -36,7 +44,8 @@ def instantiate(b: Builder, st: ast.Instance, env: Env) -> None:
         scope = Scope(prefix=prefix, over=over, over_name=comp.over, component=comp.name)
         _bind_params(b, st, comp, scope, e2)
         for stmt in comp.body:
-            b.guard(lambda stmt=stmt, scope=scope: _body(b, stmt, scope), _names(stmt), scope)
+            b.guard(lambda stmt=stmt, scope=scope: _body(b, stmt, scope), _names(stmt), scope,
+                    node=stmt)
         inst.scopes[key] = scope
         _attach(b, st, scope, e2)
     env.scope.define(st.name, inst, st.span)
@@ -84,13 +93,31 @@ def _bind_params(b: Builder, st: ast.Instance, comp: ast.ComponentDecl, scope: S
             unit = unit if unit is not None else v.unit
             f = U.convert(v.unit, unit, bd.value.span, f"parameter '{cp.name}' of {st.name}")
             data = ParamData(cp.name, [], unit, bd.span, {(): float(v.value) * f})
+            record_binding(scope.user_units, cp.name, _written(bd.value, v.unit, outer))
         else:
-            data = _indexed_binding(b, cp, bd, sets, unit, outer)
+            data = _indexed_binding(b, cp, bd, sets, unit, outer, scope.user_units)
+            if data.lazy is not None and sets and all(s is not None and s.elements
+                                                      for s in sets):
+                # a rule's unit is the unit of its value: evaluate it once now so the units
+                # results are reported in do not depend on where the body first uses it
+                first = tuple(s.elements[0] for s in sets if s is not None)
+                try:
+                    data.get(first, bd.span)
+                except (QglError, Suppressed):
+                    pass  # the body's own use reports it (or it is unused)
         scope.define(cp.name, data, cp.span)
 
 
+def _written(node: ast.Expr, unit: U.Unit | None, outer: Env) -> U.Unit | None:
+    """The unit the user wrote: a bare reference to a parameter of an enclosing instance passes
+    on the unit that instance was bound in."""
+    if isinstance(node, ast.Ref) and len(node.parts) == 1:
+        return outer.scope.user_units.get(node.parts[0].name, unit)
+    return unit
+
+
 def _indexed_binding(b: Builder, cp: ast.CParam, bd: ast.Binding, sets: list[SetValue | None],
-                     unit: U.Unit | None, outer: Env) -> ParamData:
+                     unit: U.Unit | None, outer: Env, user: dict[str, U.Unit]) -> ParamData:
     """``available = pv_forecast`` (an indexed parameter), ``available[t] = expr`` or a constant."""
     if bd.index is not None:
         # in `available[t] = …` a bare name is the index variable, not a set
@@ -108,6 +135,7 @@ def _indexed_binding(b: Builder, cp: ast.CParam, bd: ast.Binding, sets: list[Set
                 if nm and s is not None:
                     e = e.with_(nm, Elem(lab, s))
             v = b.ev.constant(bd.value, e, f"parameter '{cp.name}'")
+            record_binding(user, cp.name, v.unit)
             return Scalar(float(v.value) * U.convert(v.unit, unit, bd.value.span, cp.name), unit)
 
         return ParamData(cp.name, sets, unit, bd.span, lazy=rule)
@@ -123,12 +151,14 @@ def _indexed_binding(b: Builder, cp: ast.CParam, bd: ast.Binding, sets: list[Set
                     raise DimensionMismatch(f"'{src.name}' is indexed over {theirs.name}, "
                                             f"'{cp.name}' over {mine.name}", bd.value.span)
             f = U.convert(src.unit, unit, bd.value.span, f"parameter '{cp.name}'")
+            record_binding(user, cp.name, _written(bd.value, src.unit, outer))
             out_unit = unit if unit is not None else src.unit
             return ParamData(cp.name, sets, out_unit, bd.span,
                              lazy=lambda key, span: Scalar(float(src.get(key, span).value) * f,
                                                            out_unit))
     v = b.ev.constant(bd.value, outer, f"parameter '{cp.name}'")
     f = U.convert(v.unit, unit, bd.value.span, f"parameter '{cp.name}'")
+    record_binding(user, cp.name, _written(bd.value, v.unit, outer))
     return ParamData(cp.name, sets, unit if unit is not None else v.unit, bd.span,
                      default=float(v.value) * f)
 

@@ -93,17 +93,60 @@ def arithmetic(method: Callable[[Evaluator, _N, Env], _R]) -> Callable[[Evaluato
             out = method(self, node, env)
             _check_real(out, node)
         except ArithmeticError as exc:  # OverflowError, ZeroDivisionError, FloatingPointError
-            what = _operation(node)
-            if isinstance(exc, ZeroDivisionError):
-                power = isinstance(node, ast.BinOp) and node.op == "^"
-                raise TypeMismatch(f"{what} is undefined: it divides by zero", node.span,
-                                   "0 raised to a negative power is 1 / 0" if power else None) \
-                    from None
-            raise TypeMismatch(f"{what} overflows: its magnitude exceeds 1.8e308", node.span) \
-                from None
+            raise _arith_error(exc, node) from None
         return out
 
     return guarded
+
+
+def _arith_error(exc: ArithmeticError, node: ast.Expr) -> TypeMismatch:
+    """The located error for an exception of Python's arithmetic at ``node``."""
+    what = _operation(node)
+    if isinstance(exc, ZeroDivisionError):
+        power = isinstance(node, ast.BinOp) and node.op == "^"
+        return TypeMismatch(f"{what} is undefined: it divides by zero", node.span,
+                            "0 raised to a negative power is 1 / 0" if power else None)
+    return TypeMismatch(f"{what} overflows: its magnitude exceeds 1.8e308", node.span)
+
+
+# operators that chain left to right (a left-deep tree folded in a loop, see Evaluator._BinOp)
+_GROUP = {"+": "add", "-": "add", "*": "mul", "/": "mul", "and": "logic", "or": "logic"}
+
+
+def _finite_operands(node: ast.BinOp, a: Any, b: Any) -> None:
+    for v, side in ((a, node.left), (b, node.right)):
+        if isinstance(v, Scalar) and np.ndim(v.value) == 0 and math.isinf(v.value):
+            raise TypeMismatch(f"{_operation(node)} has an infinite operand", side.span,
+                               "inf can be a bound or a parameter's value, not an operand "
+                               "of arithmetic")
+
+
+def _accumulate(acc: Scalar | Affine, owned: Affine | None, b: Scalar | Affine, sign: float,
+                node: ast.BinOp) -> tuple[Scalar | Affine, Affine | None]:
+    """``acc + sign * b`` as :func:`values.add` computes it, in place once ``acc is owned``.
+
+    Only the entries ``b`` touches can have become non-finite (unless ``acc`` was rescaled to a
+    new unit): checking those keeps a long sum O(n).
+    """
+    unit, fa, fb = U.reconcile(acc.unit, b.unit, node.span, "cannot add")
+    if isinstance(acc, Scalar) and isinstance(b, Scalar):
+        out = Scalar((acc.value if fa == 1.0 else fa * acc.value) + sign * fb * b.value, unit)
+        _check_real(out, node)
+        return out, None
+    if acc is owned and fa == 1.0:
+        assert isinstance(acc, Affine)
+        acc.unit = unit
+        out_a = acc
+    else:
+        a = V.as_affine(acc)
+        out_a = Affine(dict(a.lin), dict(a.quad), a.const, unit) if fa == 1.0 else \
+            a.scaled(fa, unit)
+    out_a.iadd(b, sign * fb)
+    if fa != 1.0 or not math.isfinite(out_a.const) or (isinstance(b, Affine) and not (
+            all(math.isfinite(out_a.lin[k]) for k in b.lin)
+            and all(math.isfinite(out_a.quad[k]) for k in b.quad))):
+        _check_real(out_a, node)
+    return out_a, out_a
 
 
 def _operation(node: ast.Expr) -> str:
@@ -124,6 +167,8 @@ def _check_real(v: object, node: ast.Expr) -> None:
         x = v.value
         if type(x) is float and math.isfinite(x):  # the common case, first
             return
+        if isinstance(node, ast.Neg) and type(x) is float and math.isinf(x):
+            return  # negating a finite number cannot overflow: this is -(±inf), a bound
         if isinstance(x, int):  # an int beyond a float's range cannot be used either
             x = float(x)  # OverflowError: reported by the guard
         if isinstance(x, complex) or (isinstance(x, np.ndarray) and np.iscomplexobj(x)):
@@ -249,7 +294,7 @@ class Evaluator:
 
     # ---- leaves ---------------------------------------------------------------------------
     def _Num(self, node: ast.Num, env: Env) -> Scalar:
-        if not math.isfinite(node.value):
+        if not math.isfinite(node.value) and node.text not in ("inf", "-inf"):
             raise TypeMismatch(_TOO_LARGE, node.span)
         return Scalar(node.value, None)
 
@@ -396,8 +441,49 @@ class Evaluator:
         return lab
 
     # ---- operators ------------------------------------------------------------------------
-    @arithmetic
     def _BinOp(self, node: ast.BinOp, env: Env) -> Any:
+        """One operator, or a chain ``a + b - c …`` of operators of one group.
+
+        A chain is a left-deep tree as deep as it is long; it is folded in a loop, innermost
+        pair first, so a 10,000-term sum neither recurses 10,000 deep nor copies its running
+        total at every term (O(n), not O(n^2)), and each step is checked and located as the
+        single operator would be.
+        """
+        group = _GROUP.get(node.op)
+        if group is None or not (isinstance(node.left, ast.BinOp)
+                                 and _GROUP.get(node.left.op) == group):
+            return self._binop(node, env)
+        spine = [node]
+        while isinstance(spine[-1].left, ast.BinOp) and _GROUP.get(spine[-1].left.op) == group:
+            spine.append(spine[-1].left)
+        spine.reverse()  # innermost (leftmost) operator first
+        if group == "logic":
+            left = self.condition(spine[0].left, env)
+            for n in spine:
+                if left == (n.op == "and"):  # `and` needs its right side when left is true
+                    left = self.condition(n.right, env)
+            return left
+        acc = self.numeric(spine[0].left, env, f"'{spine[0].op}'")
+        owned: Affine | None = None  # the accumulator this fold made, safe to change in place
+        for n in spine:
+            b = self.numeric(n.right, env, f"'{n.op}'")
+            _finite_operands(n, acc, b)
+            try:
+                if group == "add":
+                    acc, owned = _accumulate(acc, owned, b, 1.0 if n.op == "+" else -1.0, n)
+                else:
+                    acc = V.multiply(acc, b, n.span) if n.op == "*" else V.divide(acc, b, n.span)
+                    _check_real(acc, n)
+            except ArithmeticError as exc:
+                raise _arith_error(exc, n) from None
+        try:
+            _check_real(acc, node)  # the total (terms may be finite and their sum not)
+        except ArithmeticError as exc:
+            raise _arith_error(exc, node) from None
+        return acc
+
+    @arithmetic
+    def _binop(self, node: ast.BinOp, env: Env) -> Any:
         if node.op in ("and", "or"):
             left = self.condition(node.left, env)
             if node.op == "and":
@@ -405,6 +491,7 @@ class Evaluator:
             return left or self.condition(node.right, env)
         a = self.numeric(node.left, env, f"'{node.op}'")
         b = self.numeric(node.right, env, f"'{node.op}'")
+        _finite_operands(node, a, b)
         if node.op == "+":
             return V.add(a, b, 1.0, node.span)
         if node.op == "-":
@@ -452,7 +539,10 @@ class Evaluator:
         return not self.condition(node.operand, env)
 
     def _IfExpr(self, node: ast.IfExpr, env: Env) -> Any:
-        return self.value(node.then if self.condition(node.cond, env) else node.other, env)
+        branch: ast.Expr = node
+        while isinstance(branch, ast.IfExpr):  # `else if` chains in a loop, however long
+            branch = branch.then if self.condition(branch.cond, env) else branch.other
+        return self.value(branch, env)
 
     def _Compare(self, node: ast.Compare, env: Env) -> bool:
         vals = [self.value(o, env) for o in node.operands]

@@ -50,7 +50,7 @@ def declare_param(b: Builder, st: ast.ParamDecl, env: Env) -> None:
                              for it in h.index.items)
             raise UsageError(f"--set {h.name}: '{h.name}' is indexed over [{sets}]; --set "
                              "replaces a scalar parameter only",
-                             "edit its table or csv data, or scale it by a scalar parameter "
+                             hint="edit its table or csv data, or scale it by a scalar parameter "
                              f"(`param k = 1`, `k * {h.name}[…]`, then --set k=1.1)")
     units = [U.unit_at(h.unit.text, h.unit.span) if h.unit else None for h in heads]
     default = None
@@ -106,7 +106,8 @@ def _define_scalar(b: Builder, head: ast.ParamHead, unit: U.Unit | None, value: 
             assert unit is not None
             x = float(value.value)
             raise UsageError(f"--set {head.name}={x:g} is ambiguous: '{head.name}' is in "
-                             f"{unit.text}", f"write {x:g}{unit.text} for {x:g} {unit.text}, or "
+                             f"{unit.text}",
+                             hint=f"write {x:g}{unit.text} for {x:g} {unit.text}, or "
                              f"{x / (U.plain_factor(unit) or 1.0):g}{unit.text} for the plain "
                              f"number {x:g}")
     f = U.convert(value.unit, unit, span, f"parameter '{head.name}'") if unit else 1.0

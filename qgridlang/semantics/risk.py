@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qgridlang import ast
-from qgridlang.errors import Span, TypeMismatch, UnsupportedConstruct
+from qgridlang.errors import Span, TypeMismatch, UnitMismatch, UnsupportedConstruct
 from qgridlang.flat import VarBlock
+from qgridlang.semantics import units as U
 from qgridlang.semantics.evaluate import Env
 from qgridlang.semantics.scope import ExprData, ParamData
 from qgridlang.semantics.values import Affine, Scalar, SetValue
@@ -80,7 +81,16 @@ class Risk:
         if alpha_node is None:
             raise TypeMismatch("cvar() needs its confidence level: cvar(cost, alpha = 0.95)",
                                node.span)
-        alpha = float(self.b.ev.constant(alpha_node, env, "alpha").value)
+        a = self.b.ev.constant(alpha_node, env, "alpha")
+        if np.ndim(a.value) != 0:
+            raise TypeMismatch("alpha must be one number", alpha_node.span)
+        # a level is a plain number: `95 %` is 0.95 (any dimensionless unit converts)
+        factor = U.plain_factor(a.unit) if a.unit is not None else 1.0
+        if factor is None:
+            raise UnitMismatch(f"alpha must be dimensionless (0.95 or 95 %), got "
+                               f"{U.describe(a.unit)}", alpha_node.span)
+        # 15 digits: 95 % is exactly 0.95, the same model as `alpha = 0.95` (95 * 0.01 is not)
+        alpha = float(f"{float(a.value) * factor:.15g}")
         if not 0.0 <= alpha < 1.0:
             raise TypeMismatch(f"alpha must be in [0, 1), got {alpha:g}", alpha_node.span)
         cache_key = (item.name, alpha)
