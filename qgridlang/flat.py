@@ -11,6 +11,11 @@ Conventions:
   obj_const``, to be minimised when ``sense == "min"`` and maximised otherwise.
 - Rows: ``row_lo <= A @ x <= row_hi`` with ``-inf``/``inf`` for one-sided rows and
   ``row_lo == row_hi`` for equalities. Each row's values are in ``rows[k].unit``.
+- Units: columns, rows and expressions hold values in their declared (computed) ``unit``;
+  results are reported in ``report_unit`` (the unit the user wrote, see
+  :mod:`qgridlang.semantics.report_units`): a value in ``unit`` times ``report_scale`` is the
+  value in ``report_unit``. A row's dual is in ``dual_unit`` (objective unit per row unit) after
+  ``dual_scale``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from qgridlang.errors import Span
+from qgridlang.errors import QglWarning, Span
 
 VarKind = Literal["binary", "integer", "real"]
 KIND_CODE: dict[str, int] = {"real": 0, "integer": 1, "binary": 2}
@@ -46,10 +51,16 @@ class VarBlock:
     span: Span
     auxiliary: bool = False  # introduced by the checker (CVaR epigraph, …), hidden by default
     index: tuple[str, ...] = ()  # the names of the index sets ("?" where a domain is dependent)
+    report_unit: str | None = None  # the unit results are reported in (None: ``unit``)
+    report_scale: float = 1.0  # value in ``unit`` * report_scale = value in ``report_unit``
 
     @property
     def stop(self) -> int:
         return self.start + len(self.keys)
+
+    @property
+    def shown_unit(self) -> str:
+        return self.unit if self.report_unit is None else self.report_unit
 
 
 @dataclass(frozen=True)
@@ -60,10 +71,19 @@ class RowInfo:
     key: Key
     unit: str
     span: Span
+    report_unit: str | None = None
+    report_scale: float = 1.0
+    dual_unit: str = ""  # objective unit per report unit ("$/MW"); set when the model is built
+    dual_scale: float = 1.0  # a dual (objective per ``unit``) * dual_scale is in ``dual_unit``
+    index: tuple[str, ...] = ()  # the names of the constraint's index sets
 
     @property
     def label(self) -> str:
         return self.name + key_text(self.key)
+
+    @property
+    def shown_unit(self) -> str:
+        return self.unit if self.report_unit is None else self.report_unit
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,13 @@ class ExprInfo:
     name: str
     key: Key
     unit: str
+    report_unit: str | None = None
+    report_scale: float = 1.0
+    index: tuple[str, ...] = ()  # the names of the index sets
+
+    @property
+    def shown_unit(self) -> str:
+        return self.unit if self.report_unit is None else self.report_unit
 
 
 @dataclass(frozen=True)
@@ -120,6 +147,7 @@ class FlatModel:
     e_const: np.ndarray | None = None
     e_quad: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # (row, i, j, v)
     quantum: QuantumSpec = field(default_factory=QuantumSpec)
+    warnings: list[QglWarning] = field(default_factory=list)  # the checker's, for every output
 
     @property
     def n(self) -> int:
@@ -169,7 +197,8 @@ class FlatModel:
                 amount, side = float(self.row_lo[k] - act[k]), "short"
             else:
                 amount, side = float(act[k] - self.row_hi[k]), "over"
-            out.append(Violation(info.label, amount, info.unit, side, info.span))
+            out.append(Violation(info.label, amount * info.report_scale, info.shown_unit, side,
+                                 info.span))
         names = None
         bad_lb = x < self.lb - tol * np.maximum(1.0, np.abs(self.lb))
         bad_ub = x > self.ub + tol * np.maximum(1.0, np.abs(self.ub))
@@ -184,11 +213,11 @@ class FlatModel:
                               blk.span)
                 )
             elif bad_lb[col]:
-                out.append(Violation(names[col], float(self.lb[col] - x[col]), blk.unit,
-                                     "below bound", blk.span))
+                out.append(Violation(names[col], float(self.lb[col] - x[col]) * blk.report_scale,
+                                     blk.shown_unit, "below bound", blk.span))
             else:
-                out.append(Violation(names[col], float(x[col] - self.ub[col]), blk.unit,
-                                     "above bound", blk.span))
+                out.append(Violation(names[col], float(x[col] - self.ub[col]) * blk.report_scale,
+                                     blk.shown_unit, "above bound", blk.span))
         return out
 
     def block_containing(self, col: int) -> VarBlock:

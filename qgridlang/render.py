@@ -2,67 +2,115 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from qgridlang.results import Solution
+from qgridlang.results import Series, Solution
 
-MAX_TABLES = 8
+MAX_TABLES = 16  # grouped per member of indexed instances, so 16 cover most models
 MAX_ROWS = 12
 MAX_COLS = 24
 
 
 def solution_view(sol: Solution) -> RenderableType:
+    """Status, objective and the plan's schedules, every value with its unit.
+
+    Members of indexed component instances that share a schedule (``gen[u1].output``,
+    ``gen[u2].output`` …) are rows of one table, each row named with its instance index;
+    scalars share one table. Names and labels are plain text (never rich markup, where
+    ``[u1]`` would vanish as a tag).
+    """
     head = Table(title="qglc solve", show_header=False, box=None)
     head.add_row("status", sol.status.value + ("" if sol.feasible else "  (plan infeasible)"))
     obj = "—" if sol.objective is None else f"{sol.objective:,.6g} {sol.objective_unit}".strip()
-    head.add_row("objective", obj)
+    head.add_row("objective", Text(obj))
     head.add_row("backend", f"{sol.backend} (target {sol.target})")
     head.add_row("timings", ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in sol.timings.items()))
     if sol.message:
-        head.add_row("message", sol.message)
+        head.add_row("message", Text(sol.message))
     parts: list[RenderableType] = [head]
+    for w in sol.warnings:
+        parts.append(Text(f"warning: {w.message}" + (f" ({w.hint})" if w.hint else ""),
+                          style="yellow"))
     for v in sol.violations[:10]:
         parts.append(Text(f"violated: {v}", style="red"))
-    shown = 0
-    for name, value in {**sol.variables, **sol.expressions}.items():
-        if shown >= MAX_TABLES:
-            parts.append(Text("(+ more schedules: use --json for every value)", style="dim"))
+    tables = _tables([*sol.variable_results.values(), *sol.expression_results.values()])
+    for k, table in enumerate(tables):
+        if k >= MAX_TABLES:
+            parts.append(Text(f"(+ {len(tables) - MAX_TABLES} more tables: --json or --output "
+                              "plan.csv has every value)", style="dim"))
             break
-        table = _schedule(name, value)
-        if table is not None:
-            parts.append(table)
-            shown += 1
+        parts.append(table)
     return Group(*parts)
 
 
-def _schedule(name: str, value: Any) -> Table | None:
-    """A 1-D or 2-D indexed value as a table (rows x time), None for deeper nesting."""
-    if not isinstance(value, dict):
-        t = Table(title=name, show_header=False)
-        t.add_row(f"{value:.6g}")
-        return t
-    first = next(iter(value.values()), None)
-    if isinstance(first, dict):
-        if any(isinstance(v, dict) for v in first.values()):
-            return None
-        cols = list(first)[:MAX_COLS]
-        t = Table(title=name)
+def _tables(series: list[Series]) -> list[Table]:
+    scalars = [s for s in series if s.scalar]
+    out: list[Table] = []
+    if scalars:
+        t = Table(title=Text("values"))
+        for col, justify in (("name", "left"), ("value", "right"), ("unit", "left")):
+            t.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for s in scalars[:MAX_ROWS]:
+            t.add_row(Text(s.name), f"{s.values[0]:,.6g}", Text(s.unit))
+        _more(t, len(scalars), 3)
+        out.append(t)
+    groups: dict[tuple[str, str, tuple[object, ...]], list[Series]] = {}
+    for s in series:
+        if s.scalar or len(s.keys[0]) > 2:
+            continue
+        # one table per member of indexed instances: gen[u1].output and gen[u2].output share
+        one_d = len(s.keys[0]) == 1
+        family = _INSTANCE.sub("[…]", s.name) if one_d else s.name
+        groups.setdefault((family, s.unit, s.keys if one_d else (s.name,)), []).append(s)
+    for (family, unit, _), members in groups.items():
+        out.append(_schedule(family, unit, members))
+    return out
+
+
+_INSTANCE = re.compile(r"\[[^\]]*\](?=\.)")  # an instance's index inside a qualified name
+
+
+def _schedule(title: str, unit: str, members: list[Series]) -> Table:
+    """1-D schedules as rows (one per member) x time; one 2-D value as rows x columns."""
+    caption = f"{title} ({unit})" if unit else title
+    t = Table(title=Text(caption))
+    first = members[0]
+    if len(first.keys[0]) == 2:
+        rows: dict[object, dict[object, float]] = {}
+        for (r, c), v in zip(first.keys, first.values, strict=True):
+            rows.setdefault(r, {})[c] = float(v)
+        cols = list(dict.fromkeys(k[1] for k in first.keys))
         t.add_column("")
-        for c in cols:
-            t.add_column(str(c), justify="right")
-        for r, row in list(value.items())[:MAX_ROWS]:
-            t.add_row(str(r), *(f"{row.get(c, 0):.4g}" for c in cols))
+        for c in cols[:MAX_COLS]:
+            t.add_column(Text(str(c)), justify="right")
+        for r, row in list(rows.items())[:MAX_ROWS]:
+            t.add_row(Text(str(r)), *(_cell(row.get(c)) for c in cols[:MAX_COLS]))
+        _more(t, len(rows), 1 + min(len(cols), MAX_COLS))
         return t
-    cols = list(value)[:MAX_COLS]
-    t = Table(title=name)
-    for c in cols:
-        t.add_column(str(c), justify="right")
-    t.add_row(*(f"{value[c]:.4g}" for c in cols))
+    cols = [k[0] for k in first.keys]
+    if len(members) > 1:
+        t.add_column("")
+    for c in cols[:MAX_COLS]:
+        t.add_column(Text(str(c)), justify="right")
+    for s in members[:MAX_ROWS]:
+        cells = [_cell(float(v)) for v in s.values[:MAX_COLS]]
+        t.add_row(*([Text(s.name)] if len(members) > 1 else []), *cells)
+    _more(t, len(members), min(len(cols), MAX_COLS) + (len(members) > 1))
     return t
+
+
+def _cell(v: float | None) -> str:
+    return "" if v is None else f"{v:.4g}"
+
+
+def _more(t: Table, n: int, width: int) -> None:
+    if n > MAX_ROWS:
+        t.add_row(Text(f"… {n - MAX_ROWS} more", style="dim"), *([""] * (width - 1)))
 
 
 def report_view(payload: dict[str, Any]) -> RenderableType:

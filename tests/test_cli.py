@@ -37,16 +37,18 @@ def test_solve_json_schema(model: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert key in out
     assert out["objective"] == pytest.approx(10 * 100 + 20 * 20 + 10 * 80)
     assert out["objective_unit"] == "$"
-    assert out["variables"]["p"] == {"u1": {"1": 100.0, "2": 80.0}, "u2": {"1": 20.0, "2": 0.0}}
+    assert out["variables"]["p"] == {"unit": "MW", "index": ["G", "T"], "values": {
+        "u1": {"1": 100.0, "2": 80.0}, "u2": {"1": 20.0, "2": 0.0}}}
     assert set(out["timings"]) >= {"parse", "check", "lower", "solve"}
-    assert out["duals"]["balance"]["1"] == pytest.approx(20.0)
+    assert out["duals"]["balance"]["unit"] == "$/MW"
+    assert out["duals"]["balance"]["values"]["1"] == pytest.approx(20.0)
 
 
 def test_set_overrides_scalar_with_units(model: Path, capsys: pytest.CaptureFixture[str]
                                          ) -> None:
     assert main(["solve", str(model), "--json", "--set", "cap=0.15 GW"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["variables"]["p"]["u1"]["1"] == pytest.approx(120.0)
+    assert out["variables"]["p"]["values"]["u1"]["1"] == pytest.approx(120.0)
     assert main(["solve", str(model), "--set", "cap=5 MWh"]) == 1
     assert "incompatible" in capsys.readouterr().err
     assert main(["solve", str(model), "--set", "cpa=5"]) == 1

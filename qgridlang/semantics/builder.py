@@ -32,7 +32,7 @@ from qgridlang.semantics import report_units as R
 from qgridlang.semantics import units as U
 from qgridlang.semantics.components import instantiate
 from qgridlang.semantics.evaluate import Env, Evaluator, Suppressed
-from qgridlang.semantics.params import declare_param, declare_scenarios
+from qgridlang.semantics.params import check_param_bounds, declare_param, declare_scenarios
 from qgridlang.semantics.quantum import quantum_spec
 from qgridlang.semantics.risk import Risk
 from qgridlang.semantics.scope import (
@@ -138,6 +138,14 @@ class Builder:
         except QglError as exc:
             self.errors.add(exc)
             self._poison(names, scope)
+        except RecursionError:
+            # expressions are bounded by the parser (limits.MAX_DEPTH); components and named
+            # expressions that use one another can still nest past Python's stack
+            self.errors.add(TypeMismatch(
+                "the model nests too deeply here (expressions or components that use one "
+                "another)", node.span if node is not None else None,
+                "split the expression, or flatten the chain of components"))
+            self._poison(names, scope)
 
     def _poison(self, names: list[str], scope: Scope | None) -> None:
         scope = scope or self.model
@@ -162,6 +170,7 @@ class Builder:
             self._set(st, env)
         elif isinstance(st, ast.ParamDecl):
             declare_param(self, st, env)
+            check_param_bounds(self, st, env)
         elif isinstance(st, ast.VarDecl):
             self.declare_var(st, env)
         elif isinstance(st, ast.ExprDecl):
@@ -227,7 +236,8 @@ class Builder:
         keys: list[Key] = []
         start = len(self.lb)
         broken = False
-        for e2, key, _ in self.ev.iterate(items, where, env):
+        for e2, key, _ in self.ev.iterate(items, where, env, (f"var {st.name}", "columns",
+                                                             st.span)):
             if broken:
                 lo, hi = -INF, INF
             else:
@@ -300,7 +310,8 @@ class Builder:
         data = ExprData(env.scope.prefix + name, self.ev.domains(items, env), unit, st.span,
                         value, env.scope, names=tuple(it.var or "" for it in items),
                         is_port=is_port)
-        for _e2, key, elems in self.ev.iterate(items, where, env):
+        for _e2, key, elems in self.ev.iterate(items, where, env, (f"expr {name}", "elements",
+                                                                   st.span)):
             data.keys[key] = elems
         data.env = env
         env.scope.define(name, data, st.span)
@@ -345,7 +356,8 @@ class Builder:
         where = st.index.where if st.index else None
         qname = env.scope.prefix + st.name
         first = len(self.rows)
-        for e2, key, _ in self.ev.iterate(items, where, env):
+        for e2, key, _ in self.ev.iterate(items, where, env, (f"constraint {st.name}", "rows",
+                                                             st.span)):
             self.add_rows(st.body, e2, qname, key, st.span)
         index = tuple(s.name if s else "?" for s in self.ev.domains(items, env))
         self._report_rows(first, env.scope.user_units, index)

@@ -39,7 +39,8 @@ def instantiate(b: Builder, st: ast.Instance, env: Env) -> None:
             raise UnknownName(f"component '{comp.name}' has no parameter '{bd.name}'", bd.span,
                               did_you_mean(bd.name, known) or
                               f"its parameters: {', '.join(sorted(known)) or 'none'}")
-    for e2, key, _ in b.ev.iterate(items, where, env):
+    for e2, key, _ in b.ev.iterate(items, where, env, (f"{st.type_name} {st.name}",
+                                                       "instances", st.span)):
         prefix = f"{env.scope.prefix}{st.name}{_show(key)}."
         scope = Scope(prefix=prefix, over=over, over_name=comp.over, component=comp.name)
         _bind_params(b, st, comp, scope, e2)

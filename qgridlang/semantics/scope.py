@@ -103,6 +103,8 @@ class Scope:
     node: tuple[str, Span] | None = None  # a bus: (balance constraint name, span)
     attached: list[ExprData] = field(default_factory=list)  # ports attached to this bus
     component: str | None = None
+    # parameter -> the unit of the value the user bound it to (results are reported in it)
+    user_units: dict[str, Unit] = field(default_factory=dict)
 
     def lookup(self, name: str) -> Item | None:
         if name == self.over_name and self.over is not None:

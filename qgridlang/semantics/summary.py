@@ -58,7 +58,7 @@ def summarize(b: Builder, flat: FlatModel) -> ModelIR:
     if b.objective is not None:
         o = b.objective
         objective = ObjectiveIR(span=o.span, name=o.name, sense=o.sense,
-                                unit=U.unit_text(o.value.unit), linear_terms=len(o.value.lin),
+                                unit=flat.obj_unit, linear_terms=len(o.value.lin),
                                 quadratic_terms=len(o.value.quad))
     scenarios = [ScenarioIR(span=b.model.items[n].span, set=n, size=len(p),  # type: ignore[union-attr]
                             probability_sum=float(p.sum())) for n, p in b.scenarios.items()]
