@@ -7,18 +7,44 @@ The front door has the CLI's verbs::
     sol = qg.solve("model.qgl", backend="highs")   # Solution keyed by model names
     qg.compile("model.qgl", target="milp", output="model.lp")
 
-``source`` is a path (``str`` ending in ``.qgl`` or a ``Path``) or the model's text.
+``source`` is a path or the model's text. It is a path when it is a ``pathlib.Path`` (any
+``os.PathLike``), or a ``str`` of one line that names an existing file, ends in ``.qgl`` (any
+case), or contains ``/`` (or the OS separator) and no whitespace; a path that does not exist is
+a "cannot read" :class:`UsageError`. Any other ``str`` is model text. Other types are refused
+(:class:`SourceTypeError`, both a ``UsageError`` and a ``TypeError``).
+
+``overrides`` map parameter names to numbers or strings (``{"cap": 150}``,
+``{"cap": "0.15 GW"}``); keyword options are :class:`qgridlang.registry.Options` fields
+(``time_limit``, ``seed``, ``mip_gap``, ``threads``, ``reads``, ``sweeps``) or the target's and
+backend's own options; an unknown keyword is a :class:`UsageError` with a did-you-mean.
 """
 
 from __future__ import annotations
 
+import numbers
+import os
 from pathlib import Path
 from typing import Any
 
-from qgridlang.errors import QglError, QglErrors, Span
+from qgridlang.errors import QglError, QglErrors, Span, UsageError
 
 __all__ = ["QglError", "QglErrors", "Span", "check", "compile", "parse", "solve", "targets"]
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qgridlang")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "0.1.0"
+
+
+__version__ = _version()
+
+
+class SourceTypeError(UsageError, TypeError):
+    """A model source that is neither a path nor model text (``None``, a number …)."""
 
 
 def parse(text: str, file: str = "<string>") -> Any:
@@ -28,17 +54,18 @@ def parse(text: str, file: str = "<string>") -> Any:
     return _parse(text, file)
 
 
-def check(source: str | Path, overrides: dict[str, str] | None = None) -> Any:
+def check(source: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Any:
     """Parse and check a model; raises :class:`QglErrors` listing every error found."""
     from qgridlang.checker import check_file, check_text
 
+    given = _overrides(overrides)
     if _is_path(source):
-        return check_file(source, overrides)
-    return check_text(str(source), "<string>", overrides)
+        return check_file(Path(source), given)
+    return check_text(str(source), "<string>", given)
 
 
 def compile(source: str | Path | Any, target: str, output: str | Path | None = None,  # noqa: A001
-            overrides: dict[str, str] | None = None, **options: Any) -> Any:
+            overrides: dict[str, Any] | None = None, **options: Any) -> Any:
     """Lower a model for ``target``; writes ``output`` when given. Returns a ``Compiled``."""
     from qgridlang.dispatcher import compile_model
 
@@ -48,7 +75,7 @@ def compile(source: str | Path | Any, target: str, output: str | Path | None = N
 
 
 def solve(source: str | Path | Any, backend: str = "highs",
-          overrides: dict[str, str] | None = None, **options: Any) -> Any:
+          overrides: dict[str, Any] | None = None, **options: Any) -> Any:
     """Solve a model with ``backend``; options: time_limit, seed, mip_gap, threads, reads,
     sweeps, and backend-specific keywords."""
     from qgridlang.dispatcher import solve_model
@@ -64,9 +91,48 @@ def targets() -> dict[str, list[dict[str, Any]]]:
     return listing()
 
 
-def _is_path(source: str | Path) -> bool:
-    return isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
-                                        and source.endswith(".qgl"))
+def _is_path(source: Any) -> bool:
+    """See the module docstring for the rule."""
+    if isinstance(source, os.PathLike):
+        return True
+    if not isinstance(source, str):
+        raise SourceTypeError(f"a model source is a path or model text (str), not "
+                              f"{type(source).__name__}",
+                              hint="qg.check('model.qgl'), qg.check(Path(...)) or "
+                                   "qg.check(model_text)")
+    if "\n" in source or "\r" in source or not source.strip():
+        return False
+    if source.lower().endswith(".qgl") or os.path.isfile(source):
+        return True
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(s in source for s in separators) and not any(c.isspace() for c in source)
+
+
+def _overrides(raw: Any) -> dict[str, str] | None:
+    """``--set``-style strings from API overrides: numbers and strings (``"5 MW"``)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise UsageError(f"overrides must be a dict of parameter name -> value, not "
+                         f"{type(raw).__name__}")
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str):
+            raise UsageError(f"override names are parameter names (str), got {name!r}")
+        if isinstance(value, bool):
+            raise UsageError(f"override {name}={value!r}: a boolean is not a parameter value",
+                             hint="use 1 or 0")
+        if isinstance(value, numbers.Integral):
+            out[name] = str(int(value))
+        elif isinstance(value, numbers.Real):
+            out[name] = repr(float(value))
+        elif isinstance(value, str):
+            out[name] = value
+        else:
+            raise UsageError(f"override {name}: expected a number or a string such as "
+                             f"'5 MW', got {type(value).__name__}",
+                             hint="pass quantities as text: {'cap': '150 MW'}")
+    return out
 
 
 def _options(kw: dict[str, Any]) -> Any:

@@ -1,95 +1,325 @@
 """``qglc``: check, compile and solve qgl models. The only module that prints.
 
-Exit status: 0 success, 1 model errors (or no feasible plan), 2 usage errors, 3 backend errors.
+Exit status: 0 success, 1 model errors (or no feasible plan), 2 usage errors, 3 backend errors,
+70 an internal error (a bug), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). With
+``--json`` every outcome, errors included, is ONE JSON document on stdout (:func:`error_document`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import signal
 import sys
+import threading
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from qgridlang.errors import BackendError, QglError, QglErrors, Span, UsageError
 
 EXIT_OK, EXIT_MODEL, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERNAL = 0, 1, 2, 3, 70
+EXIT_INTERRUPT, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 130, 143, 141
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so ``finally``/cleanup code runs (an artifact being
+    written is not left half-done). A BaseException: ``except Exception`` must not swallow it."""
+
+
+class _ArgumentError(UsageError):
+    """argparse's own usage error, with the parser whose usage line to show."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.parser = parser
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse exits 2 on usage errors; keep that
-        self.print_usage(sys.stderr)
-        print(f"qglc: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+    def error(self, message: str) -> Any:  # reported by main(): text or JSON, exit 2
+        raise _ArgumentError(message, self)
+
+    def format_help(self) -> str:
+        # the registry's names are listed only when help is asked for (loading it imports
+        # every target module, which `qglc check` does not need)
+        for action in self._actions:
+            if action.help and "{" in action.help:
+                action.help = _fill_names(action.help)
+        return super().format_help()
+
+
+def _fill_names(text: str) -> str:
+    from qgridlang.registry import BACKENDS, TARGETS, _load
+
+    _load()
+    return text.replace("{backends}", ", ".join(sorted(BACKENDS))).replace(
+        "{targets}", ", ".join(sorted(TARGETS)))
+
+
+_EXIT_HELP = ("exit status: 0 ok, 1 model errors or no feasible plan, 2 usage errors, "
+              "3 backend errors, 70 internal error, 130 interrupted, 143 terminated")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qglc", description="The qgridlang compiler.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    c = sub.add_parser("check", help="check models and report every error")
-    c.add_argument("files", nargs="+", type=Path)
-    c.add_argument("--json", action="store_true", help="print the IR summary as JSON")
-    k = sub.add_parser("compile", help="lower a model for a target (and write it with -o)")
-    k.add_argument("file", type=Path)
-    k.add_argument("--target", "-t", required=True)
-    k.add_argument("-o", "--output", type=Path)
-    k.add_argument("--json", action="store_true")
+    from qgridlang import __version__
+
+    p = _Parser(prog="qglc", description="The qgridlang compiler: check, compile and solve "
+                "qgl models.", epilog=_EXIT_HELP)
+    p.add_argument("--version", action="version", version=f"qglc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                           metavar="{check,compile,solve,targets}")
+    c = sub.add_parser("check", help="check models and report every error",
+                       description="Check models and report every error of every file.",
+                       epilog=_EXIT_HELP)
+    c.add_argument("files", nargs="+", type=Path, metavar="FILE", help="model files (.qgl)")
+    c.add_argument("--json", action="store_true",
+                   help="print one JSON document: every file's IR summary or errors "
+                        "(default: text)")
+    _limit_options(c)
+    k = sub.add_parser("compile", help="lower a model for a target (and write it with -o)",
+                       description="Lower a model for a target and report its size; -o writes "
+                       "the artifact (atomically).", epilog=_EXIT_HELP)
+    k.add_argument("file", type=Path, metavar="FILE", help="the model (.qgl)")
+    k.add_argument("--target", "-t", required=True, metavar="T",
+                   help="the target (required; choices: {targets})")
+    k.add_argument("-o", "--output", type=Path, metavar="OUT",
+                   help="write the artifact; its suffix picks the format (milp: .lp .mps; "
+                        "qubo: .bqm.json .coo .lp; qaoa: .qasm .json; dwave: .embedding.json "
+                        "…; cqm: .lp .cqm) (default: write nothing)")
+    k.add_argument("--json", action="store_true", help="print one JSON document (default: a "
+                   "table)")
     _common(k)
-    s = sub.add_parser("solve", help="solve a model with a backend")
-    s.add_argument("file", type=Path)
-    s.add_argument("--backend", "-b", default="highs")
-    s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.add_argument("--time-limit", type=float)
-    s.add_argument("--mip-gap", type=float)
-    s.add_argument("--threads", type=int)
-    s.add_argument("--reads", type=int, help="samples / shots (QUBO backends)")
-    s.add_argument("--sweeps", type=int, help="sweeps per read (sa, dwave mock)")
+    _limit_options(k)
+    s = sub.add_parser("solve", help="solve a model with a backend",
+                       description="Solve a model with a backend; the plan is keyed by model "
+                       "names. Options a backend does not use are refused.", epilog=_EXIT_HELP)
+    s.add_argument("file", type=Path, metavar="FILE", help="the model (.qgl)")
+    s.add_argument("--backend", "-b", default="highs", metavar="B",
+                   help="the backend (default: %(default)s; choices: {backends})")
+    s.add_argument("--json", action="store_true", help="print one JSON document (default: a "
+                   "table)")
+    s.add_argument("--time-limit", type=float, metavar="S",
+                   help="wall-clock limit in seconds, > 0 (default: none; highs, sa, tabu, "
+                        "qaoa, ibm, hybrid, hybrid_cqm)")
+    s.add_argument("--mip-gap", type=float, metavar="G",
+                   help="relative MIP gap, >= 0 (default: HiGHS's 1e-4; highs)")
+    s.add_argument("--threads", type=int, metavar="N",
+                   help="solver threads, >= 1 (default: the solver's choice; highs, qaoa, ibm)")
+    s.add_argument("--reads", type=int, metavar="N",
+                   help="samples / shots, >= 1 (default: 100, tabu 10, qaoa 1024; QUBO "
+                        "backends except exact)")
+    s.add_argument("--sweeps", type=int, metavar="N",
+                   help="sweeps per read, >= 1 (default: 1000; sa, dwave mock)")
     s.add_argument("--penalty-retune", type=int, metavar="N",
-                   help="QUBO backends: up to N re-lowerings that raise the weights of the "
-                        "constraints the best sample violates")
+                   help="QUBO backends: up to N >= 0 re-lowerings that raise the weights of "
+                        "the constraints the best sample violates (default: 0)")
     s.add_argument("--strategy", choices=["gcsq"],
-                   help="a solve strategy: gcsq = recursive bipartition (coalition formation)")
+                   help="a solve strategy (choices: %(choices)s; default: none): gcsq = "
+                        "recursive bipartition (coalition formation)")
+    s.add_argument("--output", "-o", type=Path, metavar="PLAN",
+                   help="also write every value with its unit to PLAN.csv or PLAN.parquet "
+                        "(parquet needs pyarrow)")
+    s.add_argument("--verbose", "-v", action="store_true",
+                   help="show progress and the solver's log on stderr (default: only when "
+                        "stderr is a terminal, and without the solver's log)")
     _common(s)
-    sub.add_parser("targets", help="list targets and backends and whether each is available")
+    _limit_options(s)
+    t = sub.add_parser("targets", help="list targets and backends and whether each is available",
+                       description="List targets and backends, their options and whether "
+                       "each is available here.")
+    t.add_argument("--json", action="store_true", help="print one JSON document (default: a "
+                   "table)")
     return p
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="random seed, 0 .. 2**32-1 (default: none; every backend accepts it)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a scalar parameter (value may carry a unit: 5MW, '5 MW')")
+                   help="override a scalar parameter; the value may carry a unit: 5MW, "
+                        "'5 MW' (repeatable; default: none)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a backend-specific option")
+                   help="a target's or backend's own option; unknown keys are refused "
+                        "(repeatable; `qglc targets` lists them; default: none)")
+
+
+def _limit_options(p: argparse.ArgumentParser) -> None:
+    """File access and size limits (see qgridlang.limits and the README's "Hostile input")."""
+    from qgridlang.limits import DEFAULT_MAX_ERRORS, DEFAULT_MAX_READ_MB, DEFAULT_MAX_SIZE
+
+    p.add_argument("--allow-read", action="append", default=[], metavar="DIR",
+                   help="a folder whose files csv(…) and import may read besides the model's "
+                        "own (repeatable; default: only the model's folder)")
+    p.add_argument("--max-size", type=int, metavar="N",
+                   help="most set elements, columns, rows, terms, index combinations and "
+                        f"QUBO bits a model may have (default: {DEFAULT_MAX_SIZE:.0e})")
+    p.add_argument("--max-read-mb", type=float, metavar="MB",
+                   help="largest data or imported file read, in MiB (default: "
+                        f"{DEFAULT_MAX_READ_MB}, or QGL_MAX_READ_MB)")
+    p.add_argument("--max-errors", type=int, metavar="N",
+                   help=f"errors printed before the rest are counted (default: "
+                        f"{DEFAULT_MAX_ERRORS}; 0 prints all)")
+
+
+@contextlib.contextmanager
+def _limits(args: argparse.Namespace) -> Iterator[None]:
+    """Run a command under the limits its options set (UsageError for bad values)."""
+    from qgridlang import limits
+
+    global _max_errors
+    n = getattr(args, "max_errors", None)
+    if n is not None and n < 0:
+        raise UsageError(f"--max-errors must be >= 0, got {n}")
+    _max_errors = limits.DEFAULT_MAX_ERRORS if n is None else n
+    lim = limits.make(getattr(args, "max_size", None), getattr(args, "allow_read", None),
+                      getattr(args, "max_read_mb", None))
+    with limits.using(lim):
+        yield
+
+
+_max_errors = 50  # set per command by _limits (--max-errors)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # decided before parsing, so argparse's own usage errors are JSON documents too
+    as_json = "--json" in argv
     try:
-        return int(_dispatch(args))
+        args = build_parser().parse_args(argv)
+    except _ArgumentError as exc:  # SystemExit(2), as argparse itself does
+        if as_json:
+            _print_json(error_document([exc], EXIT_USAGE))
+        else:
+            exc.parser.print_usage(sys.stderr)
+            print(f"qglc: error: {exc.message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    previous = _catch_sigterm()
+    try:
+        with _limits(args):
+            return int(_dispatch(args))
     except QglErrors as exc:
-        _print_errors(exc.errors)
-        return EXIT_MODEL
+        return _fail(exc.errors, EXIT_MODEL, as_json)
     except UsageError as exc:
-        print(f"qglc: error: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""),
-              file=sys.stderr)
-        return EXIT_USAGE
+        return _fail([exc], EXIT_USAGE, as_json)
     except BackendError as exc:
-        _print_errors([exc])
-        return EXIT_BACKEND
+        return _fail([exc], EXIT_BACKEND, as_json)
     except QglError as exc:
-        _print_errors([exc])
-        return EXIT_MODEL
+        return _fail([exc], EXIT_MODEL, as_json)
     except KeyboardInterrupt:
-        print("qglc: interrupted", file=sys.stderr)
-        return 130
+        return _fail([QglError("interrupted")], EXIT_INTERRUPT, as_json, "interrupted")
+    except Terminated:
+        return _fail([QglError("terminated (SIGTERM)")], EXIT_TERMINATED, as_json, "terminated")
+    except BrokenPipeError:  # `qglc … | head`: the reader left; say nothing more
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug in qglc, never a model's fault: no traceback for users
-        print(f"qglc: internal error ({type(exc).__name__}: {exc}); this is a bug in qglc, "
-              "please report it with the model (QGLC_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        message = (f"internal error ({type(exc).__name__}: {exc}); this is a bug in qglc, "
+                   "please report it with the model (QGLC_DEBUG=1 shows the traceback)")
+        _fail([QglError(message)], EXIT_INTERNAL, as_json, "internal_error")
         if os.environ.get("QGLC_DEBUG"):
             raise
         return EXIT_INTERNAL
+    finally:
+        _restore_sigterm(previous)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+_NO_HANDLER = object()
+
+
+def _catch_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _NO_HANDLER
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        return _NO_HANDLER
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not _NO_HANDLER:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _fail(errors: list[QglError], code: int, as_json: bool, kind: str | None = None) -> int:
+    """Report ``errors`` (text on stderr, or one JSON document on stdout) and return ``code``."""
+    if as_json:
+        _print_json(error_document(errors, code, kind))
+    elif kind in ("interrupted", "terminated"):
+        print(f"qglc: {errors[0].message}", file=sys.stderr)
+    elif kind == "internal_error" or code == EXIT_USAGE:
+        for err in errors:
+            print(f"qglc: error: {err.message}" + (f" ({err.hint})" if err.hint else ""),
+                  file=sys.stderr)
+    else:
+        _print_errors(errors)
+    return code
+
+
+def error_document(errors: list[QglError], code: int, kind: str | None = None
+                   ) -> dict[str, Any]:
+    """The ``--json`` form of a failed run: ``status``, ``exit_code``, ``count`` and
+    ``errors``, each with ``kind``, ``message``, ``file``, ``line``, ``column``, ``end_line``,
+    ``end_column`` and ``hint`` (null where unknown)."""
+    status = kind if kind in ("interrupted", "terminated") else "error"
+    return {"status": status, "exit_code": code, "count": len(errors),
+            "errors": [error_json(e, kind) for e in errors]}
+
+
+def error_json(err: QglError, kind: str | None = None) -> dict[str, Any]:
+    """One error as a JSON object (see :func:`error_document`)."""
+    span = err.span
+    out: dict[str, Any] = {"kind": kind or error_kind(err), "message": err.message,
+                           "file": span.file if span is not None and span.file else None,
+                           "line": None, "column": None, "end_line": None,
+                           "end_column": None, "hint": err.hint}
+    if span is not None and span.line > 0:
+        out.update(line=span.line, column=span.column, end_line=span.end_line or None,
+                   end_column=span.end_column or None)
+    return out
+
+
+def error_kind(err: QglError) -> str:
+    """``UnknownName`` -> ``unknown_name``, ``QglSyntaxError`` -> ``syntax_error``."""
+    if isinstance(err, _ArgumentError):
+        return "usage_error"
+    name = type(err).__name__
+    if name == "QglError":
+        return "error"
+    name = name.removeprefix("Qgl")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _print_json(doc: Any, indent: int | None = 2) -> None:
+    """The one document of a ``--json`` run: strict JSON (NaN and infinities become null)."""
+    print(json.dumps(_strict(doc), indent=indent, default=str, allow_nan=False))
+
+
+def _strict(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else None
+    if isinstance(v, dict):
+        return {k if isinstance(k, str) else str(k): _strict(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_strict(x) for x in v]
+    return v
 
 
 def _overrides(items: list[str]) -> dict[str, str]:
@@ -116,7 +346,7 @@ def _options(args: argparse.Namespace) -> Any:
     return Options(time_limit=getattr(args, "time_limit", None), seed=args.seed,
                    mip_gap=getattr(args, "mip_gap", None), threads=getattr(args, "threads", None),
                    reads=getattr(args, "reads", None), sweeps=getattr(args, "sweeps", None),
-                   extra=extra)
+                   extra=extra, verbose=bool(getattr(args, "verbose", False)))
 
 
 def _literal(text: str) -> Any:
@@ -132,26 +362,58 @@ def _dispatch(args: argparse.Namespace) -> int:
     from qgridlang.checker import check_file
 
     if args.command == "targets":
-        return _targets()
+        return _targets(args)
     if args.command == "check":
-        errors: list[QglError] = []
-        for f in args.files:
-            try:
-                m = check_file(f)
-                if args.json:
-                    print(m.ir.model_dump_json(indent=2))
-                else:
-                    print(f"{f}: ok ({m.flat.n} variables, {m.flat.m} constraints)")
-            except QglErrors as exc:
-                errors.extend(exc.errors)
-        if errors:
-            _print_errors(errors)
-            return EXIT_MODEL
-        return EXIT_OK
+        return _check(args)
     checked = check_file(args.file, _overrides(args.set))
+    _print_warnings(checked.warnings)
     if args.command == "compile":
         return _compile(args, checked)
     return _solve(args, checked)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Every file, every error; with ``--json`` one document for all files."""
+    from qgridlang.checker import check_file
+
+    files: list[dict[str, Any]] = []
+    errors: list[QglError] = []
+    code = EXIT_OK
+    for f in args.files:
+        try:
+            m = check_file(f)
+        except QglError as exc:
+            found = exc.errors if isinstance(exc, QglErrors) else [exc]
+            errors.extend(found)
+            files.append({"file": str(f), "ok": False, "errors": [error_json(e) for e in found]})
+            code = max(code, _exit_code(exc))
+            continue
+        files.append({"file": str(f), "ok": True, "variables": m.flat.n,
+                      "constraints": m.flat.m, "model": json.loads(m.ir.model_dump_json()),
+                      "warnings": [w.to_json() for w in m.warnings]})
+        _print_warnings(m.warnings)
+        if not args.json:
+            print(f"{f}: ok ({m.flat.n} variables, {m.flat.m} constraints)")
+    if args.json:
+        _print_json({"status": "ok" if code == EXIT_OK else "error", "exit_code": code,
+                     "files": files, "count": len(errors),
+                     "errors": [error_json(e) for e in errors]})
+    elif errors:
+        usage = [e for e in errors if isinstance(e, UsageError)]
+        for err in usage:
+            print(f"qglc: error: {err.message}" + (f" ({err.hint})" if err.hint else ""),
+                  file=sys.stderr)
+        if len(usage) < len(errors):
+            _print_errors([e for e in errors if not isinstance(e, UsageError)])
+    return code
+
+
+def _exit_code(err: QglError) -> int:
+    if isinstance(err, UsageError):
+        return EXIT_USAGE
+    if isinstance(err, BackendError):
+        return EXIT_BACKEND
+    return EXIT_MODEL
 
 
 def _compile(args: argparse.Namespace, checked: Any) -> int:
@@ -162,7 +424,7 @@ def _compile(args: argparse.Namespace, checked: Any) -> int:
                "timings": {k: round(v, 6) for k, v in compiled.timings.items()},
                "output": str(args.output) if args.output else None}
     if args.json:
-        print(json.dumps(payload, indent=2, default=str))
+        _print_json(payload)
     else:
         from qgridlang.render import report_view
 
@@ -175,27 +437,42 @@ def _solve(args: argparse.Namespace, checked: Any) -> int:
     from qgridlang.results import Status
 
     if args.strategy:
+        if args.output:
+            raise UsageError("--output writes one plan; --strategy runs many solves",
+                             hint="leave out --output, or --strategy")
         return _strategy(args)
+    if args.output:
+        from qgridlang.results import check_plan_path
+
+        check_plan_path(args.output)  # before solving: a long solve must not end in a refusal
     sol = solve_model(checked, args.backend, _options(args))
     if args.json:
-        print(json.dumps(sol.to_json(), default=str))
+        _print_json(sol.to_json(), indent=None)
     else:
         from qgridlang.render import solution_view
 
         _console().print(solution_view(sol))
+    if args.output:
+        if sol.x is None:
+            print(f"qglc: no plan written to '{args.output}': the solve found none",
+                  file=sys.stderr)
+        else:
+            sol.write(args.output)
+    if sol.status == Status.INTERRUPTED:  # Ctrl-C: the plan so far is printed, exit 130
+        return EXIT_INTERRUPT
     ok = sol.status in (Status.OPTIMAL, Status.FEASIBLE) and sol.feasible
     return EXIT_OK if ok else EXIT_MODEL
 
 
 def _strategy(args: argparse.Namespace) -> int:
     from qgridlang.coalition import STRATEGIES
+    from qgridlang.registry import get_backend
 
-    res = STRATEGIES[args.strategy](args.file, args.backend, _options(args))
-    payload = {"strategy": args.strategy, "backend": args.backend,
-               "coalitions": res.coalitions, "gain": res.gain, "solves": res.solves,
-               "failed_solves": res.infeasible_solves, "seconds": round(res.seconds, 6)}
+    target = get_backend(args.backend).target
+    res = STRATEGIES[args.strategy](args.file, args.backend, _options(args),
+                                    overrides=_overrides(args.set))
     if args.json:
-        print(json.dumps(payload, default=str))
+        _print_json(res.to_json(args.strategy, args.backend, target), indent=None)
     else:
         from rich.table import Table
 
@@ -205,13 +482,19 @@ def _strategy(args: argparse.Namespace) -> int:
         for k, c in enumerate(res.coalitions, start=1):
             t.add_row(str(k), ", ".join(map(str, c)))
         _console().print(t)
+        if res.value is not None:
+            _console().print(f"structure value {res.value:.6g} {res.value_unit}".rstrip())
         _console().print(f"gain over the grand coalition {res.gain:.6g} in {res.solves} solves "
                          f"({res.seconds:.2f} s)")
     return EXIT_OK if res.infeasible_solves == 0 else EXIT_MODEL
 
 
-def _targets() -> int:
+def _targets(args: argparse.Namespace) -> int:
     from qgridlang.registry import listing
+
+    if args.json:
+        _print_json(listing())
+        return EXIT_OK
     from qgridlang.render import targets_view
 
     _console().print(targets_view(listing()))
@@ -224,37 +507,145 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
+def _print_warnings(warnings: list[Any]) -> None:
+    """``path:LINE:COL: warning: message`` on stderr (a QglWarning never stops a run)."""
+    for w in warnings:
+        where = f"{w.span}: " if w.span and w.span.line else ""
+        print(f"{where}warning: {w.message}" + (f"\n       = help: {w.hint}" if w.hint else ""),
+              file=sys.stderr)
+
+
 def _print_errors(errors: list[QglError]) -> None:
+    """Each error rendered, the first ``--max-errors`` of them, then how many there were."""
     cache: dict[str, list[str]] = {}
-    for err in errors:
-        print(render_error(err, cache), file=sys.stderr)
     n = len(errors)
-    print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
+    shown = errors if _max_errors == 0 else errors[:_max_errors]
+    # one write: thousands of small writes to a terminal cost more than rendering them
+    out = [render_error(err, cache) for err in shown]
+    if len(shown) < n:
+        more = n - len(shown)
+        out.append(f"… and {more} more error{'s' if more != 1 else ''} "
+                   f"(--max-errors {n} shows them all)")
+    out.append(f"{n} error{'s' if n != 1 else ''}")
+    print("\n".join(out), file=sys.stderr)
+
+
+# Shown around the caret when a source line is longer (display columns).
+EXCERPT_WIDTH = 120
+MESSAGE_WIDTH = 1000
 
 
 def render_error(err: QglError, cache: dict[str, list[str]] | None = None) -> str:
-    """``path:LINE:COL: error: message``, the source line and a caret under the column."""
+    """``path:LINE:COL: error: message``, the source line and a caret under the column.
+
+    Nothing from the model reaches the terminal raw: control characters (ESC, NUL …) and
+    invisible format characters (bidi overrides) are shown escaped (``\\x1b``), a long line
+    is clipped to a window around the caret (``…`` marks the cut) and a long message is
+    clipped; the caret stays under its column.
+    """
     cache = cache if cache is not None else {}
     span: Span | None = err.span
-    head = f"{span}: error: {err.message}" if span and span.line else f"error: {err.message}"
+    message = clip_message(err.message)
+    head = f"{terminal_text(str(span))}: error: {message}" if span and span.line else \
+        f"error: {message}"
     lines = [head]
     if span and span.line and span.file:
-        if span.file not in cache:
-            try:
-                cache[span.file] = Path(span.file).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                cache[span.file] = []
-        src = cache[span.file]
+        src = _source_lines(span.file, cache)
         if 0 < span.line <= len(src):
-            text = src[span.line - 1].expandtabs(1)
             width = 1
             if span.end_line == span.line and span.end_column > span.column:
                 width = span.end_column - span.column
+            text, caret = excerpt(src[span.line - 1], span.column, width)
             lines.append(f"  {span.line:>4} | {text}")
-            lines.append("       | " + " " * (span.column - 1) + "^" + "~" * (width - 1))
+            lines.append("       | " + caret)
     if err.hint:
-        lines.append(f"       = help: {err.hint}")
+        lines.append(f"       = help: {clip_message(err.hint)}")
     return "\n".join(lines)
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with every character a terminal would act on, or not show, escaped."""
+    if text.isprintable():  # the common case, at C speed
+        return text
+    return "".join(_shown(c) for c in text)
+
+
+def clip_message(text: str, width: int = MESSAGE_WIDTH) -> str:
+    text = text if len(text) <= 4 * width else text[:4 * width]  # escaping at most quadruples
+    shown = terminal_text(text)
+    return shown if len(shown) <= width else shown[:width - 1] + "…"
+
+
+def excerpt(line: str, column: int, width: int = 1,
+            window: int = EXCERPT_WIDTH) -> tuple[str, str]:
+    """The part of ``line`` to show around 1-based ``column``, and the caret line under it.
+
+    Tabs count as one column (as the parser counts them) and are shown as one space; escaped
+    characters and wide (East Asian, emoji) characters take their real width, so the caret
+    lines up in a terminal. At most ``window`` columns are shown.
+    """
+    i = max(0, column - 1)  # the caret's character
+    # Only a slice near the caret is looked at: a 10 MB line costs no more than a short one.
+    lo = max(0, i - 2 * window)
+    hi = min(len(line), i + max(width, 1) + 2 * window)
+    cells = [_shown(c) if c != "\t" else " " for c in line[lo:hi]]
+    pos = [0]
+    for c in cells:
+        pos.append(pos[-1] + _width(c))
+    n = len(cells)
+
+    def col(j: int) -> int:  # display column of character j of the slice (one per char past it)
+        return pos[min(j, n)] + max(0, j - n)
+
+    at, end_at = col(i - lo), max(col(i - lo) + 1, col(i - lo + width))
+    total = pos[n]
+    if lo == 0 and hi == len(line) and total <= window:
+        start, stop = 0, total
+    else:
+        start = max(0, at - window // 3)
+        stop = start + window
+        if stop > total:
+            stop, start = total, max(0, min(start, total - window))
+    first = next(j for j in range(n + 1) if pos[j] >= start)
+    last = max(j for j in range(n + 1) if pos[j] <= stop)
+    left = "…" if lo + first > 0 else ""
+    right = "…" if lo + last < len(line) else ""
+    under = end_at - at if not right else max(1, min(end_at - at, pos[last] - at))
+    return (left + "".join(cells[first:last]) + right,
+            " " * (len(left) + at - pos[first]) + "^" + "~" * (under - 1))
+
+
+def _shown(c: str) -> str:
+    if c.isprintable() or c == " ":
+        return c
+    return c.encode("unicode_escape").decode("ascii") if c not in "\t" else "\\t"
+
+
+def _width(cell: str) -> int:
+    if len(cell) != 1:
+        return len(cell)  # an escape: ASCII
+    if unicodedata.combining(cell):
+        return 0
+    return 2 if unicodedata.east_asian_width(cell) in ("W", "F") else 1
+
+
+def _source_lines(file: str, cache: dict[str, list[str]]) -> list[str]:
+    """The lines of a model file, for excerpts; only regular files, at most the read limit
+    (re-opening a FIFO the model came from would block)."""
+    if file not in cache:
+        cache[file] = []
+        try:
+            import stat as _stat
+
+            from qgridlang.limits import current
+
+            if _stat.S_ISREG(os.stat(file).st_mode):
+                with open(file, "rb") as f:
+                    data = f.read(current().max_read_bytes)
+                cache[file] = data.decode("utf-8-sig", errors="replace").splitlines()
+        except OSError:
+            pass
+    return cache[file]
 
 
 if __name__ == "__main__":

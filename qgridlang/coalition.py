@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from qgridlang.checker import check_file
+from qgridlang.checker import CheckedModel, check_file
 from qgridlang.dispatcher import solve_model
 from qgridlang.registry import Options
 from qgridlang.results import Status
@@ -77,14 +77,47 @@ class CoalitionResult:
     seconds: float
     infeasible_solves: int = 0
     details: list[dict[str, Any]] = field(default_factory=list)
+    value: float | None = None  # the structure's value (None: the objective is not a cut)
+    value_unit: str = ""
+    value_note: str = ""
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # the model's, as JSON
+
+    def to_json(self, strategy: str, backend: str, target: str) -> dict[str, Any]:
+        """The shape of a solve result (``Solution.to_json``): ``objective`` is the structure
+        value, ``feasible`` that the coalitions partition the agents, plus ``coalitions``,
+        ``gain``, ``solves``, ``failed_solves`` and ``seconds``."""
+        ok = self.infeasible_solves == 0
+        message = self.value_note if ok else (
+            f"{self.infeasible_solves} of {self.solves} bipartition solves found no feasible "
+            "split; those coalitions were kept whole")
+        return {
+            "status": "feasible" if ok else "error", "objective": self.value,
+            "objective_unit": self.value_unit, "backend": backend, "target": target,
+            "feasible": True, "violations": [], "variables": {}, "expressions": {},
+            "duals": {}, "timings": {"solve": round(self.seconds, 6)},
+            "info": {"strategy": strategy, "details": self.details}, "message": message,
+            "warnings": self.warnings,
+            "strategy": strategy, "coalitions": self.coalitions, "gain": self.gain,
+            "solves": self.solves, "failed_solves": self.infeasible_solves,
+            "seconds": round(self.seconds, 6),
+        }
 
 
 def gcsq(model: Path, backend: str, options: Options | None = None, set_name: str = "N",
-         var_name: str = "x", tol: float = 1e-9) -> CoalitionResult:
-    """GCS-Q: recursive bipartition of ``set_name`` with the model's binary ``var_name``."""
+         var_name: str = "x", tol: float = 1e-9,
+         overrides: dict[str, str] | None = None) -> CoalitionResult:
+    """GCS-Q: recursive bipartition of ``set_name`` with the model's binary ``var_name``.
+
+    ``overrides`` are ``--set`` values, applied to every sub-problem. The result's ``value``
+    is the structure value: the model's objective must be the cut of an induced subgraph game,
+    ``sum(i < j) W[i, j] * (x[i] + x[j] - 2 x[i] x[j])``, whose pair weights ``W`` are read
+    off the objective's coefficients (the bipartition example's form).
+    """
     options = options or Options()
     start = time.perf_counter()
-    labels = _agents(model, var_name)
+    grand = check_file(model, overrides)
+    labels = _agents(grand, var_name)
+    weights, note = pair_weights(grand, var_name)
     pending: list[list[Label]] = [labels]
     final: list[list[Label]] = []
     gain, solves, bad = 0.0, 0, 0
@@ -94,16 +127,21 @@ def gcsq(model: Path, backend: str, options: Options | None = None, set_name: st
         if len(coalition) < 2:
             final.append(coalition)
             continue
-        checked = check_file(model, subsets={set_name: coalition})
+        checked = check_file(model, overrides, subsets={set_name: coalition})
         sol = solve_model(checked, backend, options)
         solves += 1
         if sol.status not in (Status.OPTIMAL, Status.FEASIBLE) or not sol.feasible:
             bad += 1
             final.append(coalition)
             continue
-        side = sol.variables[var_name]
-        one = [a for a in coalition if side[str(a)] > 0.5]
-        zero = [a for a in coalition if side[str(a)] <= 0.5]
+        # the sides from the plan's columns (model order), not from the reported values,
+        # whose shape is for people and tools
+        assert sol.x is not None
+        block = checked.flat.block_of(var_name)
+        side = {k[0]: float(v) for k, v in zip(block.keys, sol.x[block.start:block.stop],
+                                                strict=True)}
+        one = [a for a in coalition if side[a] > 0.5]
+        zero = [a for a in coalition if side[a] <= 0.5]
         assert sol.objective is not None
         details.append({"size": len(coalition), "cut": sol.objective,
                         "seconds": sum(sol.timings.values())})
@@ -112,15 +150,48 @@ def gcsq(model: Path, backend: str, options: Options | None = None, set_name: st
             pending.extend([one, zero])
         else:
             final.append(coalition)
-    return CoalitionResult(sorted(final, key=lambda c: str(c[0])), gain, solves,
-                           time.perf_counter() - start, bad, details)
+    coalitions = sorted(final, key=lambda c: str(c[0]))
+    value = None
+    if weights is not None:
+        pos = {a: k for k, a in enumerate(labels)}
+        value = 0.0
+        for c in coalitions:
+            idx = np.array([pos[a] for a in c])
+            value += float(np.triu(weights[np.ix_(idx, idx)], 1).sum())
+    return CoalitionResult(coalitions, gain, solves, time.perf_counter() - start, bad, details,
+                           value, grand.flat.obj_unit, note,
+                           [w.to_json() for w in grand.warnings])
 
 
-def _agents(model: Path, var_name: str) -> list[Label]:
+def pair_weights(checked: CheckedModel, var_name: str, tol: float = 1e-9
+                 ) -> tuple[np.ndarray | None, str]:
+    """The symmetric pair weights ``W`` of a cut objective over ``var_name`` (see :func:`gcsq`),
+    or None and the reason when the objective is not such a cut."""
+    flat = checked.flat
+    block = flat.block_of(var_name)
+    n = len(block.keys)
+    i, j, v = flat.Q
+    inside = (i >= block.start) & (i < block.stop) & (j >= block.start) & (j < block.stop)
+    w = np.zeros((n, n))
+    np.add.at(w, (i[inside] - block.start, j[inside] - block.start), -0.5 * v[inside])
+    w = np.triu(w, 1) + np.triu(w, 1).T
+    c = np.asarray(flat.c, dtype=float)
+    others = np.delete(c, np.arange(block.start, block.stop))
+    diag = np.asarray(i == j) & inside
+    scale = max(1.0, float(np.abs(w).max(initial=0.0)))
+    if (flat.sense != "min" or not inside.all() or np.any(np.abs(v[diag]) > tol * scale)
+            or np.any(np.abs(others) > tol * scale)
+            or not np.allclose(c[block.start:block.stop], w.sum(axis=1), atol=tol * scale)
+            or abs(flat.obj_const) > tol * scale):
+        return None, ("the objective is not the cut of an induced subgraph game over "
+                      f"'{var_name}', so the structure value is not reported")
+    return w, ""
+
+
+def _agents(checked: CheckedModel, var_name: str) -> list[Label]:
     """The agents: the keys of the model's one-index binary variable ``var_name``."""
     from qgridlang.errors import UsageError
 
-    checked = check_file(model)
     try:
         block = checked.flat.block_of(var_name)
     except KeyError:

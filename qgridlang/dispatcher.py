@@ -9,8 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from qgridlang.atomic import check_writable, write_atomically
 from qgridlang.checker import CheckedModel
-from qgridlang.registry import Options, get_backend, get_target
+from qgridlang.errors import UsageError
+from qgridlang.flat import FlatModel
+from qgridlang.registry import Backend, Options, Target, check_options, get_backend, get_target
 from qgridlang.results import Solution, Status, build_solution
 
 
@@ -27,24 +30,47 @@ class Compiled:
 
 def compile_model(checked: CheckedModel, target: str, options: Options | None = None,
                   output: Path | None = None) -> Compiled:
+    """Lower ``checked`` for ``target``; with ``output``, write the artifact atomically.
+
+    The options are checked against the target's ``OPTIONS`` and the output path against the
+    file system (and the target's ``EXPORTS``) before lowering, so a typo costs no lowering.
+    """
     options = options or Options()
     tgt = get_target(target)
+    check_options(options, tgt)
+    return _compile(checked, tgt, options, output)
+
+
+def _compile(checked: CheckedModel, tgt: Target, options: Options,
+             output: Path | None = None) -> Compiled:
+    if output is not None:
+        output = Path(output)
+        check_writable(output)
+        _check_suffix(tgt, output)
     t0 = time.perf_counter()
     artifact, inverse = tgt.apply(checked.flat, options)
     t1 = time.perf_counter()
     timings = {**checked.timings, "lower": t1 - t0}
     if output is not None:
-        tgt.export(artifact, output)
+        write_atomically(output, lambda tmp: tgt.export(artifact, tmp))
         timings["export"] = time.perf_counter() - t1
-    return Compiled(target, artifact, inverse, tgt.report(artifact, inverse), timings)
+    return Compiled(tgt.name, artifact, inverse, tgt.report(artifact, inverse), timings)
+
+
+def _check_suffix(tgt: Target, output: Path) -> None:
+    name = output.name.lower()
+    if tgt.EXPORTS and not any(name.endswith(s) for s in tgt.EXPORTS):
+        raise UsageError(f"target '{tgt.name}' writes {', '.join(tgt.EXPORTS)} files, not "
+                         f"'{output.name}'", hint=f"e.g. -o model{tgt.EXPORTS[0]}")
 
 
 def solve_model(checked: CheckedModel, backend: str, options: Options | None = None
                 ) -> Solution:
     options = options or Options()
-    be = get_backend(backend)
-    compiled = compile_model(checked, be.target, options)
+    be: Backend = get_backend(backend)
     tgt = get_target(be.target)
+    check_options(options, tgt, be)
+    compiled = _compile(checked, tgt, options)
     t0 = time.perf_counter()
     raw = be.run(compiled.artifact, options)
     refine = getattr(tgt, "refine", None)  # a target's post-step (qubo: sample summary, retune)
@@ -68,17 +94,23 @@ def solve_model(checked: CheckedModel, backend: str, options: Options | None = N
     if x is not None and not sol.feasible and sol.status == Status.OPTIMAL:
         sol.status = Status.FEASIBLE if not sol.violations else Status.ERROR
         sol.message = sol.message or "the backend's plan breaks model constraints"
+    if sol.status == Status.ERROR and not sol.message.strip():
+        # every backend should say why; this is the floor for one that does not
+        sol.message = f"backend '{backend}' failed without giving a reason"
     return sol
 
 
 def _best_candidate(checked: CheckedModel, xs: list[np.ndarray]) -> np.ndarray:
     """The feasible candidate with the best exact objective, else the least violated one."""
-    flat = checked.flat
+    return xs[best_candidate(checked.flat, xs)]
+
+
+def best_candidate(flat: FlatModel, xs: list[np.ndarray]) -> int:
+    """The index of :func:`_best_candidate`'s choice (a target's refine step uses it too)."""
     sign = 1.0 if flat.sense == "min" else -1.0
     scored = []
     for x in xs:
         viol = flat.violations(x)
         scored.append((len(viol) > 0, sum(v.amount for v in viol),
                        sign * flat.objective_value(x)))
-    best = min(range(len(xs)), key=lambda i: scored[i])
-    return xs[best]
+    return min(range(len(xs)), key=lambda i: scored[i])

@@ -12,13 +12,21 @@ from qgridlang.parser import parse
 from qgridlang.resources import data_file, library_names
 
 
-def load_statements(text: str, file: str, errors: ErrorCollector) -> list[ast.Statement]:
-    """Statements of ``text`` with imports resolved (each file once; cycles are harmless)."""
+def load_statements(text: str, file: str, errors: ErrorCollector,
+                    files: set[Path] | None = None) -> list[ast.Statement]:
+    """Statements of ``text`` with imports resolved (each file once; cycles are harmless).
+
+    ``files``, when given, receives the resolved path of every file the program is made of
+    (the main file and every import and library): the checker's cache keys on them.
+    """
     seen: set[Path] = set()
     if Path(file).is_file():
         # the main file counts as loaded, so a file importing it back does not splice it twice
         seen.add(_real(Path(file)))
-    return _load(text, file, errors, seen)
+    out = _load(text, file, errors, seen)
+    if files is not None:
+        files.update(seen)
+    return out
 
 
 MAX_IMPORT_DEPTH = 64

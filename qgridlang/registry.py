@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
+import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -19,10 +21,36 @@ from qgridlang.errors import BackendError, UsageError, did_you_mean
 from qgridlang.flat import FlatModel
 from qgridlang.results import RawResult
 
+COMMON_OPTIONS: dict[str, str] = {
+    "time_limit": "wall-clock limit in seconds (> 0)",
+    "seed": "random seed (0 .. 2**32 - 1)",
+    "mip_gap": "relative MIP gap (>= 0)",
+    "threads": "solver threads (>= 1)",
+    "reads": "samples / shots (>= 1)",
+    "sweeps": "sweeps per read (>= 1)",
+}
+# numeric ``--option`` keys, checked here so a bad value is a usage error (exit 2), never a
+# ValueError deep in a backend (exit 70): name -> (int | float, lower bound, bound excluded)
+NUMERIC_OPTIONS: dict[str, tuple[str, float, bool]] = {
+    "penalty_retune": ("int", 0, False), "penalty_factor": ("float", 1.0, True),
+    "penalty_scale": ("float", 0.0, True), "penalty_margin": ("float", 0.0, True),
+    "p": ("int", 1, False), "maxiter": ("int", 1, False), "shots": ("int", 1, False),
+    "optimization_level": ("int", 0, False), "tqa_dt": ("float", 0.0, True),
+    "cvar_alpha": ("float", 0.0, True), "warm_start_epsilon": ("float", 0.0, False),
+    "embedding_timeout": ("float", 0.0, True), "embedding_tries": ("int", 1, False),
+    "annealing_time": ("float", 0.0, True),
+}
+_SEED_MAX = 2**32 - 1  # dwave-samplers and numpy take seeds as unsigned 32-bit integers
+
 
 @dataclass
 class Options:
-    """Options common to every backend (each uses those that apply to it)."""
+    """Options common to every backend (each declares those it reads: ``Backend.COMMON``).
+
+    Validated on construction (one place for the CLI and the API): a bad number is a
+    :class:`UsageError` naming the option. A common option given through ``extra``
+    (``--option reads=500``) is moved to its field, so backends read it in one place.
+    """
 
     time_limit: float | None = None
     seed: int | None = None
@@ -31,6 +59,68 @@ class Options:
     reads: int | None = None
     sweeps: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    verbose: bool = False  # progress and the solver's log on stderr (qgridlang.progress)
+
+    def __post_init__(self) -> None:
+        self.extra = dict(self.extra)
+        for name in COMMON_OPTIONS:
+            if name in self.extra:
+                value = self.extra.pop(name)
+                if getattr(self, name) is not None and getattr(self, name) != value:
+                    raise UsageError(f"option '{name}' is given twice ({getattr(self, name)!r} "
+                                     f"and {value!r})")
+                setattr(self, name, value)
+        self.time_limit = _number(self.time_limit, "time_limit", low=0.0, strict=True)
+        self.mip_gap = _number(self.mip_gap, "mip_gap", low=0.0)
+        self.seed = _whole(self.seed, "seed", 0, _SEED_MAX)
+        self.threads = _whole(self.threads, "threads", 1)
+        self.reads = _whole(self.reads, "reads", 1)
+        self.sweeps = _whole(self.sweeps, "sweeps", 1)
+        for name, (kind, low, strict) in NUMERIC_OPTIONS.items():
+            if name in self.extra:
+                value = self.extra[name]
+                self.extra[name] = _whole(value, name, int(low)) if kind == "int" else \
+                    _number(value, name, low, strict)
+
+    def given(self) -> list[str]:
+        """The common options that are set (not None)."""
+        return [n for n in COMMON_OPTIONS if getattr(self, n) is not None]
+
+
+def _flag(name: str) -> str:
+    """How the user wrote an option: ``time_limit (--time-limit)``, ``option 'p'``."""
+    if name in COMMON_OPTIONS or name == "penalty_retune":
+        return f"{name} (--{name.replace('_', '-')})"
+    return f"option '{name}'"
+
+
+def _number(value: Any, name: str, low: float, strict: bool = False) -> float | None:
+    """A finite real ``> low`` (``strict``) or ``>= low``; None stays None."""
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if isinstance(value, bool) or not math.isfinite(out) or out < low or (strict and out == low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise UsageError(f"{_flag(name)} must be a finite number {bound}, got {value!r}")
+    return out
+
+
+def _whole(value: Any, name: str, low: int, high: int | None = None) -> int | None:
+    """An integer in ``low .. high`` (``3``, ``"3"`` and ``3.0`` are accepted); None stays None."""
+    if value is None:
+        return None
+    try:
+        out = int(value)
+        ok = not isinstance(value, bool) and out == float(value)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or out < low or (high is not None and out > high):
+        span = f"{low} .. {high}" if high is not None else f">= {low}"
+        raise UsageError(f"{_flag(name)} must be an integer {span}, got {value!r}")
+    return out
 
 
 class Target:
@@ -40,6 +130,9 @@ class Target:
     description: ClassVar[str] = ""
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ()
     EXPORTS: ClassVar[tuple[str, ...]] = ()  # file suffixes `compile -o` can write
+    # the ``Options.extra`` keys (``--option KEY=VALUE``) the lowering reads: name -> meaning;
+    # any other key is refused with a did-you-mean before lowering
+    OPTIONS: ClassVar[dict[str, str]] = {}
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[Any, Any]:
         raise NotImplementedError
@@ -63,6 +156,11 @@ class Backend:
     description: ClassVar[str] = ""
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ()
     INSTALL_HINT: ClassVar[str] = 'pip install -e ".[dev]"'
+    # the ``Options.extra`` keys the backend reads (name -> meaning), and which of the common
+    # options (``COMMON_OPTIONS``) it honours; ``seed`` is accepted everywhere (a deterministic
+    # backend is trivially reproducible). Anything else given is refused, never ignored.
+    OPTIONS: ClassVar[dict[str, str]] = {}
+    COMMON: ClassVar[frozenset[str]] = frozenset(COMMON_OPTIONS)
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         raise NotImplementedError
@@ -78,6 +176,9 @@ _BUILTIN_MODULES = (
     "qgridlang.target_qaoa", "qgridlang.backends.qaoa",
 )
 _loaded = False
+# two threads solving at once in a fresh process: the second must wait for the first's imports
+# (it used to see `_loaded` set and an empty registry)
+_load_lock = threading.RLock()
 
 
 def register_target(cls: type[Target]) -> type[Target]:
@@ -94,12 +195,15 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for mod in _BUILTIN_MODULES:
-        importlib.import_module(mod)
-    for group in ("qgridlang.targets", "qgridlang.backends"):
-        for ep in entry_points(group=group):
-            ep.load()
+    with _load_lock:
+        if _loaded:
+            return
+        for mod in _BUILTIN_MODULES:
+            importlib.import_module(mod)
+        for group in ("qgridlang.targets", "qgridlang.backends"):
+            for ep in entry_points(group=group):
+                ep.load()
+        _loaded = True  # only now: every registration above has happened
 
 
 def get_target(name: str) -> Target:
@@ -124,6 +228,28 @@ def get_backend(name: str) -> Backend:
     return cls()
 
 
+def check_options(options: Options, target: type[Target] | Target,
+                  backend: type[Backend] | Backend | None = None) -> None:
+    """Refuse ``--option`` keys neither the target nor the backend reads, and common options
+    the backend does not honour (a misspelt or misplaced option is never silently ignored)."""
+    known = {**target.OPTIONS, **(backend.OPTIONS if backend is not None else {})}
+    where = f"backend '{backend.name}' (target '{target.name}')" if backend is not None \
+        else f"target '{target.name}'"
+    for key in options.extra:
+        if key not in known:
+            listed = ", ".join(sorted(known)) if known else "none"
+            raise UsageError(f"unknown option '{key}' for {where}", None,
+                             did_you_mean(key, [*known, *COMMON_OPTIONS]) or
+                             f"its options: {listed}")
+    if backend is None:
+        return
+    for name in options.given():
+        if name != "seed" and name not in backend.COMMON:
+            users = sorted(n for n, c in BACKENDS.items() if name in c.COMMON)
+            raise UsageError(f"backend '{backend.name}' does not use {_flag(name)}", None,
+                             f"it applies to: {', '.join(users)}" if users else None)
+
+
 def missing_modules(modules: tuple[str, ...]) -> list[str]:
     out = []
     for m in modules:
@@ -141,10 +267,13 @@ def listing() -> dict[str, list[dict[str, Any]]]:
     _load()
     targets = [{"name": n, "description": c.description,
                 "available": not missing_modules(c.REQUIRED_MODULES),
-                "missing": missing_modules(c.REQUIRED_MODULES), "exports": list(c.EXPORTS)}
+                "missing": missing_modules(c.REQUIRED_MODULES), "exports": list(c.EXPORTS),
+                "options": dict(c.OPTIONS)}
                for n, c in sorted(TARGETS.items())]
     backends = [{"name": n, "target": c.target, "description": c.description,
                  "available": not missing_modules(c.REQUIRED_MODULES),
-                 "missing": missing_modules(c.REQUIRED_MODULES)}
+                 "missing": missing_modules(c.REQUIRED_MODULES),
+                 "common_options": [o for o in COMMON_OPTIONS if o in c.COMMON or o == "seed"],
+                 "options": dict(c.OPTIONS)}
                 for n, c in sorted(BACKENDS.items())]
     return {"targets": targets, "backends": backends}

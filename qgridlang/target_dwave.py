@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dimod
 import numpy as np
@@ -92,6 +92,16 @@ class DWaveTarget(Target):
                    "chains, h/J precision); -o m.embedding.json")
     REQUIRED_MODULES = ("dimod", "minorminer", "dwave.system")
     EXPORTS = (".embedding.json", ".json", ".coo", ".lp")
+    OPTIONS: ClassVar[dict[str, str]] = {
+        **QuboTarget.OPTIONS,
+        "topology": "graph to embed into: pegasus16, zephyr12, chimera4 … (default: the "
+                    "solver's, else pegasus16)",
+        "mock": "embed into MockDWaveSampler's graph (default false)",
+        "solver": "Leap QPU solver whose graph to embed into (with credentials)",
+        "embedding_timeout": "minorminer seconds per try (default 30)",
+        "embedding_tries": "minorminer tries (default 10)",
+        "chain_strength": "a number, uniform_torque_compensation (utc) or scaled",
+    }
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[EmbeddedQubo, qubo.QuboInverse]:
         bqm, inverse = QuboTarget().apply(flat, options)  # exactly what `qubo` lowers
@@ -381,6 +391,7 @@ class CqmTarget(Target):
                    "constraints, no penalties; for --backend hybrid_cqm")
     REQUIRED_MODULES = ("dimod",)
     EXPORTS = (".lp", ".cqm")
+    OPTIONS: ClassVar[dict[str, str]] = {}
 
     def apply(self, flat: FlatModel, options: Options
               ) -> tuple[dimod.ConstrainedQuadraticModel, CqmInverse]:

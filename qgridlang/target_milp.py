@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,6 +18,7 @@ class MilpTarget(Target):
     description = "sparse MILP/MIQP matrices (LP and MPS export); ground truth for every target"
     REQUIRED_MODULES = ("highspy",)
     EXPORTS = (".lp", ".mps")
+    OPTIONS: ClassVar[dict[str, str]] = {}
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[milp.Milp, milp.MilpInverse]:
         return milp.apply(flat)

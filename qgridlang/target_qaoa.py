@@ -16,7 +16,7 @@ to for the report; default ``FakeSherbrooke``, ``none`` to skip), ``optimization
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from qgridlang.compilers import qaoa, qubo
 from qgridlang.errors import UsageError
 from qgridlang.flat import FlatModel
 from qgridlang.registry import Options, Target, missing_modules, register_target
-from qgridlang.target_qubo import qubo_options
+from qgridlang.target_qubo import QuboTarget, lower
 
 DEFAULT_DEVICE = "FakeSherbrooke"
 
@@ -36,10 +36,19 @@ class QaoaTarget(Target):
                    "Hamiltonian; logical and transpiled depth and two-qubit gates")
     REQUIRED_MODULES = ("dimod", "qiskit")
     EXPORTS = (".qasm", ".json")
+    OPTIONS: ClassVar[dict[str, str]] = {
+        **QuboTarget.OPTIONS,
+        "p": "QAOA layers (default 1)",
+        "backend": "fake IBM device to transpile to for the report (FakeSherbrooke; none)",
+        "device": "same as backend",
+        "optimization_level": "transpiler optimisation level (default 1)",
+        "warm_start": "warm-started ansatz from the relaxation (default false)",
+        "warm_start_epsilon": "warm start regularisation (default 0.25)",
+    }
 
     def apply(self, flat: FlatModel, options: Options
               ) -> tuple[qaoa.QaoaProgram, qubo.QuboInverse]:
-        bqm, inverse = qubo.apply(flat, qubo_options(options))
+        bqm, inverse = lower(flat, options)  # the qubo target's lowering (penalty_scale too)
         extra = options.extra
         program = qaoa.lower(
             bqm, int_option(extra.get("p", 1), "p"),

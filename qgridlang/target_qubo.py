@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import dimod
 import numpy as np
 
+from qgridlang import progress
 from qgridlang.compilers import qubo
 from qgridlang.errors import UsageError
 from qgridlang.flat import FlatModel
@@ -41,6 +42,13 @@ class QuboTarget(Target):
     description = "binary quadratic model (dimod) with auto penalties that keep the optimum"
     REQUIRED_MODULES = ("dimod",)
     EXPORTS = (".json", ".coo", ".lp")
+    OPTIONS: ClassVar[dict[str, str]] = {
+        "inequality": "slack (exact, extra bits) or unbalanced (no slack bits); default slack",
+        "penalty_margin": "auto weights are 1 + margin times their bound (default 0.1)",
+        "penalty_scale": "multiply every penalty weight (> 0, default 1)",
+        "penalty_retune": "solve: up to N re-lowerings raising broken rows' weights (0)",
+        "penalty_factor": "solve: the weight multiplier per retune round (> 1, default 2)",
+    }
 
     def apply(self, flat: FlatModel, options: Options
               ) -> tuple[dimod.BinaryQuadraticModel, qubo.QuboInverse]:
@@ -68,11 +76,11 @@ class QuboTarget(Target):
             return raw
         bqm, inverse = compiled.artifact, compiled.inverse
         summary, feasible = summarize(raw, bqm, inverse, flat)
-        samples, ok = [raw.xs], [feasible]
+        samples, ok, raws, summaries = [raw.xs], [feasible], [raw], [summary]
         rounds: list[dict[str, Any]] = []
         limit = int(options.extra.get("penalty_retune", 0))
         factor = float(options.extra.get("penalty_factor", 2.0))
-        while not feasible.any() and len(rounds) < limit:
+        while not feasible.any() and len(rounds) < limit and raw.status != Status.INTERRUPTED:
             lowest = np.asarray(raw.xs)[int(np.argmin(_energies(bqm, raw.xs)))]
             broken = [v.label for v in flat.violations(self.invert(lowest, inverse))]
             weights = qubo.retune(inverse, broken, factor)
@@ -84,9 +92,22 @@ class QuboTarget(Target):
                 break
             stats, feasible = summarize(raw, bqm, inverse, flat)
             rounds.append({"round": len(rounds) + 1, "weights": weights, **stats})
+            progress.line(options, "retune", f"round {len(rounds)}: {len(weights)} raised "
+                          f"weights, feasible rate {stats['feasible_rate']:.3g}")
             samples.append(raw.xs)
             ok.append(feasible)
-        return _result(raw, summary, rounds, np.vstack(samples), np.concatenate(ok), inverse)
+            raws.append(raw)
+            summaries.append(stats)
+        # the plan comes from one round, and the summary must be that round's (it used to be
+        # the first round's: "feasible_rate 0.0" beside a feasible plan found in round 3)
+        k = len(samples) - 1 if feasible.any() else _least_violated_round(flat, samples, inverse)
+        result = _result(raws[k], {**summaries[k], "round": k}, rounds, np.asarray(samples[k]),
+                         ok[k], inverse)
+        if k != 0:
+            result.info["sampleset_initial"] = {**summary, "round": 0}
+        if raw.status == Status.INTERRUPTED:  # Ctrl-C in the last run: say so, keep the plan
+            result.status, result.message = Status.INTERRUPTED, raw.message
+        return result
 
 
 def lower(flat: FlatModel, options: Options, penalties: dict[str, float] | None = None
@@ -187,6 +208,16 @@ def _best_objective(flat: FlatModel, x: np.ndarray) -> float | None:
 def _overrides(inverse: qubo.QuboInverse) -> dict[str, float]:
     return {n: p.weight for n, p in qubo.report(inverse).penalties.items()
             if p.source == "override"}
+
+
+def _least_violated_round(flat: FlatModel, samples: list[np.ndarray],
+                           inverse: qubo.QuboInverse) -> int:
+    """The round holding the sample the dispatcher would show when none is feasible."""
+    from qgridlang.dispatcher import best_candidate
+
+    tags = np.concatenate([np.full(len(s), r) for r, s in enumerate(samples)])
+    rows, first = np.unique(np.vstack(samples), axis=0, return_index=True)
+    return int(tags[first[best_candidate(flat, list(qubo.invert(rows, inverse)))]])
 
 
 def _result(raw: RawResult, summary: dict[str, Any], rounds: list[dict[str, Any]],

@@ -57,6 +57,7 @@ _ALIASES = {"advantage": "pegasus16", "advantage2": "zephyr12"}
 _TOPOLOGY_RE = re.compile(r"^(pegasus|zephyr|chimera)(\d+)?$")
 _CHAIN_BREAK = ("majority_vote", "weighted_random", "discard")
 _CHAIN_STRENGTH = ("uniform_torque_compensation", "utc", "scaled")
+_SOLVER = {"solver": "Leap solver name (default: Leap's default for the sampler)"}
 
 
 # --------------------------------------------------------------------------- vendor imports
@@ -508,6 +509,20 @@ class DWave(Backend):
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ("dimod", "dwave.system", "minorminer",
                                                    "dwave.cloud")
     INSTALL_HINT = INSTALL_HINT
+    OPTIONS: ClassVar[dict[str, str]] = {
+        **_SOLVER,
+        "mock": "MockDWaveSampler (simulated annealing on the embedded problem) instead of a "
+                "QPU (default false)",
+        "topology": "mock=true: pegasus16 (default), zephyr12, chimera4 …",
+        "embedding": "an embedding file from `compile --target dwave -o m.embedding.json`",
+        "embedding_cache": "true (user cache dir) or a folder: reuse embeddings (default off)",
+        "embedding_timeout": "minorminer seconds per try (default 30)",
+        "embedding_tries": "minorminer tries (default 10)",
+        "chain_strength": "a number, uniform_torque_compensation (utc, default) or scaled",
+        "chain_break_method": "majority_vote (default), weighted_random or discard",
+        "annealing_time": "annealing time in microseconds (QPU default)",
+    }
+    COMMON = frozenset({"reads", "seed", "sweeps"})  # sweeps: the mock's annealing stand-in
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         bqm: dimod.BinaryQuadraticModel = artifact
@@ -611,6 +626,8 @@ class HybridBQM(Backend):
     description = "D-Wave Leap LeapHybridBQMSampler on the QUBO (Leap credentials); time_limit"
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ("dimod", "dwave.system", "dwave.cloud")
     INSTALL_HINT = INSTALL_HINT
+    OPTIONS: ClassVar[dict[str, str]] = _SOLVER
+    COMMON = frozenset({"time_limit"})
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         bqm: dimod.BinaryQuadraticModel = artifact
@@ -632,6 +649,8 @@ class HybridCQM(Backend):
                    "no penalties; Leap credentials); time_limit")
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ("dimod", "dwave.system", "dwave.cloud")
     INSTALL_HINT = INSTALL_HINT
+    OPTIONS: ClassVar[dict[str, str]] = _SOLVER
+    COMMON = frozenset({"time_limit"})
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         cqm: dimod.ConstrainedQuadraticModel = artifact

@@ -6,17 +6,30 @@ integer columns is solved by outer approximation: the quadratic part is moved in
 columns bounded below by tangent cuts, refined at each incumbent until the gap between the cut
 model's bound and the exactly evaluated objective is within tolerance (Kelley's method; finite
 for MILPs because each round cuts off the previous incumbent's under-estimate).
+
+Statuses are reported truthfully: HiGHS's "unbounded or infeasible" is settled by a feasibility
+solve (the model with a zero objective) where the limits allow, an infeasible model carries an
+irreducible infeasible subset in model names (``info["iis"]``), Ctrl-C stops the solve and keeps
+its incumbent (``interrupted``), and an error always carries HiGHS's own message. HiGHS prints
+nothing: its log goes to a callback (shown on stderr with ``--verbose``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from qgridlang import interrupt, progress
 from qgridlang.compilers.milp import is_quadratic
 from qgridlang.registry import Backend, Options, register_backend
 from qgridlang.results import RawResult, Status
@@ -42,6 +55,11 @@ class HighsBackend(Backend):
     target = "milp"
     description = "HiGHS LP/MILP/QP (convex MIQP by tangent-cut outer approximation)"
     REQUIRED_MODULES = ("highspy",)
+    OPTIONS: ClassVar[dict[str, str]] = {
+        "duals": "row duals of MILPs from the LP with integers fixed (default true)",
+        "iis": "infeasible models: compute an irreducible infeasible subset (default true)",
+    }
+    COMMON = frozenset({"time_limit", "mip_gap", "threads", "seed"})
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         milp = artifact
@@ -52,27 +70,175 @@ class HighsBackend(Backend):
             raw = _solve_once(milp, options, hessian=is_quadratic(milp))
         raw.info["solve_seconds"] = time.perf_counter() - start
         if raw.x is not None and raw.status in (Status.OPTIMAL, Status.FEASIBLE) and \
-                milp.integer.any() and raw.duals is None and options.extra.get("duals", True):
+                milp.integer.any() and raw.duals is None and options.extra.get("duals", True) \
+                and not interrupt.requested():
             raw.duals = _fixed_duals(milp, raw.x, options)
             if raw.duals is not None:
                 raw.info["duals"] = "row duals of the LP with integer columns fixed"
         return raw
 
 
-def _highs(options: Options) -> Any:
+@dataclass
+class _Solver:
+    """One ``highspy.Highs`` with what a solve needs beside it."""
+
+    h: Any
+    options: Options
+    threads: int  # HiGHS's thread count (0: its default)
+    log: _Log
+
+
+class _Log:
+    """HiGHS's log lines: the errors are kept (they become the message of an error status), and
+    with ``--verbose`` every line goes to stderr."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.errors: deque[str] = deque(maxlen=6)
+
+    def __call__(self, event: Any) -> None:
+        import highspy
+
+        text = str(event.message).rstrip()  # leading blanks align HiGHS's tables
+        if not text.strip():
+            return
+        if event.data_out.log_type == highspy.HighsLogType.kError:
+            self.errors.append(text.strip().removeprefix("ERROR:").strip())
+        if self.show:
+            progress.emit("highs", text)
+
+
+def _highs(options: Options) -> _Solver:
+    """A HiGHS instance that prints nothing and stops when Ctrl-C is pressed."""
     import highspy
 
-    h = highspy.Highs()
-    h.silent()
+    h = _new_highs()
+    # the log reaches the callback only: stdout carries the result alone (--json must parse);
+    # output_flag stays on, else HiGHS logs nothing, not even the reason for an error status
+    h.setOptionValue("log_to_console", False)
+    h.setOptionValue("output_flag", True)
+    log = _Log(progress.verbose(options))
+    h.cbLogging += log
+    for kind in ("kCallbackSimplexInterrupt", "kCallbackIpmInterrupt", "kCallbackMipInterrupt",
+                 "kHighsCallbackQpInterrupt"):
+        callback_type = getattr(highspy.cb.HighsCallbackType, kind, None)
+        if callback_type is not None:
+            h.callbacks[int(callback_type)].subscribe(_stop_on_request)
     if options.time_limit is not None:
         h.setOptionValue("time_limit", float(options.time_limit))
     if options.mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
+    threads = int(options.threads or 0)
+    if threads:
+        h.setOptionValue("threads", threads)
     if options.seed is not None:
         h.setOptionValue("random_seed", int(options.seed))
-    return h
+    return _Solver(h, options, threads, log)
+
+
+def _stop_on_request(event: Any) -> None:
+    if interrupt.requested():
+        event.interrupt()
+
+
+_banner_lock = threading.Lock()
+_banner_done = False
+
+
+def _new_highs() -> Any:
+    """``highspy.Highs()`` without HiGHS's banner on stdout.
+
+    highspy 1.16 writes "Running HiGHS ..." to the C-level stdout while it constructs the first
+    instance of a process (output is on before any option can be set), which would corrupt a
+    ``--json`` document; that one construction runs with file descriptor 1 on /dev/null.
+    """
+    global _banner_done
+    import highspy
+
+    with _banner_lock:
+        if _banner_done:
+            return highspy.Highs()
+        _banner_done = True
+        with _stdout_to_devnull():
+            return highspy.Highs()
+
+
+@contextmanager
+def _stdout_to_devnull() -> Iterator[None]:
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # Python's buffered text belongs on the real stdout
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no usable fd 1: nothing to protect
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+_pool = threading.Condition()
+_pool_threads: int | None = None  # the size HiGHS's global thread pool was (re)started with
+_pool_users = 0
+
+
+@contextmanager
+def _thread_pool(threads: int) -> Iterator[None]:
+    """HiGHS 1.16 starts one global thread pool at its first solve and fails every later solve
+    that asks for another size (error status, no message on the console). The pool is rebuilt
+    when the size changes, once no other solve of this process is using it."""
+    global _pool_threads, _pool_users
+    import highspy
+
+    with _pool:
+        while _pool_users and _pool_threads != threads:
+            _pool.wait()
+        if _pool_threads != threads:
+            # also on the first solve: another library may have started the pool at its size
+            highspy.Highs.resetGlobalScheduler(True)
+            _pool_threads = threads
+        _pool_users += 1
+    try:
+        yield
+    finally:
+        with _pool:
+            _pool_users -= 1
+            _pool.notify_all()
+
+
+def _call(s: _Solver, work: Callable[[], Any]) -> Any:
+    """``work()`` (a HiGHS call) in a worker thread, the caller waiting in short steps.
+
+    A HiGHS call runs in C; run in the main thread it would hold off Python's SIGINT handling
+    until it returned. Waiting here keeps Ctrl-C immediate: :mod:`qgridlang.interrupt` records
+    it and the solver's interrupt callbacks stop the solve.
+    """
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = work()
+        except BaseException as exc:  # re-raised in the caller
+            out["error"] = exc
+
+    with _thread_pool(s.threads), interrupt.watch():
+        worker = threading.Thread(target=target, name="highs", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop HiGHS as well, then give up
+            interrupt.request()
+            worker.join(5.0)
+            raise
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
 
 
 def build_model(milp: Any, hessian: bool, c: np.ndarray | None = None,
@@ -121,16 +287,21 @@ def build_model(milp: Any, hessian: bool, c: np.ndarray | None = None,
 
 
 _STATUS = {
-    "kOptimal": Status.OPTIMAL, "kInfeasible": Status.INFEASIBLE,
-    "kUnbounded": Status.UNBOUNDED, "kUnboundedOrInfeasible": Status.INFEASIBLE,
+    "kOptimal": Status.OPTIMAL, "kModelEmpty": Status.OPTIMAL,
+    "kInfeasible": Status.INFEASIBLE, "kUnbounded": Status.UNBOUNDED,
+    "kUnboundedOrInfeasible": Status.INFEASIBLE_OR_UNBOUNDED,
     "kTimeLimit": Status.TIME_LIMIT, "kIterationLimit": Status.TIME_LIMIT,
-    "kSolutionLimit": Status.FEASIBLE, "kInterrupt": Status.TIME_LIMIT,
-    "kModelEmpty": Status.OPTIMAL,
+    "kSolutionLimit": Status.FEASIBLE, "kObjectiveBound": Status.FEASIBLE,
+    "kObjectiveTarget": Status.FEASIBLE,
+    "kInterrupt": Status.INTERRUPTED, "kHighsInterrupt": Status.INTERRUPTED,
 }
+_WITH_PLAN = (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT, Status.INTERRUPTED)
 
 
-def _run(h: Any, model: Any, start: np.ndarray | None = None
-         ) -> tuple[Status, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
+def _run(s: _Solver, model: Any, start: np.ndarray | None = None) -> RawResult:
+    """Solve ``model``: the status, the point (when HiGHS has one) and a message for every
+    status but optimal."""
+    h = s.h
     h.passModel(model)
     if start is not None:
         import highspy
@@ -139,34 +310,125 @@ def _run(h: Any, model: Any, start: np.ndarray | None = None
         sol.col_value = list(map(float, start))
         sol.value_valid = True
         h.setSolution(sol)
-    h.run()
+    run_status = _call(s, h.run)
     ms = h.getModelStatus()
     status = _STATUS.get(ms.name, Status.ERROR)
+    integral = bool(model.lp_.integrality_)
     info = h.getInfo()
     sol = h.getSolution()
-    has_x = bool(sol.value_valid) and model.lp_.num_col_ > 0 and status in (
-        Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
-    if status == Status.TIME_LIMIT and has_x:
-        status = Status.FEASIBLE if model.lp_.integrality_ else Status.TIME_LIMIT
+    has_x = bool(sol.value_valid) and model.lp_.num_col_ > 0 and status in _WITH_PLAN
+    if status in (Status.FEASIBLE, Status.TIME_LIMIT) and not has_x:
+        status = Status.TIME_LIMIT
+    elif status == Status.TIME_LIMIT and integral:
+        status = Status.FEASIBLE  # a MIP incumbent is a plan (an LP's last iterate is not)
     x = np.asarray(sol.col_value, float) if has_x else None
     if model.lp_.num_col_ == 0 and status == Status.OPTIMAL:
         x = np.zeros(0)
     duals = np.asarray(sol.row_dual, float) if sol.dual_valid else None
     details: dict[str, Any] = {"highs_status": ms.name}
-    if model.lp_.integrality_:
+    if integral:
         details["mip_gap"] = float(info.mip_gap)
         details["mip_dual_bound"] = float(info.mip_dual_bound)
         details["mip_nodes"] = int(info.mip_node_count)
-    return status, x, duals, details
+    message = _message(status, ms.name, run_status, s.log, x is not None)
+    return RawResult(status, x=x, duals=duals, bound=details.get("mip_dual_bound"),
+                     info=details, message=message)
+
+
+def _message(status: Status, highs_status: str, run_status: Any, log: _Log,
+             has_x: bool) -> str:
+    if status == Status.ERROR:
+        reason = "; ".join(log.errors) or (f"model status {highs_status}, run status "
+                                           f"{getattr(run_status, 'name', run_status)}")
+        return f"HiGHS failed: {reason}"
+    if status == Status.INTERRUPTED:
+        return "interrupted (Ctrl-C): " + ("the best plan found so far" if has_x
+                                          else "no plan had been found yet")
+    limit = "iteration limit" if highs_status == "kIterationLimit" else "time limit"
+    if status == Status.TIME_LIMIT:
+        return f"{limit} reached " + ("(the plan is the solver's last point, not proven "
+                                      "feasible)" if has_x else "before a plan was found")
+    if status == Status.FEASIBLE and highs_status != "kOptimal":
+        return f"{limit} reached: the best plan found, not proven optimal"
+    if status == Status.UNBOUNDED:
+        return "the objective is unbounded: plans improve it without limit (is a bound or " \
+               "constraint missing?)"
+    if status == Status.INFEASIBLE:
+        return "no plan satisfies every constraint and bound"
+    if status == Status.INFEASIBLE_OR_UNBOUNDED:
+        return "HiGHS proved the model infeasible or unbounded without telling which, and " \
+               "the feasibility check did not finish"
+    return ""
 
 
 def _solve_once(milp: Any, options: Options, hessian: bool) -> RawResult:
-    h = _highs(options)
-    status, x, duals, details = _run(h, build_model(milp, hessian))
+    s = _highs(options)
+    raw = _run(s, build_model(milp, hessian))
     if milp.integer.any():
-        duals = None
-    bound = details.get("mip_dual_bound")
-    return RawResult(status, x=x, duals=duals, bound=bound, info=details)
+        raw.duals = None
+    if raw.status == Status.INFEASIBLE_OR_UNBOUNDED and not interrupt.requested():
+        raw = _settle(raw, milp, options)
+    if raw.status == Status.INFEASIBLE and options.extra.get("iis", True) and \
+            not interrupt.requested():
+        _add_iis(raw, s, milp)
+    return raw
+
+
+def _settle(raw: RawResult, milp: Any, options: Options) -> RawResult:
+    """Decide HiGHS's "unbounded or infeasible" with one feasibility solve.
+
+    HiGHS answers so when presolve proves the dual infeasible (for a MIP: the LP relaxation
+    unbounded) without knowing whether any plan exists. The same rows, bounds and integrality
+    with a zero objective answer that: no plan means infeasible, a plan means unbounded (a MIP
+    with an unbounded relaxation and a feasible point is unbounded, its data being rational).
+    """
+    check = _run(_highs(options), build_model(milp, False, c=np.zeros(milp.n)))
+    info = {**raw.info, "feasibility_check": check.info.get("highs_status")}
+    if check.status == Status.INFEASIBLE:
+        return RawResult(Status.INFEASIBLE, info=info, message=_message(
+            Status.INFEASIBLE, "kInfeasible", None, _Log(False), False))
+    if check.x is not None and check.status in (Status.OPTIMAL, Status.FEASIBLE):
+        return RawResult(Status.UNBOUNDED, info=info, message=_message(
+            Status.UNBOUNDED, "kUnbounded", None, _Log(False), False))
+    return RawResult(raw.status, info=info, message=raw.message)
+
+
+_IIS_BOUND = {2: "lower", 3: "upper", 4: "both"}  # highspy.IisBoundStatus values
+
+
+def _add_iis(raw: RawResult, s: _Solver, milp: Any) -> None:
+    """``raw.info["iis"]``: an irreducible infeasible subset in model names.
+
+    Rows are the model's constraints (with the side that conflicts), columns the variables
+    whose bounds take part; dropping any one of them makes the rest feasible.
+    """
+    import highspy
+
+    if s.h.getModelStatus().name != "kInfeasible":  # e.g. after a feasibility check
+        s = _highs(s.options)
+        s.h.passModel(build_model(milp, False))
+    s.h.setOptionValue("iis_strategy", int(highspy.IisStrategy.kIisStrategyIrreducible))
+    _, iis = _call(s, s.h.getIis)
+    if not iis.valid_:
+        raw.message += (" (HiGHS found no irreducible infeasible subset of the linear "
+                        "relaxation: integrality is part of the conflict)"
+                        if milp.integer.any() else "")
+        return
+    rows = [{"constraint": milp.row_names[i], "side": _side(b, milp.row_lo[i], milp.row_hi[i])}
+            for i, b in zip(iis.row_index_, iis.row_bound_, strict=True)
+            if i < len(milp.row_names) and b in _IIS_BOUND]
+    cols = [{"variable": milp.col_names[j], "side": _side(b, milp.lb[j], milp.ub[j])}
+            for j, b in zip(iis.col_index_, iis.col_bound_, strict=True)
+            if j < len(milp.col_names) and b in _IIS_BOUND]
+    raw.info["iis"] = {"constraints": rows, "bounds": cols}
+    named = [r["constraint"] for r in rows] + [f"bound of {c['variable']}" for c in cols]
+    raw.message += f"; conflicting: {', '.join(named[:8])}" + \
+        (f" (+{len(named) - 8} more)" if len(named) > 8 else "")
+
+
+def _side(bound: int, lo: float, hi: float) -> str:
+    side = _IIS_BOUND[bound]
+    return "equality" if side == "both" and lo == hi else side
 
 
 def _split(milp: Any) -> _Epigraph:
@@ -221,12 +483,11 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
     start: np.ndarray | None = None
     for rounds in range(1, 201):
         A, lo_r, hi_r = _with_cuts(milp, cut_rows, n + k)
-        opts = Options(time_limit=(max(1.0, deadline - time.perf_counter()) if deadline
-                                   else None), seed=options.seed, mip_gap=options.mip_gap,
-                       threads=options.threads)
-        h = _highs(opts)
-        status, x, _, info = _run(h, build_model(milp, False, c, A, lb, ub, lo_r, hi_r, integer),
-                                  start)
+        opts = replace(options, time_limit=(max(1.0, deadline - time.perf_counter())
+                                            if deadline else None))
+        cut = _run(_highs(opts), build_model(milp, False, c, A, lb, ub, lo_r, hi_r, integer),
+                   start)
+        status, x, info = cut.status, cut.x, cut.info
         if x is None:
             break
         xm = _polish(milp, x[:n], options)
@@ -235,7 +496,9 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
         if best is None or true < best[0]:
             best = (true, xm)
         gap = best[0] - lower
-        if gap <= max(_TOL, rel_gap * abs(best[0])):
+        progress.line(options, "highs", f"outer approximation round {rounds}: best "
+                      f"{best[0]:.8g}, bound {lower:.8g}, gap {gap:.3g} ({len(cut_rows)} cuts)")
+        if gap <= max(_TOL, rel_gap * abs(best[0])) or status == Status.INTERRUPTED:
             break
         added = 0
         xr = x[:n]  # Kelley: cut off the cut model's own point, and tighten at the polished one
@@ -254,14 +517,48 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
             break
         start = _epigraph_start(milp, ep, best[1], n + k)
     if best is None:
-        return RawResult(status, info=info, message="outer approximation found no solution")
+        return _no_plan(milp, options, status, info, rounds)
     gap = best[0] - lower
     info.update({"outer_approximation_rounds": rounds, "tangent_cuts": len(cut_rows),
                  "objective_lower_bound": lower, "objective_gap": gap})
     converged = gap <= max(_TOL, rel_gap * abs(best[0]))
+    if status == Status.INTERRUPTED:
+        return RawResult(Status.INTERRUPTED, x=best[1], bound=lower, info=info,
+                         message=f"interrupted (Ctrl-C) in outer-approximation round {rounds}: "
+                                 f"the best plan found so far (objective gap {gap:.3g})")
     return RawResult(Status.OPTIMAL if converged and status == Status.OPTIMAL else
                      Status.FEASIBLE, x=best[1], bound=lower, info=info,
                      message="" if converged else f"stopped with objective gap {gap:.3g}")
+
+
+def _no_plan(milp: Any, options: Options, status: Status, info: dict[str, Any],
+             rounds: int) -> RawResult:
+    """The first cut model had no plan. Tangent cuts only bound free epigraph columns, so it
+    has the model's feasible set: infeasibility is the model's (settled and explained on the
+    linear model, which has the same rows). An unbounded cut model is the model's own
+    unboundedness only when every column with a quadratic term is boxed (the quadratic part
+    is then bounded); otherwise the tangents may just be too few, which is said so."""
+    if status in (Status.INFEASIBLE, Status.UNBOUNDED, Status.INFEASIBLE_OR_UNBOUNDED) and \
+            not interrupt.requested():
+        linear = _solve_once(milp, options, hessian=False)  # settles, and explains with an IIS
+        linear.x = linear.duals = linear.bound = None  # the linear model's plan is not a plan
+        quad = np.unique(sp.coo_matrix(milp.H).row)
+        boxed = np.isfinite(milp.lb[quad]) & np.isfinite(milp.ub[quad])
+        if linear.status == Status.INFEASIBLE or (boxed.all() and linear.status in (
+                Status.UNBOUNDED, Status.INFEASIBLE_OR_UNBOUNDED)):
+            return linear
+        if not boxed.all():
+            free = [milp.col_names[j] for j in quad[~boxed]]
+            return RawResult(Status.ERROR, info=info, message=(
+                "outer approximation cannot bound the objective: give the variables with a "
+                f"quadratic term finite bounds ({', '.join(free[:5])}"
+                f"{' …' if len(free) > 5 else ''})"))
+    info["outer_approximation_rounds"] = rounds
+    message = {Status.INTERRUPTED: "interrupted (Ctrl-C) before a plan was found",
+               Status.TIME_LIMIT: "time limit reached before a plan was found"}.get(
+        status, "outer approximation found no plan")
+    return RawResult(status if status in (Status.INTERRUPTED, Status.TIME_LIMIT)
+                     else Status.ERROR, info=info, message=message)
 
 
 def _polish(milp: Any, x: np.ndarray, options: Options) -> np.ndarray:
@@ -269,9 +566,9 @@ def _polish(milp: Any, x: np.ndarray, options: Options) -> np.ndarray:
     xi = np.round(x)
     lb = np.where(milp.integer, xi, milp.lb)
     ub = np.where(milp.integer, xi, milp.ub)
-    h = _highs(Options(time_limit=options.time_limit, threads=options.threads))
-    status, xq, _, _ = _run(h, build_model(milp, True, lb=lb, ub=ub,
-                                           integer=np.zeros(milp.n, bool)))
+    qp = _run(_highs(replace(options, mip_gap=None, seed=None)),
+              build_model(milp, True, lb=lb, ub=ub, integer=np.zeros(milp.n, bool)))
+    status, xq = qp.status, qp.x
     return xq if status == Status.OPTIMAL and xq is not None else x
 
 
@@ -317,10 +614,10 @@ def _fixed_duals(milp: Any, x: np.ndarray, options: Options) -> np.ndarray | Non
     xi = np.round(x[: milp.n])
     lb = np.where(milp.integer, xi, milp.lb)
     ub = np.where(milp.integer, xi, milp.ub)
-    h = _highs(Options(time_limit=options.time_limit, threads=options.threads))
-    status, _, duals, _ = _run(h, build_model(milp, is_quadratic(milp), lb=lb,
-                                              ub=ub, integer=np.zeros(milp.n, bool)))
-    return duals if status == Status.OPTIMAL else None
+    lp = _run(_highs(replace(options, mip_gap=None, seed=None)),
+              build_model(milp, is_quadratic(milp), lb=lb, ub=ub,
+                          integer=np.zeros(milp.n, bool)))
+    return lp.duals if lp.status == Status.OPTIMAL else None
 
 
 def export_model(milp: Any, path: Any) -> None:
@@ -330,7 +627,7 @@ def export_model(milp: Any, path: Any) -> None:
     suffix = str(path).rsplit(".", 1)[-1].lower()
     if suffix not in ("lp", "mps"):
         raise UsageError(f"the milp target writes .lp or .mps files, not .{suffix}")
-    h = _highs(Options())
+    h = _highs(Options()).h
     model = build_model(milp, is_quadratic(milp))
     if milp.negated:  # write the model's own sense
         model.lp_.col_cost_ = -np.asarray(model.lp_.col_cost_)

@@ -44,6 +44,7 @@ import dimod
 import numpy as np
 from scipy.optimize import minimize
 
+from qgridlang import progress
 from qgridlang.compilers import qaoa as lowering
 from qgridlang.compilers.qaoa import IsingForm
 from qgridlang.errors import BackendError, UsageError
@@ -519,6 +520,7 @@ class Trace:
     start: np.ndarray | None = None
     start_value: float | None = None
     best: tuple[float, np.ndarray] | None = None
+    report: Callable[[str], None] | None = None  # progress lines (qgridlang.progress)
 
     def reset(self, x: np.ndarray) -> None:
         self.start, self.start_value, self.best = x.copy(), None, None
@@ -536,6 +538,9 @@ class Trace:
                 self.start_value = value
             if self.best is None or value < self.best[0]:
                 self.best = (value, x.copy())
+            if self.report is not None and self.evaluations % 10 == 0:
+                self.report(f"evaluation {self.evaluations}: energy {value:.6g} "
+                            f"(best {self.best[0]:.6g})")
             return value
         return counted
 
@@ -565,6 +570,9 @@ def schedule(make: Callable[[int], Engine], s: Settings, rng: np.random.Generato
             stage["time_limit"] = True
         trace.stages.append({**stage, "evaluations": trace.evaluations - before,
                              "start_value": trace.start_value, "value": value})
+        if trace.report is not None:
+            trace.report(f"depth p={d}: energy {value:.6g} after "
+                         f"{trace.evaluations - before} evaluations")
     return engine, x
 
 
@@ -578,6 +586,22 @@ class QaoaBackend(Backend):
                    "warm_start, noise, readout_mitigation")
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ("dimod", "qiskit", "qiskit_aer", "psutil")
     INSTALL_HINT = lowering.QISKIT_HINT
+    OPTIONS: ClassVar[dict[str, str]] = {
+        "p": "QAOA layers (default 1)",
+        "optimizer": "cobyla (default), spsa or nelder-mead",
+        "maxiter": "optimiser iterations per depth (default 100)",
+        "shots": "final shots (default 1024; --reads sets it too)",
+        "init": "interp (grow from p = 1, default) or tqa (linear ramp)",
+        "tqa_dt": "TQA time step (default 0.75)",
+        "cvar_alpha": "CVaR fraction of the best shots in the objective (default 1: the mean)",
+        "warm_start": "warm-started ansatz from the relaxation (default false)",
+        "warm_start_epsilon": "warm start regularisation (default 0.25)",
+        "engine": "aer (default) or numpy statevector",
+        "noise": "a fake IBM device whose noise model to simulate (default none)",
+        "readout_mitigation": "tensored readout-error mitigation, noisy runs (default false)",
+        "optimization_level": "transpiler optimisation level (default 1)",
+    }
+    COMMON = frozenset({"reads", "seed", "time_limit", "threads"})
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         bqm = _bqm(artifact)
@@ -592,6 +616,8 @@ class QaoaBackend(Backend):
         make, diag, where = self.engines(bqm, ising, s, rng)
         limit = options.time_limit
         trace = Trace(deadline=None if limit is None else t0 + float(limit))
+        if progress.enabled(options):
+            trace.report = lambda text: progress.emit(self.name, text)
         engine, x = schedule(make, s, rng, trace)
         t1 = time.perf_counter()
         bits = engine.sample(x, s.shots)
@@ -806,6 +832,14 @@ class IbmBackend(QaoaBackend):
                    "account); device, optimize_on, shots, p, optimizer")
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ("dimod", "qiskit", "qiskit_ibm_runtime",
                                                    "qiskit_aer", "psutil")
+    OPTIONS: ClassVar[dict[str, str]] = {
+        **QaoaBackend.OPTIONS,
+        "device": "IBM device name (default: the least busy); Fake… = local testing mode",
+        "optimize_on": "device (default) or local (angles on a local statevector)",
+        "session": "run in a qiskit-ibm-runtime Session (default false)",
+        "channel": "QiskitRuntimeService channel", "instance": "IBM Quantum instance",
+        "account": "a saved account's name",
+    }
 
     def __init__(self) -> None:
         self._session: Any = None

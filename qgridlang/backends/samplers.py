@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import dimod
 import numpy as np
 
-from qgridlang.errors import BackendError
+from qgridlang import interrupt, progress
+from qgridlang.errors import UsageError
 from qgridlang.registry import Backend, Options, register_backend
 from qgridlang.results import RawResult, Status
 
@@ -31,8 +32,10 @@ class SamplerBackend(Backend):
     target = "qubo"
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ("dimod", "dwave.samplers")
     DEFAULT_READS: ClassVar[int] = 100
+    COMMON: ClassVar[frozenset[str]] = frozenset({"reads", "seed"})
     READS_IN_ORDER: ClassVar[bool] = True  # sample rows are reads in the order they were made
     STATUS: ClassVar[Status] = Status.FEASIBLE  # a heuristic proves nothing
+    INTERRUPTIBLE: ClassVar[bool] = False  # polls interrupt.requested() (Ctrl-C keeps the reads)
 
     def sampler(self) -> Any:
         raise NotImplementedError
@@ -46,16 +49,38 @@ class SamplerBackend(Backend):
         bqm: dimod.BinaryQuadraticModel = artifact
         params = self.parameters(bqm, options)
         sampler = self.sampler()
+        what = f"{params['num_reads']} reads" if "num_reads" in params else "every state"
+        progress.line(options, self.name, f"sampling {what} of {bqm.num_variables} binaries")
         start = time.perf_counter()
-        sampleset = sampler.sample(bqm, **params, **self.hooks(options))
+        if self.INTERRUPTIBLE:
+            with interrupt.watch():
+                sampleset = self.sample(sampler, bqm, params, options)
+        else:
+            sampleset = self.sample(sampler, bqm, params, options)
         seconds = time.perf_counter() - start
         energy = np.asarray(sampleset.record.energy)
+        stopped = self.INTERRUPTIBLE and interrupt.requested()
+        progress.line(options, self.name, f"{len(energy)} reads in {seconds:.2f} s"
+                      + (f", lowest energy {energy.min():.6g}" if len(energy) else "")
+                      + (" (interrupted)" if stopped else ""))
+        if stopped and not len(energy):
+            return RawResult(Status.INTERRUPTED, info={"sampler_seconds": seconds},
+                             message="interrupted (Ctrl-C) before the first read finished")
         keep = self.keep(energy)
         bits = bqm_order(sampleset, bqm, keep)
         info = {"sampler": type(sampler).__name__, **params, "sampler_seconds": seconds,
                 "reads_in_order": self.READS_IN_ORDER}
         best = int(np.argmin(energy[keep]))
+        if stopped:
+            info["reads_done"] = len(energy)
+            return RawResult(Status.INTERRUPTED, x=bits[best], xs=bits, info=info,
+                             message=f"interrupted (Ctrl-C) after {len(energy)} of "
+                                     f"{params.get('num_reads')} reads: the best plan so far")
         return RawResult(self.STATUS, x=bits[best], xs=bits, info=info)
+
+    def sample(self, sampler: Any, bqm: dimod.BinaryQuadraticModel, params: dict[str, Any],
+               options: Options) -> dimod.SampleSet:
+        return sampler.sample(bqm, **params, **self.hooks(options))
 
     def keep(self, energy: np.ndarray) -> np.ndarray:
         """Which samples to return (all of them, in order)."""
@@ -84,6 +109,26 @@ def _option(options: Options, name: str, default: Any) -> Any:
 class SimulatedAnnealing(SamplerBackend):
     name = "sa"
     description = "simulated annealing (dwave-samplers); reads, sweeps, seed, time limit"
+    COMMON = frozenset({"reads", "sweeps", "seed", "time_limit"})
+    INTERRUPTIBLE = True
+    # reads per sampler call: the sampler prepares every read before the first one runs
+    # (measured: 26 s for 100,000 reads of 460 binaries), and Ctrl-C is seen between reads only
+    CHUNK: ClassVar[int] = 1000
+
+    def sample(self, sampler: Any, bqm: dimod.BinaryQuadraticModel, params: dict[str, Any],
+               options: Options) -> dimod.SampleSet:
+        reads = int(params["num_reads"])
+        if reads <= self.CHUNK:
+            return super().sample(sampler, bqm, params, options)
+        hooks = self.hooks(options)
+        sets: list[dimod.SampleSet] = []
+        while (done := sum(len(s) for s in sets)) < reads and not (
+                sets and hooks["interrupt_function"]()):
+            seed = params.get("seed")
+            part = {**params, "num_reads": min(self.CHUNK, reads - done),
+                    "seed": None if seed is None else (int(seed) + len(sets)) % 2**32}
+            sets.append(sampler.sample(bqm, **part, **hooks))
+        return dimod.concatenate(sets)
 
     def sampler(self) -> Any:
         from dwave.samplers import SimulatedAnnealingSampler
@@ -95,11 +140,11 @@ class SimulatedAnnealing(SamplerBackend):
                 "num_sweeps": int(_option(options, "sweeps", 1000))}
 
     def hooks(self, options: Options) -> dict[str, Any]:
+        # called between reads: Ctrl-C (interrupt.watch) or the time limit ends the run there
         limit = _option(options, "time_limit", None)
-        if limit is None:
-            return {}
-        deadline = time.perf_counter() + float(limit)
-        return {"interrupt_function": lambda: time.perf_counter() > deadline}
+        deadline = None if limit is None else time.perf_counter() + float(limit)
+        return {"interrupt_function": lambda: interrupt.requested() or (
+            deadline is not None and time.perf_counter() > deadline)}
 
 
 @register_backend
@@ -107,6 +152,7 @@ class Tabu(SamplerBackend):
     name = "tabu"
     description = "tabu search (dwave-samplers); reads, seed, time limit split over the reads"
     DEFAULT_READS = 10
+    COMMON = frozenset({"reads", "seed", "time_limit"})
 
     def sampler(self) -> Any:
         from dwave.samplers import TabuSampler
@@ -149,6 +195,7 @@ class Exact(SamplerBackend):
     REQUIRED_MODULES = ("dimod",)
     READS_IN_ORDER = False
     STATUS = Status.OPTIMAL
+    COMMON = frozenset({"seed"})  # every state is enumerated once: no reads, no randomness
 
     def sampler(self) -> Any:
         return dimod.ExactSolver()  # type: ignore[no-untyped-call]
@@ -158,8 +205,8 @@ class Exact(SamplerBackend):
 
     def run(self, artifact: Any, options: Options) -> RawResult:
         n = artifact.num_variables
-        if n > EXACT_MAX_BINARIES:
-            raise BackendError(
+        if n > EXACT_MAX_BINARIES:  # the user's choice of backend, not a failure: exit 2
+            raise UsageError(
                 f"the exact backend enumerates all 2^n states; this QUBO has {n} binaries "
                 f"(at most {EXACT_MAX_BINARIES})", None,
                 "use a heuristic sampler: --backend sa (or tabu)")
