@@ -144,6 +144,8 @@ class ParamHead(Node):
     name: str
     index: IndexSpec | None = None
     unit: UnitExpr | None = None
+    low: Expr | None = None  # `param cap: MW >= 0 = …`: every value is checked against these
+    high: Expr | None = None
 
 
 class TableEntry(Node):

@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
 
 from qgridlang import ast
 from qgridlang.errors import QglSyntaxError, Span
@@ -19,7 +20,7 @@ _TOKEN_NAMES = {
     "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='",
     "SEMICOLON": "';'", "DOT": "'.'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'",
     "SLASH": "'/'", "CIRCUMFLEX": "'^'", "TILDE": "'~'", "DOLLAR": "'$'", "PERCENT": "'%'",
-    "__ANON_0": "'..'",
+    "$END": "the end of the file",
 }
 
 
@@ -63,7 +64,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> QglSyntaxError:
     span = Span(file, line, column, line, column + 1)
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
-        return QglSyntaxError(f"unexpected character {ch!r}", span)
+        return QglSyntaxError(f"unexpected character {ch!r}", span, _CHARACTER_HINTS.get(ch))
     assert isinstance(exc, UnexpectedToken)
     tok: Token = exc.token
     expected = sorted({_TOKEN_NAMES.get(t, _keyword(t)) for t in exc.expected})
@@ -85,14 +86,30 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> QglSyntaxError:
                                   f"the line ends inside a statement; line {line} starts the "
                                   f"next one ('{tok}')")
     span = Span(file, line, column, line, column + max(1, len(str(tok))))
-    return QglSyntaxError(f"unexpected {str(tok).strip()!r}; expected {shown}", span)
+    hint = None
+    if "NAME" in exc.expected and str(tok) in _RESERVED:
+        hint = f"'{tok}' begins a statement and cannot be a name; choose another name"
+    return QglSyntaxError(f"unexpected {str(tok).strip()!r}; expected {shown}", span, hint)
+
+
+# Statement keywords that the grammar's NAME excludes (see grammar/qgl.lark).
+_RESERVED = frozenset({"set", "param", "var", "expr", "constraint", "minimize", "maximize",
+                       "minimise", "maximise", "component", "scenarios", "quantum"})
+# Characters pasted from papers and word processors, and what qgl writes instead.
+_CHARACTER_HINTS = {
+    "'": 'strings are written in double quotes: "…"', "≤": "write <=", "≥": "write >=",
+    "≠": "write !=", "−": "write - (ASCII minus)", "–": "write - (ASCII minus)",
+    "×": "write *", "·": "write *", "∑": "write sum(i in S) …", "“": 'write "',
+    "”": 'write "', "∞": "write inf",
+}
 
 
 # Terminals that begin a statement (or close a block): seeing one of these unexpectedly at the
 # start of a line means the text before it stopped short.
 _STATEMENT_STARTS = frozenset({
     "MODEL", "IMPORT", "USE", "TIME", "SET", "PARAM", "VAR", "EXPR", "CONSTRAINT", "MINIMIZE",
-    "MAXIMIZE", "COMPONENT", "SCENARIOS", "QUANTUM", "PORT", "NODE", "RBRACE",
+    "MAXIMIZE", "MINIMISE", "MAXIMISE", "COMPONENT", "SCENARIOS", "QUANTUM", "PORT", "NODE",
+    "RBRACE",
 })
 # The code part of a line: everything before a comment that is not inside a string.
 _CODE = re.compile(r'#[^\n]*')
@@ -130,4 +147,15 @@ def _hint(expected: set[str], code: str) -> str | None:
 
 
 def _keyword(terminal: str) -> str:
+    """How an expected terminal is shown: its literal text (`'<='`, `'step'`)."""
+    literal = _literals().get(terminal)
+    if literal is not None:
+        return f"'{literal}'"
     return f"'{terminal.lower()}'" if terminal.isupper() else terminal
+
+
+@lru_cache(maxsize=1)
+def _literals() -> dict[str, str]:
+    """Terminal name -> literal text for the grammar's fixed tokens (Lark names some __ANON_n)."""
+    return {t.name: t.pattern.value for t in _parser().terminals
+            if isinstance(t.pattern, PatternStr)}

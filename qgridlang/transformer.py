@@ -122,7 +122,10 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
     def param_head(self, meta: Meta, ch: list[Any]) -> ast.ParamHead:
         index = next((c for c in ch if _is(c, ast.IndexSpec)), None)
         unit = next((c for c in ch if _is(c, ast.UnitExpr)), None)
-        return ast.ParamHead(span=self.span(meta), name=str(ch[0]), index=index, unit=unit)
+        low, high = next((c[1:] for c in ch if isinstance(c, tuple) and c[0] == "bounds"),
+                         (None, None))
+        return ast.ParamHead(span=self.span(meta), name=str(ch[0]), index=index, unit=unit,
+                             low=low, high=high)
 
     def param_default(self, meta: Meta, ch: list[Any]) -> tuple[str, Any]:
         return ("default", ch[0])
@@ -179,7 +182,7 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
         return ast.ConstraintDecl(span=self.span(meta), name=str(ch[0]), index=index, body=ch[-1])
 
     def sense(self, meta: Meta, ch: list[Any]) -> str:
-        return "min" if str(ch[0]) == "minimize" else "max"
+        return "min" if str(ch[0]) in ("minimize", "minimise") else "max"
 
     def objective(self, meta: Meta, ch: list[Any]) -> ast.Objective:
         name = str(ch[1]) if len(ch) == 3 else None

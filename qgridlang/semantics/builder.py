@@ -488,10 +488,13 @@ class Builder:
         eq: list[list[float]] = [[], [], [], []]
         for data in self.exprs:
             index = tuple(s.name if s else "?" for s in data.sets)
+            shown: dict[U.Unit | None, ExprInfo] = {}  # the reporting unit, once per unit
             for key in data.keys:
                 v = self.expr_value(data, key, data.span)
                 r = len(infos)
-                infos.append(self._expr_info(data, key, v.unit, index))
+                if v.unit not in shown:
+                    shown[v.unit] = self._expr_info(data, (), v.unit, index)
+                infos.append(replace(shown[v.unit], key=key))
                 if isinstance(v, Scalar):
                     e_const.append(float(np.mean(v.value)))
                     continue

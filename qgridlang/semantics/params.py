@@ -16,6 +16,7 @@ from qgridlang.errors import (
     UnknownName,
     UsageError,
 )
+from qgridlang.limits import check_size
 from qgridlang.semantics import units as U
 from qgridlang.semantics.data import (
     cell_text,
@@ -84,7 +85,8 @@ def declare_param(b: Builder, st: ast.ParamDecl, env: Env) -> None:
         return
     pdata: dict[tuple[Label, ...], float | np.ndarray] = {}
     out_unit = unit
-    for e2, key, _ in b.ev.iterate(items, head.index.where if head.index else None, env):
+    for e2, key, _ in b.ev.iterate(items, head.index.where if head.index else None, env,
+                                   (f"param {head.name}", "values", st.span)):
         v = b.ev.constant(st.value, e2, f"parameter '{head.name}'")
         if out_unit is None and v.unit is not None:
             out_unit = v.unit
@@ -114,6 +116,51 @@ def _define_scalar(b: Builder, head: ast.ParamHead, unit: U.Unit | None, value: 
     out_unit = unit if unit is not None else value.unit
     env.scope.define(head.name, ParamData(head.name, [], out_unit, span,
                                           {(): float(value.value) * f}), span)
+
+
+def check_param_bounds(b: Builder, st: ast.ParamDecl, env: Env) -> None:
+    """``param cap: MW >= 0 = …``: every value of the parameter (and its default) must lie
+    within its bounds, which are in its declared unit like a variable's."""
+    for h in st.heads:
+        item = env.scope.lookup(h.name)
+        if (h.low is None and h.high is None) or not isinstance(item, ParamData):
+            continue
+        for lower, node in ((True, h.low), (False, h.high)):
+            if node is None:
+                continue
+            s = b.ev.constant(node, env, f"a bound of '{h.name}'")
+            limit = float(s.value) * U.convert(s.unit, item.unit, node.span,
+                                               f"bound of '{h.name}'")
+            tol = 1e-9 * max(1.0, abs(limit)) if np.isfinite(limit) else 0.0
+            values = list(item.data.items())
+            if item.default is not None:
+                values.append((None, item.default))
+            for key, v in values:
+                arr = np.atleast_1d(np.asarray(v, float))
+                bad = arr < limit - tol if lower else arr > limit + tol
+                if not np.any(bad):
+                    continue
+                op, unit = (">=" if lower else "<="), U.unit_text(item.unit)
+                unit = f" {unit}" if unit else ""
+                what = "its default" if key is None else h.name + (
+                    "[" + ", ".join(map(str, key)) + "]" if key else "")
+                msg = (f"parameter '{h.name}' must be {op} {limit:g}{unit}, but {what} is "
+                       f"{float(arr[bad][0]):g}{unit}")
+                if h.name in b.used_overrides and env.scope is b.model:
+                    raise UsageError(f"--set {h.name}: {msg}")
+                raise DataError(msg, _value_span(st, key), f"its bounds are at line "
+                                f"{node.span.line}, column {node.span.column}")
+
+
+def _value_span(st: ast.ParamDecl, key: tuple[Label, ...] | None) -> Span:
+    """Where a parameter's value for ``key`` is written (its table entry, else the value)."""
+    if key is None and st.default is not None:
+        return st.default.span
+    if isinstance(st.value, ast.Table) and key is not None:
+        for entry in st.value.entries:
+            if tuple(map(str, entry.key)) == tuple(map(str, key)):
+                return entry.value.span
+    return st.value.span if st.value is not None else st.span
 
 
 def _default_value(default: Scalar | None, unit: U.Unit | None, st: ast.ParamDecl
@@ -324,6 +371,11 @@ def _sample(b: Builder, stmt: ast.SampleStmt, s: SetValue, rng: np.random.Genera
     data: dict[tuple[Label, ...], float | np.ndarray] = {}
     unit = None
     senv = Env(env.scope, env.bind, env.time, rng, n)
+    # every index combination draws one value per scenario: refuse before drawing them all
+    combos = 1
+    for d in b.ev.domains(items, env):
+        combos *= len(d.elements) if d is not None else 1
+    check_size(n * combos, f"sampled parameter {stmt.name}", "values", stmt.span)
     # Draws are vectors: numpy reports overflow and NaN by warnings, which the evaluator's
     # arithmetic guard turns into located errors instead.
     with np.errstate(all="ignore"):

@@ -45,6 +45,8 @@ class _Walk:
             inner = bound
             for h in n.heads:
                 inner = self.index(h.index, bound)
+                self.expr(h.low, bound)
+                self.expr(h.high, bound)
             self.expr(n.default, bound)
             if isinstance(n.value, ast.Table):
                 for entry in n.value.entries:
@@ -109,16 +111,25 @@ class _Walk:
             self.expr(n.where, inner)
             self.expr(n.body, inner)
         elif isinstance(n, ast.BinOp):
-            self.expr(n.left, bound)
-            self.expr(n.right, bound)
+            # `a + b + …` is a left-deep chain as long as the sum: walk it in a loop
+            rights = []
+            while isinstance(n, ast.BinOp):
+                rights.append(n.right)
+                n = n.left
+            self.expr(n, bound)
+            for r in reversed(rights):
+                self.expr(r, bound)
         elif isinstance(n, ast.Neg | ast.Not):
             self.expr(n.operand, bound)
         elif isinstance(n, ast.Compare):
             for o in n.operands:
                 self.expr(o, bound)
         elif isinstance(n, ast.IfExpr):
-            for o in (n.cond, n.then, n.other):
-                self.expr(o, bound)
+            while isinstance(n, ast.IfExpr):  # `else if` chains in a loop
+                self.expr(n.cond, bound)
+                self.expr(n.then, bound)
+                n = n.other
+            self.expr(n, bound)
         elif isinstance(n, ast.TupleExpr):
             for o in n.items:
                 self.expr(o, bound)
