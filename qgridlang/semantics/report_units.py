@@ -41,9 +41,14 @@ def record_binding(user_units: dict[str, Unit], name: str, unit: Unit | None) ->
 
 def by_dimension(user_units: dict[str, Unit]) -> dict[object, Unit]:
     """Dimension -> the one unit the user wrote for it (dimensions written in two units drop)."""
+    return _by_dimension(tuple(user_units.values()))
+
+
+@lru_cache(maxsize=4096)
+def _by_dimension(units: tuple[Unit, ...]) -> dict[object, Unit]:
     out: dict[object, Unit] = {}
     clash: set[object] = set()
-    for u in user_units.values():
+    for u in units:
         dim = _dimension(u)
         if dim in clash:
             continue
@@ -84,6 +89,7 @@ def scale(src: Unit | None, dst: Unit | None) -> float:
     return 1.0 if f is None else f
 
 
+@lru_cache(maxsize=4096)
 def _dimension(u: Unit) -> object:
     return U._REGISTRY.get_dimensionality(u.pint)
 
