@@ -39,6 +39,7 @@ import scipy.sparse as sp
 
 from qgridlang.errors import UnknownName, UsageError, did_you_mean
 from qgridlang.flat import FlatModel, key_text
+from qgridlang.limits import check_size
 
 from . import qubo_penalties as pen
 from .qubo_encodings import (
@@ -232,6 +233,7 @@ def apply(flat: FlatModel,
     f_lo = pen.interval_objective(c, q, cols.reach_lo, cols.reach_hi)[0] + const
     f_hi = pen.interval_objective(c, q, cols.grid_lo, cols.grid_hi)[1] + const
     g_x = (flat.A @ m_enc).tocsr()
+    _check_penalty_size(flat, g_x)
     c0 = np.asarray(flat.A @ offset).ravel()
     plan = pen.plan_rows(flat.A.tocsr(), flat.row_lo, flat.row_hi, g_x, c0,
                          (cols.grid_lo, cols.grid_hi), unbalanced=opts.inequality == "unbalanced",
@@ -586,3 +588,21 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def _check_penalty_size(flat: FlatModel, g_x: sp.csr_matrix) -> None:
+    """Refuse penalties with more quadratic terms than the size limit, before squaring rows.
+
+    A row's penalty (a x - b)^2 couples every pair of its bits: a constraint over 1e5 bits
+    alone has 5e9 terms.
+    """
+    nnz = np.diff(g_x.indptr).astype(float)
+    pairs = nnz * (nnz - 1) / 2
+    if not len(pairs):
+        return
+    worst = int(np.argmax(pairs))
+    row = flat.rows[worst]
+    what = f"the QUBO penalty of constraint {row.name}{key_text(row.key)}"
+    check_size(float(pairs[worst]), what, "quadratic terms", row.span)
+    check_size(float(pairs.sum()), "the QUBO penalties of all constraints (the most: "
+               f"{row.name}{key_text(row.key)})", "quadratic terms", row.span)

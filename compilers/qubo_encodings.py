@@ -24,8 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from qgridlang.errors import ErrorCollector, UnknownName, UnsupportedConstruct, did_you_mean
+from qgridlang.errors import (
+    ErrorCollector,
+    LimitExceeded,
+    UnknownName,
+    UnsupportedConstruct,
+    did_you_mean,
+)
 from qgridlang.flat import KIND_CODE, EncodeSpec, FlatModel, VarBlock
+from qgridlang.limits import check_size, current
 
 BINARY, UNARY, ONEHOT, DOMAIN_WALL = 0, 1, 2, 3
 METHOD_CODE: dict[str, int] = {
@@ -213,13 +220,43 @@ def plan_columns(flat: FlatModel) -> ColumnPlan:
     integral = flat.kind != _REAL
     lb = np.where(integral, np.ceil(flat.lb - _GRID_TOL), flat.lb)
     ub = np.where(integral, np.floor(flat.ub + _GRID_TOL), flat.ub)
-    kmax = np.floor((ub - lb) / step + _GRID_TOL).astype(np.int64)
+    kmax_f = np.floor((ub - lb) / step + _GRID_TOL)
+    _check_encoding_size(flat, specs, method, kmax_f)
+    kmax = kmax_f.astype(np.int64)
     regs = make_registers(method, kmax, step, lb, base=0)
     matrix = value_matrix(regs, np.arange(flat.n), flat.n, regs.n_bits)
     reach_lo = lb + np.asarray(matrix.minimum(0).sum(axis=1)).ravel()
     reach_hi = lb + np.asarray(matrix.maximum(0).sum(axis=1)).ravel()
     return ColumnPlan(regs, matrix, lb, lb + step * kmax, reach_lo, reach_hi,
                       _discretisation(flat, lb, ub, step, kmax))
+
+
+def _check_encoding_size(flat: FlatModel, specs: dict[str, EncodeSpec], method: np.ndarray,
+                         kmax: np.ndarray) -> None:
+    """Refuse encodings with more bits than the size limit before laying them out.
+
+    ``encode s as unary`` on ``0 .. 1e9`` is a billion bits per column; a grid of more than
+    2^62 points does not fit the int64 register arithmetic at all.
+    """
+    bits = np.where(method == BINARY, np.ceil(np.log2(np.maximum(kmax, 1.0) + 1.0)),
+                    kmax + (method == ONEHOT))
+    bits = np.where(kmax > 0, bits, 0.0)
+    limit = current().max_size
+    if float(bits.sum()) <= limit and not (kmax >= 2.0**62).any():
+        return
+    blk = max(flat.blocks, key=lambda b: float(bits[b.start:b.stop].sum()) if b.stop > b.start
+              else 0.0)
+    spec = specs.get(blk.name)
+    n = float(bits[blk.start:blk.stop].sum())
+    how = f"as {spec.method}" if spec is not None else "in binary"
+    if (kmax[blk.start:blk.stop] >= 2.0**62).any():
+        raise LimitExceeded(f"variable '{blk.name}' encoded {how} has a grid of more than 2^62 "
+                            "points", spec.span if spec is not None else blk.span,
+                            "use a coarser step or tighter bounds")
+    where = spec.span if spec is not None else blk.span
+    check_size(n, f"the QUBO encoding of '{blk.name}' ({how})", "bits", where)
+    check_size(float(bits.sum()), f"the model's QUBO encoding (the most in '{blk.name}', {how})",
+               "bits", where)
 
 
 def _specs_by_block(flat: FlatModel, errors: ErrorCollector) -> dict[str, EncodeSpec]:

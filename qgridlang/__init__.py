@@ -54,34 +54,58 @@ def parse(text: str, file: str = "<string>") -> Any:
     return _parse(text, file)
 
 
-def check(source: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Any:
-    """Parse and check a model; raises :class:`QglErrors` listing every error found."""
-    from qgridlang.checker import check_file, check_text
+def check(source: str | os.PathLike[str], overrides: dict[str, Any] | None = None, *,
+          allow_read: list[str | os.PathLike[str]] | None = None, max_size: int | None = None,
+          max_read_mb: float | None = None) -> Any:
+    """Parse and check a model; raises :class:`QglErrors` listing every error found.
 
+    ``csv()`` and ``import`` read only regular files under the model's folder (the current
+    directory for model text) and the folders in ``allow_read``; ``max_size`` and
+    ``max_read_mb`` raise the size limits (see :mod:`qgridlang.limits`).
+    """
+    from qgridlang.checker import check_file, check_text
+    from qgridlang.limits import make
+
+    lim = make(max_size, allow_read, max_read_mb)
     given = _overrides(overrides)
     if _is_path(source):
-        return check_file(Path(source), given)
-    return check_text(str(source), "<string>", given)
+        return check_file(Path(source), given, limits=lim)
+    return check_text(str(source), "<string>", given, limits=lim)
 
 
 def compile(source: str | Path | Any, target: str, output: str | Path | None = None,  # noqa: A001
-            overrides: dict[str, Any] | None = None, **options: Any) -> Any:
-    """Lower a model for ``target``; writes ``output`` when given. Returns a ``Compiled``."""
-    from qgridlang.dispatcher import compile_model
+            overrides: dict[str, Any] | None = None, *,
+            allow_read: list[str | os.PathLike[str]] | None = None, max_size: int | None = None,
+            max_read_mb: float | None = None, **options: Any) -> Any:
+    """Lower a model for ``target``; writes ``output`` when given. Returns a ``Compiled``.
 
-    checked = source if hasattr(source, "flat") else check(source, overrides)
-    return compile_model(checked, target, _options(options),
-                         Path(output) if output is not None else None)
+    ``allow_read``, ``max_size`` and ``max_read_mb`` are as for :func:`check`."""
+    from qgridlang.dispatcher import compile_model
+    from qgridlang.limits import make, using
+
+    lim = make(max_size, allow_read, max_read_mb)
+    checked = source if hasattr(source, "flat") else check(
+        source, overrides, allow_read=allow_read, max_size=max_size, max_read_mb=max_read_mb)
+    with using(lim):  # the target's own sizes (QUBO bits and penalty terms) are limited too
+        return compile_model(checked, target, _options(options),
+                             Path(output) if output is not None else None)
 
 
 def solve(source: str | Path | Any, backend: str = "highs",
-          overrides: dict[str, Any] | None = None, **options: Any) -> Any:
+          overrides: dict[str, Any] | None = None, *,
+          allow_read: list[str | os.PathLike[str]] | None = None, max_size: int | None = None,
+          max_read_mb: float | None = None, **options: Any) -> Any:
     """Solve a model with ``backend``; options: time_limit, seed, mip_gap, threads, reads,
-    sweeps, and backend-specific keywords."""
+    sweeps, and backend-specific keywords; ``allow_read``, ``max_size`` and ``max_read_mb``
+    are as for :func:`check`."""
     from qgridlang.dispatcher import solve_model
+    from qgridlang.limits import make, using
 
-    checked = source if hasattr(source, "flat") else check(source, overrides)
-    return solve_model(checked, backend, _options(options))
+    lim = make(max_size, allow_read, max_read_mb)
+    checked = source if hasattr(source, "flat") else check(
+        source, overrides, allow_read=allow_read, max_size=max_size, max_read_mb=max_read_mb)
+    with using(lim):
+        return solve_model(checked, backend, _options(options))
 
 
 def targets() -> dict[str, list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qgridlang.errors import ErrorCollector, QglError, QglWarning
+from qgridlang.errors import ErrorCollector, QglError, QglWarning, hint_budget
 from qgridlang.flat import FlatModel
 from qgridlang.ir import ModelIR
 from qgridlang.limits import Limits, current, using
@@ -71,7 +71,7 @@ def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | No
     directory for text without a file) and the allowed folders.
     """
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
-    with using((limits or current()).with_model_dir(base)):
+    with using((limits or current()).with_model_dir(base)), hint_budget():
         return _check_text(text, file, overrides, subsets)
 
 

@@ -6,8 +6,10 @@ CLI renders them (``path:LINE:COL: error: message``, the source line and a caret
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 
@@ -146,9 +148,34 @@ def _key(err: QglError) -> tuple[str, Span | None]:
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A hint naming the closest known name, if any is close."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    """A hint naming the closest known name, if any is close.
+
+    Within :func:`hint_budget` (one check) the comparisons are counted: a model with thousands
+    of unknown names among thousands of declarations would otherwise spend minutes on hints
+    (O(errors x names)); past the budget the remaining errors come without one.
+    """
+    spent = _HINT_WORK.get()
+    if spent is not None and spent[0] > HINT_BUDGET:
+        return None
+    pool = list(candidates)
+    if spent is not None:
+        spent[0] += len(pool)
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+HINT_BUDGET = 500_000  # name comparisons for did-you-mean hints per check (under a second)
+_HINT_WORK: ContextVar[list[int] | None] = ContextVar("qgl_hint_work", default=None)
+
+
+@contextlib.contextmanager
+def hint_budget() -> Iterator[None]:
+    """Count did-you-mean comparisons in this block against :data:`HINT_BUDGET`."""
+    token = _HINT_WORK.set([0])
+    try:
+        yield
+    finally:
+        _HINT_WORK.reset(token)
 
 
 class QglWarning(UserWarning):

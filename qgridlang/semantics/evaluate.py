@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from qgridlang import ast
+from qgridlang import ast, limits
 from qgridlang.errors import (
+    NOWHERE,
     DimensionMismatch,
+    LimitExceeded,
     QglError,
     Span,
     TypeMismatch,
@@ -24,6 +26,7 @@ from qgridlang.errors import (
     UnsupportedConstruct,
     did_you_mean,
 )
+from qgridlang.limits import SIZE_HINT, check_size, sci
 from qgridlang.semantics import units as U
 from qgridlang.semantics import values as V
 from qgridlang.semantics.scope import (
@@ -197,6 +200,8 @@ class Evaluator:
     def __init__(self, builder: Builder) -> None:
         self.b = builder
         self._ranges: dict[tuple[int, int], SetValue] = {}
+        self.max_size = limits.current().max_size
+        self.work = 0  # index combinations evaluated so far (bounded by max_size)
 
     # ---- entry points ---------------------------------------------------------------------
     def value(self, node: ast.Expr, env: Env) -> Any:
@@ -247,6 +252,7 @@ class Evaluator:
             hi = self._int(self.constant(node.high, env, "a range bound"), node.high.span)
             key = (lo, hi)
             if key not in self._ranges:
+                check_size(hi - lo + 1, f"the range {lo}..{hi}", "elements", node.span)
                 self._ranges[key] = SetValue(f"{lo}..{hi}", list(range(lo, hi + 1)), node.span)
             return self._ranges[key]
         if isinstance(node, ast.LabelSet):
@@ -263,24 +269,45 @@ class Evaluator:
         return int(f)
 
     def iterate(self, items: tuple[ast.Iterator, ...], where: ast.Expr | None,
-                env: Env) -> Iterator[tuple[Env, Key, tuple[Elem, ...]]]:
-        """All bindings of ``items`` (later domains may use earlier names) that pass ``where``."""
-
-        def rec(i: int, e: Env, key: tuple[Label, ...], elems: tuple[Elem, ...]
+                env: Env, what: tuple[str, str, Span] | None = None
                 ) -> Iterator[tuple[Env, Key, tuple[Elem, ...]]]:
+        """All bindings of ``items`` (later domains may use earlier names) that pass ``where``.
+
+        ``what`` is (label, noun, span) for a refusal, e.g. ("var x", "columns", span): before
+        expanding, the product of the domain sizes is compared with the size limit
+        (``--max-size``), and so is the running count of bindings the whole check evaluates,
+        so neither `var x[A, A, A]` nor a sum over 1e5 x 1e5 elements runs out of memory or
+        patience.
+        """
+        limit = self.max_size
+        label, noun, span = what or ("the index", "combinations",
+                                     items[0].span if items else NOWHERE)
+
+        def rec(i: int, e: Env, key: tuple[Label, ...], elems: tuple[Elem, ...], size: int,
+                names: tuple[str, ...]) -> Iterator[tuple[Env, Key, tuple[Elem, ...]]]:
             if i == len(items):
                 if where is None or self.condition(where, e):
+                    self.work += 1
+                    if self.work > limit:
+                        raise LimitExceeded(
+                            f"the model would evaluate more than {sci(limit)} index "
+                            f"combinations (here: {label}[{', '.join(names)}])", span,
+                            SIZE_HINT)
                     yield e, key, elems
                 return
             it = items[i]
             dom = self.domain(it.domain, e)
+            n = size * len(dom.elements)
+            if n > limit:
+                shown = (*names, dom.name, *(_domain_text(x.domain) for x in items[i + 1:]))
+                check_size(n, f"{label}[{', '.join(shown)}]", noun, span)
             for lab in dom.elements:
                 el = Elem(lab, dom)
                 e2 = e.with_(it.var, el) if it.var else (
                     Env(e.scope, e.bind, dom if dom.is_time else e.time, e.rng, e.n_draws))
-                yield from rec(i + 1, e2, (*key, lab), (*elems, el))
+                yield from rec(i + 1, e2, (*key, lab), (*elems, el), n, (*names, dom.name))
 
-        yield from rec(0, env, (), ())
+        yield from rec(0, env, (), (), 1, ())
 
     def domains(self, items: tuple[ast.Iterator, ...], env: Env) -> list[SetValue | None]:
         """The fixed sets of an index spec (None where a domain depends on an earlier index)."""
@@ -330,8 +357,11 @@ class Evaluator:
                               did_you_mean(first.name, self._visible(env)))
         return self._resolve(item, node.parts, 0, env, node)
 
-    def _visible(self, env: Env) -> list[str]:
-        return [*env.bind, *env.scope.names(), "dt"]
+    def _visible(self, env: Env) -> Iterator[str]:
+        # lazily: did_you_mean skips it once its budget is spent (many errors, many names)
+        yield from env.bind
+        yield from env.scope.names()
+        yield "dt"
 
     def _dt(self, env: Env, span: Span) -> Scalar:
         t = env.time or env.scope.over
@@ -576,7 +606,8 @@ class Evaluator:
     def _Sum(self, node: ast.Sum, env: Env) -> Scalar | Affine:
         acc: Affine | None = None  # once a term has variables; else the running total
         total: Scalar | None = None
-        for e2, _key, _els in self.iterate(node.iterators, node.where, env):
+        for e2, _key, _els in self.iterate(node.iterators, node.where, env,
+                                           ("the sum over ", "terms", node.span)):
             v = self.numeric(node.body, e2, "a sum's body")
             if acc is None and total is None:
                 if isinstance(v, Affine):
@@ -776,6 +807,13 @@ class Evaluator:
         except ValueError as exc:
             raise TypeMismatch(f"{node.name}(): {exc}", node.span) from None
         return Scalar(draw, unit)
+
+
+def _domain_text(node: ast.Expr) -> str:
+    """A domain as written, for messages (a set name; a range or label set in short)."""
+    if isinstance(node, ast.Ref):
+        return node.dotted
+    return "{…}" if isinstance(node, ast.LabelSet) else "…"
 
 
 def _label(v: Any) -> Label:

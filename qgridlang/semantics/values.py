@@ -12,6 +12,7 @@ from typing import Union
 import numpy as np
 
 from qgridlang.errors import Span, TypeMismatch, UnsupportedConstruct
+from qgridlang.limits import check_size
 from qgridlang.semantics import units as U
 from qgridlang.semantics.units import Unit
 
@@ -149,6 +150,9 @@ def multiply(a: Scalar | Affine, b: Scalar | Affine, span: Span) -> Scalar | Aff
         raise UnsupportedConstruct(
             "product of more than two variables; qgl models are at most quadratic", span,
             "introduce an auxiliary variable for the inner product")
+    # (sum of n variables) * (sum of m variables) has n*m quadratic terms: refuse before
+    # building them, e.g. a sum over 1e5 variables squared
+    check_size(len(a.lin) * len(b.lin), "this product", "quadratic terms", span)
     out = Affine({}, {}, a.const * b.const, unit)
     for k, v in a.quad.items():
         out.quad[k] = v * b.const
