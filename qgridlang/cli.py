@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "recursive bipartition (coalition formation)")
     s.add_argument("--output", "-o", type=Path, metavar="PLAN",
                    help="also write every value with its unit to PLAN.csv or PLAN.parquet "
-                        "(parquet needs pyarrow)")
+                        "(parquet needs pyarrow; default: write none)")
     s.add_argument("--verbose", "-v", action="store_true",
                    help="show progress and the solver's log on stderr (default: only when "
                         "stderr is a terminal, and without the solver's log)")

@@ -58,10 +58,14 @@ def _compile(checked: CheckedModel, tgt: Target, options: Options,
 
 
 def _check_suffix(tgt: Target, output: Path) -> None:
+    """Refuse a suffix the target cannot write before lowering (a lowering can take long)."""
     name = output.name.lower()
-    if tgt.EXPORTS and not any(name.endswith(s) for s in tgt.EXPORTS):
-        raise UsageError(f"target '{tgt.name}' writes {', '.join(tgt.EXPORTS)} files, not "
-                         f"'{output.name}'", hint=f"e.g. -o model{tgt.EXPORTS[0]}")
+    exports = tgt.EXPORTS
+    if exports and not any(name.endswith(s) for s in exports):
+        listed = exports[0] if len(exports) == 1 else \
+            f"{', '.join(exports[:-1])} or {exports[-1]}"
+        raise UsageError(f"the {tgt.name} target writes {listed} files, not '{output.name}'",
+                         hint=f"e.g. -o model{exports[0]}")
 
 
 def solve_model(checked: CheckedModel, backend: str, options: Options | None = None

@@ -40,6 +40,10 @@ NUMERIC_OPTIONS: dict[str, tuple[str, float, bool]] = {
     "embedding_timeout": ("float", 0.0, True), "embedding_tries": ("int", 1, False),
     "annealing_time": ("float", 0.0, True),
 }
+# yes/no ``--option`` keys: `duals=no` or `mock=maybe` used to be read as true or false silently
+BOOLEAN_OPTIONS = frozenset({"duals", "iis", "mock", "warm_start", "readout_mitigation",
+                             "session"})
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _SEED_MAX = 2**32 - 1  # dwave-samplers and numpy take seeds as unsigned 32-bit integers
 
 
@@ -81,6 +85,9 @@ class Options:
                 value = self.extra[name]
                 self.extra[name] = _whole(value, name, int(low)) if kind == "int" else \
                     _number(value, name, low, strict)
+        for name in BOOLEAN_OPTIONS:
+            if name in self.extra:
+                self.extra[name] = _boolean(self.extra[name], name)
 
     def given(self) -> list[str]:
         """The common options that are set (not None)."""
@@ -108,6 +115,16 @@ def _number(value: Any, name: str, low: float, strict: bool = False) -> float | 
     return out
 
 
+def _boolean(value: Any, name: str) -> bool:
+    """``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off`` (any case), or a bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise UsageError(f"{_flag(name)} must be true or false, got {value!r}")
+
+
 def _whole(value: Any, name: str, low: int, high: int | None = None) -> int | None:
     """An integer in ``low .. high`` (``3``, ``"3"`` and ``3.0`` are accepted); None stays None."""
     if value is None:
@@ -133,6 +150,7 @@ class Target:
     # the ``Options.extra`` keys (``--option KEY=VALUE``) the lowering reads: name -> meaning;
     # any other key is refused with a did-you-mean before lowering
     OPTIONS: ClassVar[dict[str, str]] = {}
+    SOLVE_OPTIONS: ClassVar[frozenset[str]] = frozenset()  # read by `refine` only: not compile
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[Any, Any]:
         raise NotImplementedError
@@ -242,6 +260,10 @@ def check_options(options: Options, target: type[Target] | Target,
                              did_you_mean(key, [*known, *COMMON_OPTIONS]) or
                              f"its options: {listed}")
     if backend is None:
+        for key in options.extra:
+            if key in target.SOLVE_OPTIONS:
+                raise UsageError(f"option '{key}' applies when solving (qglc solve), not to "
+                                 f"compile --target {target.name}")
         return
     for name in options.given():
         if name != "seed" and name not in backend.COMMON:

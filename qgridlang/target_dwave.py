@@ -50,7 +50,7 @@ from qgridlang.errors import BackendError, QglError, QglErrors, UnsupportedConst
 from qgridlang.flat import FlatModel
 from qgridlang.registry import Backend, Options, Target, register_target
 from qgridlang.results import RawResult
-from qgridlang.target_qubo import QuboTarget, feasible_rows, write_bqm
+from qgridlang.target_qubo import QuboTarget, feasible_rows, lowering_options, write_bqm
 
 if TYPE_CHECKING:
     from qgridlang.dispatcher import Compiled
@@ -93,7 +93,7 @@ class DWaveTarget(Target):
     REQUIRED_MODULES = ("dimod", "minorminer", "dwave.system")
     EXPORTS = (".embedding.json", ".json", ".coo", ".lp")
     OPTIONS: ClassVar[dict[str, str]] = {
-        **QuboTarget.OPTIONS,
+        **lowering_options(),
         "topology": "graph to embed into: pegasus16, zephyr12, chimera4 … (default: the "
                     "solver's, else pegasus16)",
         "mock": "embed into MockDWaveSampler's graph (default false)",

@@ -24,7 +24,7 @@ from qgridlang.compilers import qaoa, qubo
 from qgridlang.errors import UsageError
 from qgridlang.flat import FlatModel
 from qgridlang.registry import Options, Target, missing_modules, register_target
-from qgridlang.target_qubo import QuboTarget, lower
+from qgridlang.target_qubo import lower, lowering_options
 
 DEFAULT_DEVICE = "FakeSherbrooke"
 
@@ -37,7 +37,7 @@ class QaoaTarget(Target):
     REQUIRED_MODULES = ("dimod", "qiskit")
     EXPORTS = (".qasm", ".json")
     OPTIONS: ClassVar[dict[str, str]] = {
-        **QuboTarget.OPTIONS,
+        **lowering_options(),
         "p": "QAOA layers (default 1)",
         "backend": "fake IBM device to transpile to for the report (FakeSherbrooke; none)",
         "device": "same as backend",

@@ -49,6 +49,7 @@ class QuboTarget(Target):
         "penalty_retune": "solve: up to N re-lowerings raising broken rows' weights (0)",
         "penalty_factor": "solve: the weight multiplier per retune round (> 1, default 2)",
     }
+    SOLVE_OPTIONS = frozenset({"penalty_retune", "penalty_factor"})
 
     def apply(self, flat: FlatModel, options: Options
               ) -> tuple[dimod.BinaryQuadraticModel, qubo.QuboInverse]:
@@ -108,6 +109,11 @@ class QuboTarget(Target):
         if raw.status == Status.INTERRUPTED:  # Ctrl-C in the last run: say so, keep the plan
             result.status, result.message = Status.INTERRUPTED, raw.message
         return result
+
+
+def lowering_options() -> dict[str, str]:
+    """The qubo target's options that shape the BQM (for targets that lower the same way)."""
+    return {k: v for k, v in QuboTarget.OPTIONS.items() if k not in QuboTarget.SOLVE_OPTIONS}
 
 
 def lower(flat: FlatModel, options: Options, penalties: dict[str, float] | None = None

@@ -93,6 +93,14 @@ def test_api_keyword_options_are_checked() -> None:
     assert opts.reads == 7 and opts.extra == {"p": 2}
     with pytest.raises(UsageError, match="given twice"):
         Options(reads=5, extra={"reads": 6})
+    # yes/no options are booleans: `duals=no` used to be a truthy string
+    assert Options(extra={"duals": "no", "mock": "ON"}).extra == {"duals": False, "mock": True}
+    assert "duals" not in qg.solve(TEXT, duals="no").info
+    # the feasibility loop's knobs act when solving: compile refuses them
+    with pytest.raises(UsageError, match="applies when solving"):
+        qg.compile(COALITION, "qubo", penalty_retune=2)
+    with pytest.raises(UsageError, match="unknown option 'penalty_retune' for target 'qaoa'"):
+        qg.compile(COALITION, "qaoa", penalty_retune=2)
 
 
 @pytest.mark.parametrize("kw", [
@@ -100,7 +108,7 @@ def test_api_keyword_options_are_checked() -> None:
     {"time_limit": float("inf")}, {"mip_gap": -1e-3}, {"threads": 0}, {"seed": 2**32},
     {"reads": 2.5}, {"reads": True}, {"extra": {"penalty_retune": -1}},
     {"extra": {"penalty_factor": 1.0}}, {"extra": {"cvar_alpha": "abc"}},
-    {"extra": {"embedding_tries": 0}},
+    {"extra": {"embedding_tries": 0}}, {"extra": {"duals": "maybe"}}, {"extra": {"mock": 2}},
 ])
 def test_bad_numbers_are_usage_errors(kw: dict[str, Any]) -> None:
     with pytest.raises(UsageError):
@@ -158,7 +166,7 @@ def test_every_export_goes_through_the_atomic_writer(tmp_path: Path, target: str
 def test_api_compile_into_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         qg.compile(TEXT, "milp", output=tmp_path / "nodir" / "m.lp")
-    with pytest.raises(UsageError, match="writes .lp, .mps"):
+    with pytest.raises(UsageError, match="writes .lp or .mps files"):
         qg.compile(TEXT, "milp", output=tmp_path / "m.txt")
     assert list(tmp_path.iterdir()) == []
 

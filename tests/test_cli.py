@@ -93,8 +93,9 @@ def test_check_ok_and_json(model: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["check", str(model)]) == 0
     assert "ok" in capsys.readouterr().out
     assert main(["check", str(model), "--json"]) == 0
-    ir = json.loads(capsys.readouterr().out)
-    assert ir["name"] == "tiny" and ir["objective"]["unit"] == "$"
+    doc = json.loads(capsys.readouterr().out)  # one document for every file checked
+    ir = doc["files"][0]["model"]
+    assert doc["status"] == "ok" and ir["name"] == "tiny" and ir["objective"]["unit"] == "$"
 
 
 def test_sampler_flags_reach_the_backend(tmp_path: Path,

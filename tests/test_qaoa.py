@@ -256,7 +256,8 @@ def test_option_errors() -> None:
     bqm = random_bqm(3, 0)
     for extra, words in (({"optimizer": "adam"}, "unknown optimizer"),
                          ({"readout_mitigation": True}, "noisy runs"),
-                         ({"p": 0}, "p >= 1"), ({"cvar_alpha": 1.5}, "cvar_alpha"),
+                         ({"p": 0}, "'p' must be an integer >= 1"),
+                         ({"cvar_alpha": 1.5}, "cvar_alpha"),
                          ({"noise": "FakeNowhere"}, "unknown fake IBM device")):
         with pytest.raises(UsageError, match=words):
             qb.QaoaBackend().run(bqm, Options(extra=extra))
