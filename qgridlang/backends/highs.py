@@ -84,7 +84,6 @@ class _Solver:
 
     h: Any
     options: Options
-    threads: int  # HiGHS's thread count (0: its default)
     log: _Log
 
 
@@ -128,12 +127,11 @@ def _highs(options: Options) -> _Solver:
         h.setOptionValue("time_limit", float(options.time_limit))
     if options.mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    threads = int(options.threads or 0)
-    if threads:
-        h.setOptionValue("threads", threads)
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
     if options.seed is not None:
         h.setOptionValue("random_seed", int(options.seed))
-    return _Solver(h, options, threads, log)
+    return _Solver(h, options, log)
 
 
 def _stop_on_request(event: Any) -> None:
@@ -182,41 +180,14 @@ def _stdout_to_devnull() -> Iterator[None]:
         os.close(devnull)
 
 
-_pool = threading.Condition()
-_pool_threads: int | None = None  # the size HiGHS's global thread pool was (re)started with
-_pool_users = 0
-
-
-@contextmanager
-def _thread_pool(threads: int) -> Iterator[None]:
-    """HiGHS 1.16 starts one global thread pool at its first solve and fails every later solve
-    that asks for another size (error status, no message on the console). The pool is rebuilt
-    when the size changes, once no other solve of this process is using it."""
-    global _pool_threads, _pool_users
-    import highspy
-
-    with _pool:
-        while _pool_users and _pool_threads != threads:
-            _pool.wait()
-        if _pool_threads != threads:
-            # also on the first solve: another library may have started the pool at its size
-            highspy.Highs.resetGlobalScheduler(True)
-            _pool_threads = threads
-        _pool_users += 1
-    try:
-        yield
-    finally:
-        with _pool:
-            _pool_users -= 1
-            _pool.notify_all()
-
-
 def _call(s: _Solver, work: Callable[[], Any]) -> Any:
-    """``work()`` (a HiGHS call) in a worker thread, the caller waiting in short steps.
+    """``work()`` (a HiGHS call) in a new worker thread, the caller waiting in short steps.
 
     A HiGHS call runs in C; run in the main thread it would hold off Python's SIGINT handling
     until it returned. Waiting here keeps Ctrl-C immediate: :mod:`qgridlang.interrupt` records
-    it and the solver's interrupt callbacks stop the solve.
+    it and the solver's interrupt callbacks stop the solve. A new thread also gives every
+    solve its own HiGHS scheduler: HiGHS 1.16 keeps one per calling thread and fails (error
+    status, kNotset) a later solve in that thread that asks for another thread count.
     """
     out: dict[str, Any] = {}
 
@@ -226,7 +197,7 @@ def _call(s: _Solver, work: Callable[[], Any]) -> Any:
         except BaseException as exc:  # re-raised in the caller
             out["error"] = exc
 
-    with _thread_pool(s.threads), interrupt.watch():
+    with interrupt.watch():
         worker = threading.Thread(target=target, name="highs", daemon=True)
         worker.start()
         try:

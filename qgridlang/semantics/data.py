@@ -60,11 +60,21 @@ def _dropped(text: str, domain: SetValue) -> bool:
 
 
 def parse_number(text: str) -> float | None:
+    """A finite number (``12.5``, ``90%``), else None: ``nan``, ``inf`` and overflowing cells
+    (``1e400``) are refused, as a silent infinite bound or NaN would change the model."""
     try:
         v = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
     except ValueError:
         return None
-    return None if math.isnan(v) else v
+    return v if math.isfinite(v) else None
+
+
+def _non_finite(text: str) -> bool:
+    """``inf``, ``nan``, ``1e400``: numbers, but not finite ones (for the error message)."""
+    try:
+        return not math.isfinite(float(text.rstrip("%")))
+    except ValueError:
+        return False
 
 
 def load_columns(
@@ -123,7 +133,8 @@ def load_columns(
             v = parse_number(cell)
             if v is None:
                 raise DataError(
-                    f"{name}, row {r}, column '{vc}': '{cell_text(cell)}' is not a number", span)
+                    f"{name}, row {r}, column '{vc}': '{cell_text(cell)}' is not a "
+                    f"{'finite ' if _non_finite(cell) else ''}number", span)
             out_map[k] = v
     _check_complete(name, span, domains, value_columns, has_default, out)
     return out

@@ -1,0 +1,63 @@
+"""Ctrl-C during a solve stops the solver and keeps its best plan (status ``interrupted``).
+
+Solvers run in C without returning to Python, and Python's default SIGINT handler only raises
+KeyboardInterrupt when the interpreter next runs Python code, which for a HiGHS solve or a
+simulated-annealing run is when the solve has finished (a minute later on a hard model). While a
+backend runs inside :func:`watch`, the first Ctrl-C only records the request; the backend polls
+:func:`requested` (HiGHS from its interrupt callbacks, simulated annealing between reads), stops
+and returns what it has. A second Ctrl-C raises KeyboardInterrupt as usual (for a stuck solver).
+
+Signal handlers can only be installed from the main thread; elsewhere :func:`watch` changes
+nothing and Ctrl-C behaves as without it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+_requested = threading.Event()
+_depth = 0  # nesting of watch() in the main thread (outer approximation solves many times)
+
+
+def requested() -> bool:
+    """Ctrl-C was pressed since the outermost :func:`watch` began."""
+    return _requested.is_set()
+
+
+def request() -> None:
+    """Ask the running backend to stop (what the first Ctrl-C does; also for tests and GUIs)."""
+    _requested.set()
+
+
+@contextmanager
+def watch() -> Iterator[None]:
+    """Within the block, the first Ctrl-C sets :func:`requested` instead of raising."""
+    global _depth
+    if threading.current_thread() is not threading.main_thread() or (
+            _depth == 0 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+        yield  # no handler can be installed here, or Ctrl-C is meant to be ignored (nohup)
+        return
+    if _depth == 0:
+        _requested.clear()
+    previous: Any = signal.getsignal(signal.SIGINT) if _depth == 0 else None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if _requested.is_set():
+            raise KeyboardInterrupt
+        _requested.set()
+
+    if _depth == 0:
+        signal.signal(signal.SIGINT, handler)
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if _depth == 0:
+            signal.signal(signal.SIGINT, previous if previous is not None
+                          else signal.default_int_handler)
