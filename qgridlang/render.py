@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -48,16 +48,17 @@ def solution_view(sol: Solution) -> RenderableType:
     return Group(*parts)
 
 
-def _tables(series: list[Series]) -> list[Table]:
+def _tables(series: list[Series]) -> list[RenderableType]:
     scalars = [s for s in series if s.scalar]
-    out: list[Table] = []
+    out: list[RenderableType] = []
     if scalars:
         t = Table(title=Text("values"))
         for col, justify in (("name", "left"), ("value", "right"), ("unit", "left")):
             t.add_column(col, justify=justify)  # type: ignore[arg-type]
         for s in scalars[:MAX_ROWS]:
             t.add_row(Text(s.name), f"{s.values[0]:,.6g}", Text(s.unit))
-        _more(t, len(scalars), 3)
+        if len(scalars) > MAX_ROWS:
+            t.add_row(Text(f"… {len(scalars) - MAX_ROWS} more", style="dim"), "", "")
         out.append(t)
     groups: dict[tuple[str, str, tuple[object, ...]], list[Series]] = {}
     for s in series:
@@ -75,42 +76,68 @@ def _tables(series: list[Series]) -> list[Table]:
 _INSTANCE = re.compile(r"\[[^\]]*\](?=\.)")  # an instance's index inside a qualified name
 
 
-def _schedule(title: str, unit: str, members: list[Series]) -> Table:
+def _schedule(title: str, unit: str, members: list[Series]) -> Schedule:
     """1-D schedules as rows (one per member) x time; one 2-D value as rows x columns."""
     caption = f"{title} ({unit})" if unit else title
-    t = Table(title=Text(caption))
     first = members[0]
     if len(first.keys[0]) == 2:
         rows: dict[object, dict[object, float]] = {}
         for (r, c), v in zip(first.keys, first.values, strict=True):
             rows.setdefault(r, {})[c] = float(v)
-        cols = list(dict.fromkeys(k[1] for k in first.keys))
-        t.add_column("")
-        for c in cols[:MAX_COLS]:
-            t.add_column(Text(str(c)), justify="right")
-        for r, row in list(rows.items())[:MAX_ROWS]:
-            t.add_row(Text(str(r)), *(_cell(row.get(c)) for c in cols[:MAX_COLS]))
-        _more(t, len(rows), 1 + min(len(cols), MAX_COLS))
-        return t
-    cols = [k[0] for k in first.keys]
-    if len(members) > 1:
-        t.add_column("")
-    for c in cols[:MAX_COLS]:
-        t.add_column(Text(str(c)), justify="right")
-    for s in members[:MAX_ROWS]:
-        cells = [_cell(float(v)) for v in s.values[:MAX_COLS]]
-        t.add_row(*([Text(s.name)] if len(members) > 1 else []), *cells)
-    _more(t, len(members), min(len(cols), MAX_COLS) + (len(members) > 1))
-    return t
+        cols = list(dict.fromkeys(k[1] for k in first.keys))[:MAX_COLS]
+        return Schedule(caption, [str(c) for c in cols],
+                        [(str(r), [_cell(row.get(c)) for c in cols]) for r, row in rows.items()])
+    cols = [k[0] for k in first.keys][:MAX_COLS]
+    label = len(members) > 1
+    return Schedule(caption, [str(c) for c in cols],
+                    [(s.name if label else None, [_cell(float(v)) for v in s.values[:MAX_COLS]])
+                     for s in members])
+
+
+class Schedule:
+    """A table of numbers that splits its columns over several tables to fit the terminal
+    (rich would otherwise squeeze the labels and numbers into ``arra…`` and ``23…``)."""
+
+    def __init__(self, caption: str, cols: list[str],
+                 rows: list[tuple[str | None, list[str]]]) -> None:
+        self.caption = caption
+        self.cols = cols
+        self.rows = rows[:MAX_ROWS]
+        self.more = len(rows) - len(self.rows)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        labelled = any(label is not None for label, _ in self.rows)
+        label_w = max([len(label or "") for label, _ in self.rows] + [len(f"… {self.more} more")
+                                                                      if self.more else 0])
+        widths = [max([len(c)] + [len(cells[k]) for _, cells in self.rows])
+                  for k, c in enumerate(self.cols)]
+        budget = options.max_width - (label_w + 3 if labelled else 0) - 1
+        chunks: list[list[int]] = [[]]
+        used = 0
+        for k, w in enumerate(widths):
+            if chunks[-1] and used + w + 3 > budget:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(k)
+            used += w + 3
+        for n, chunk in enumerate(chunks):
+            title = self.caption if n == 0 else f"{self.caption}, continued"
+            t = Table(title=Text(title))
+            if labelled:
+                t.add_column("", no_wrap=True, min_width=label_w)
+            for k in chunk:
+                t.add_column(Text(self.cols[k]), justify="right", no_wrap=True,
+                             min_width=widths[k])
+            for label, cells in self.rows:
+                t.add_row(*([Text(label or "")] if labelled else []), *(cells[k] for k in chunk))
+            if self.more:
+                t.add_row(*([Text(f"… {self.more} more", style="dim")] if labelled else []),
+                          *("" for _ in chunk))
+            yield t
 
 
 def _cell(v: float | None) -> str:
     return "" if v is None else f"{v:.4g}"
-
-
-def _more(t: Table, n: int, width: int) -> None:
-    if n > MAX_ROWS:
-        t.add_row(Text(f"… {n - MAX_ROWS} more", style="dim"), *([""] * (width - 1)))
 
 
 def report_view(payload: dict[str, Any]) -> RenderableType:

@@ -295,3 +295,35 @@ def test_output_refusals_come_before_the_solve(tmp_path: Path) -> None:
     assert run.returncode == 2, run.stderr
     assert "needs pyarrow, which is not installed" in run.stderr and "pip install" in run.stderr
     assert not (tmp_path / "plan.parquet").exists()
+
+
+def test_violations_are_in_the_reported_units() -> None:
+    flat = qg.check(BATTERY).flat
+    x = np.zeros(flat.n)  # nothing runs: the battery's state of charge sits below its floor
+    found = {v.label: v for v in flat.violations(x)}
+    soc = found["ess.soc[1]"]
+    assert (soc.amount, soc.unit, soc.side) == (pytest.approx(20.0), "MWh", "below bound")
+    final = found["ess.final"]  # soc_final * energy = 100 MWh short
+    assert (final.amount, final.unit, final.side) == (pytest.approx(100.0), "MWh", "short")
+    assert str(final) == "ess.final: 100 MWh short"
+    balance = found["grid.balance[1]"]  # 100 MW of load and no supply
+    assert (balance.amount, balance.unit) == (pytest.approx(100.0), "MW")
+
+
+def test_narrow_terminals_split_columns_instead_of_clipping_numbers(battery: Solution,
+                                                                   twelve: Solution) -> None:
+    import io
+
+    from rich.console import Console
+
+    from qgridlang.render import solution_view
+
+    out = io.StringIO()
+    Console(file=out, width=44, color_system=None).print(solution_view(twelve))
+    text = out.getvalue()
+    assert "p (MW), continued" in text and "…" not in text
+    for t in range(1, 13):
+        assert f" {t} " in text
+    out = io.StringIO()
+    Console(file=out, width=40, color_system=None).print(solution_view(battery))
+    assert "gen[u3].output" in out.getvalue() and "gen[u3].outp…" not in out.getvalue()
