@@ -48,7 +48,7 @@ def run_task(n: int, seed: int, method: str, sigma: float, exact_limit: float,
     from qgridlang.checker import check_file
     from qgridlang.coalition import gcsq, generate, read_weights, structure_value
     from qgridlang.dispatcher import solve_model
-    from qgridlang.registry import Options
+    from qgridlang.registry import Options, get_backend
     from qgridlang.results import Status
 
     work = Path(tempfile.mkdtemp(prefix=f"isg{n}-{seed}-"))
@@ -67,7 +67,10 @@ def run_task(n: int, seed: int, method: str, sigma: float, exact_limit: float,
                        seconds=time.perf_counter() - t0, optimal=sol.status == Status.OPTIMAL)
             return row
         extra = dict(extra)
-        opts = Options(seed=seed, reads=int(extra.pop("reads", reads)), extra=extra)
+        # `reads` only where the backend samples (highs and exact refuse it as unused)
+        n_reads = int(extra.pop("reads", reads)) if "reads" in get_backend(backend).COMMON \
+            else None
+        opts = Options(seed=seed, reads=n_reads, extra=extra)
         try:
             res = gcsq(work / "bipartition.qgl", backend, opts)
         except Exception as exc:  # a backend that cannot run here is recorded, not fatal
