@@ -7,8 +7,8 @@ backend runs inside :func:`watch`, the first Ctrl-C only records the request; th
 :func:`requested` (HiGHS from its interrupt callbacks, simulated annealing between reads), stops
 and returns what it has. A second Ctrl-C raises KeyboardInterrupt as usual (for a stuck solver).
 
-Signal handlers can only be installed from the main thread; elsewhere :func:`watch` changes
-nothing and Ctrl-C behaves as without it.
+Signal handlers can only be installed from the main thread; in other threads :func:`watch` only
+scopes :func:`request` (which any thread may call) to the solve that runs in it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from types import FrameType
 from typing import Any
 
 _requested = threading.Event()
-_depth = 0  # nesting of watch() in the main thread (outer approximation solves many times)
+_local = threading.local()  # per thread: how deep in watch() (outer approximation nests solves)
 
 
 def requested() -> bool:
-    """Ctrl-C was pressed since the outermost :func:`watch` began."""
+    """Ctrl-C was pressed (or :func:`request` called) since the outermost :func:`watch`
+    began."""
     return _requested.is_set()
 
 
@@ -37,27 +38,25 @@ def request() -> None:
 @contextmanager
 def watch() -> Iterator[None]:
     """Within the block, the first Ctrl-C sets :func:`requested` instead of raising."""
-    global _depth
-    if threading.current_thread() is not threading.main_thread() or (
-            _depth == 0 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-        yield  # no handler can be installed here, or Ctrl-C is meant to be ignored (nohup)
-        return
-    if _depth == 0:
-        _requested.clear()
-    previous: Any = signal.getsignal(signal.SIGINT) if _depth == 0 else None
+    depth = getattr(_local, "depth", 0)
+    if depth == 0:
+        _requested.clear()  # a request belongs to the solve it was made during
+    install = depth == 0 and threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # nohup: Ctrl-C stays ignored
+    previous: Any = signal.getsignal(signal.SIGINT) if install else None
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if _requested.is_set():
             raise KeyboardInterrupt
         _requested.set()
 
-    if _depth == 0:
+    if install:
         signal.signal(signal.SIGINT, handler)
-    _depth += 1
+    _local.depth = depth + 1
     try:
         yield
     finally:
-        _depth -= 1
-        if _depth == 0:
+        _local.depth = depth
+        if install:
             signal.signal(signal.SIGINT, previous if previous is not None
                           else signal.default_int_handler)

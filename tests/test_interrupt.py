@@ -126,3 +126,27 @@ def test_requested_interrupt_stops_highs_in_process(tmp_path: Path) -> None:
         timer.cancel()
     assert time.perf_counter() - started < 30
     assert sol.status == Status.INTERRUPTED and sol.feasible and sol.objective is not None
+
+
+def test_requested_interrupt_stops_outer_approximation(tmp_path: Path) -> None:
+    """A convex MIQP (outer approximation): the round in progress stops, its incumbent is
+    polished and returned."""
+    model = write_knapsack(tmp_path)
+    model.write_text(KNAPSACK.replace(
+        "constraint fit[k in K]: sum(i in I) w[i, k] * x[i] <= cap[k]",
+        "var over[K] in 0 .. 50\n"
+        "constraint fit[k in K]: sum(i in I) w[i, k] * x[i] <= cap[k] + over[k]").replace(
+        "maximize total: sum(i in I) value[i] * x[i]",
+        "maximize total: sum(i in I) value[i] * x[i] - sum(k in K) 0.5 * over[k]^2"),
+        encoding="utf-8")
+    checked = check_file(model)
+    timer = threading.Timer(3.0, interrupt.request)
+    timer.start()
+    started = time.perf_counter()
+    try:
+        sol = solve_model(checked, "highs", Options(time_limit=120))
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 30
+    assert sol.status == Status.INTERRUPTED, sol.message
+    assert "outer-approximation round" in sol.message and sol.feasible

@@ -62,7 +62,12 @@ class HighsBackend(Backend):
     COMMON = frozenset({"time_limit", "mip_gap", "threads", "seed"})
 
     def run(self, artifact: Any, options: Options) -> RawResult:
-        milp = artifact
+        # one watch over every HiGHS call of this run: a Ctrl-C during any of them (an outer-
+        # approximation round, a polish, the IIS) stops the rest too
+        with interrupt.watch():
+            return self._run(artifact, options)
+
+    def _run(self, milp: Any, options: Options) -> RawResult:
         start = time.perf_counter()
         if is_quadratic(milp) and milp.integer.any():
             raw = _outer_approximation(milp, options)
