@@ -96,8 +96,8 @@ def solve(source: str | Path | Any, backend: str = "highs",
           allow_read: list[str | os.PathLike[str]] | None = None, max_size: int | None = None,
           max_read_mb: float | None = None, **options: Any) -> Any:
     """Solve a model with ``backend``; options: time_limit, seed, mip_gap, threads, reads,
-    sweeps, and backend-specific keywords; ``allow_read``, ``max_size`` and ``max_read_mb``
-    are as for :func:`check`."""
+    sweeps, verbose (progress and the solver's log on stderr), and backend-specific keywords;
+    ``allow_read``, ``max_size`` and ``max_read_mb`` are as for :func:`check`."""
     from qgridlang.dispatcher import solve_model
     from qgridlang.limits import make, using
 
@@ -163,5 +163,5 @@ def _options(kw: dict[str, Any]) -> Any:
     from qgridlang.registry import Options
 
     known = {k: kw.pop(k) for k in ("time_limit", "seed", "mip_gap", "threads", "reads",
-                                    "sweeps") if k in kw}
+                                    "sweeps", "verbose") if k in kw}
     return Options(**known, extra=kw)

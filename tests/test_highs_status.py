@@ -249,3 +249,13 @@ def test_unbounded_exit_status_and_json(tmp_path: Path) -> None:
     out = _qglc("solve", str(model), "--json")
     assert out.returncode == 1
     assert json.loads(out.stdout)["status"] == "unbounded"
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan"])
+def test_nan_override_is_a_usage_error(value: str) -> None:
+    """`--set cap=nan` used to solve to "optimal (plan infeasible)"."""
+    from qgridlang.errors import UsageError
+
+    with pytest.raises(UsageError, match="not a number"):
+        check_text("model m\nparam cap = 5\nvar x in 0 .. cap\nmaximize o: x\n",
+                   overrides={"cap": value})
