@@ -468,7 +468,7 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
             break
         xm = _polish(milp, x[:n], options)
         true = float(milp.c @ xm + 0.5 * xm @ (milp.H @ xm) + milp.const)
-        lower = max(lower, float(info.get("mip_dual_bound", c @ x + milp.const)))
+        lower = max(lower, float(cut.bound if cut.bound is not None else c @ x + milp.const))
         if best is None or true < best[0]:
             best = (true, xm)
         gap = best[0] - lower
