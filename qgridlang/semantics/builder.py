@@ -7,6 +7,7 @@ would have defined are poisoned, so one mistake is reported once, not at every u
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -136,7 +137,7 @@ class Builder:
         except UsageError:
             raise  # a bad command line (--set), not a mistake in the model: stop here
         except QglError as exc:
-            self.errors.add(exc)
+            self.errors.add(_index_hint(exc, node))
             self._poison(names, scope)
         except RecursionError:
             # expressions are bounded by the parser (limits.MAX_DEPTH); components and named
@@ -249,7 +250,7 @@ class Builder:
                     # checked and their own mistakes reported.
                     if isinstance(exc, UsageError):
                         raise
-                    errs = [exc] if isinstance(exc, QglError) else \
+                    errs = [_index_hint(exc, st)] if isinstance(exc, QglError) else \
                         unresolved_names(st, scope)
                     for err in errs:
                         self.errors.add(err)
@@ -614,6 +615,25 @@ def _bounds_text(lo: float, hi: float) -> str:
     if hi < INF:
         parts.append(f"<= {hi:g}")
     return " and ".join(parts)
+
+
+def _index_hint(err: QglError, node: ast.Node | None) -> QglError:
+    """``var p[G, T]: MW in 0 .. cap[g]``: a name used but left anonymous in the index."""
+    index = getattr(node, "index", None)
+    used = re.match(r"'([^']+)' is neither a name nor an element", err.message)
+    if used is None or not isinstance(index, ast.IndexSpec):
+        return err
+    parts, guessed = [], set()
+    for it in index.items:
+        dom = it.domain.parts[0].name if isinstance(it.domain, ast.Ref) and \
+            len(it.domain.parts) == 1 else "…"
+        var = it.var or (dom.lower() if dom != "…" else "i")
+        if it.var is None:
+            guessed.add(var)
+        parts.append(f"{var} in {dom}")
+    if used[1] in guessed:  # `g` with an anonymous `G`: the index was meant (not a label)
+        err.hint = f"name the index to use it: {getattr(node, 'name', '')}[{', '.join(parts)}]"
+    return err
 
 
 def _defined(st: ast.Statement) -> list[str]:
