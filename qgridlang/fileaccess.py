@@ -58,6 +58,8 @@ def read_text(path: Path, span: Span | None, what: str, encoding: str = "utf-8",
             "(allow_read=[...] in the Python API)")
     try:
         st = os.stat(real)
+    except FileNotFoundError:
+        raise FileAccessError(f"{what} '{path}' not found", span) from None
     except OSError as exc:
         raise FileAccessError(f"cannot read {what} '{path}': {exc.strerror}", span) from None
     _check_stat(st, path, span, what, lim)
@@ -73,7 +75,7 @@ def read_text(path: Path, span: Span | None, what: str, encoding: str = "utf-8",
     finally:
         os.close(fd)
     if len(data) > lim.max_read_bytes:  # it grew after the check
-        raise _too_large(path, len(data), span, what, lim)
+        raise _too_large(path, None, span, what, lim)
     return decode(data, path, span, what, encoding)
 
 
@@ -104,15 +106,15 @@ def read_capped(path: Path, limits: Limits | None = None) -> bytes:
     with open(path, "rb") as f:
         data = f.read(lim.max_read_bytes + 1)
     if len(data) > lim.max_read_bytes:
-        raise _too_large(path, len(data), None, "the model", lim)
+        raise _too_large(path, None, None, "the model", lim)
     return data
 
 
 def _real_path(path: Path, span: Span | None, what: str) -> Path:
+    # Not strict: whether a file exists outside the allowed folders is not the model's to
+    # learn, so containment is judged first and existence after (by os.stat).
     try:
-        return path.resolve(strict=True)
-    except FileNotFoundError:
-        raise FileAccessError(f"{what} '{path}' not found", span) from None
+        return path.resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # a symlink loop, a path component not a folder
         reason = getattr(exc, "strerror", None) or "a symbolic link loop"
         raise FileAccessError(f"cannot read {what} '{path}': {reason}", span) from None
@@ -131,13 +133,15 @@ def _check_stat(st: os.stat_result, path: Path, span: Span | None, what: str,
         raise _too_large(path, st.st_size, span, what, lim)
 
 
-def _too_large(path: Path | str, size: int, span: Span | None, what: str,
+def _too_large(path: Path | str, size: int | None, span: Span | None, what: str,
                lim: Limits) -> QglError:
-    mib = lim.max_read_bytes / 2**20
-    shown = (f"larger than {mib:g} MiB" if size == lim.max_read_bytes + 1 else  # read, capped
-             f"{size / 2**20:.1f} MiB ({size} bytes)")
+    """``size`` None: more than the limit was read (the file's size is not known)."""
+    cap = lim.max_read_bytes
+    limit = f"{cap / 2**20:g} MiB" if cap >= 2**20 else f"{cap} bytes"
+    shown = (f"larger than {limit}" if size is None else
+             f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size} bytes")
     return FileAccessError(
-        f"{what} '{path}' is {shown}; the read limit is {mib:g} MiB", span,
+        f"{what} '{path}' is {shown}; the read limit is {limit}", span,
         "raise it with --max-read-mb N, the environment variable QGL_MAX_READ_MB, or "
         "max_read_mb=N in the Python API")
 

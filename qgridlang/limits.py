@@ -72,7 +72,8 @@ def make(max_size: int | None = None, allow_read: Iterable[str | os.PathLike[str
     """
     if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int)
                                  or max_size < 1):
-        raise UsageError(f"max_size must be a positive integer, got {max_size!r}")
+        raise UsageError(f"the size limit (--max-size, max_size=) must be a positive integer, "
+                         f"got {max_size!r}")
     if max_read_mb is None:
         env = os.environ.get("QGL_MAX_READ_MB")
         if env:
@@ -83,7 +84,8 @@ def make(max_size: int | None = None, allow_read: Iterable[str | os.PathLike[str
     if max_read_mb is not None and (isinstance(max_read_mb, bool)
                                     or not isinstance(max_read_mb, int | float)
                                     or not math.isfinite(max_read_mb) or max_read_mb <= 0):
-        raise UsageError(f"the read limit must be a positive number of MiB, got {max_read_mb!r}")
+        raise UsageError(f"the read limit (--max-read-mb, max_read_mb=, QGL_MAX_READ_MB) must "
+                         f"be a positive number of MiB, got {max_read_mb!r}")
     if isinstance(allow_read, str | os.PathLike):
         allow_read = [allow_read]  # one folder given as a plain string, not its characters
     folders = []
