@@ -11,10 +11,11 @@ from qgridlang import ast
 from qgridlang.errors import QglSyntaxError, Span
 from qgridlang.limits import MAX_DEPTH
 
-# Rules whose left operand may repeat the rule (`a + b - c`, `p and q and r`, `MW*h*h`): such a
-# chain is one level of nesting however long, since the checker folds it in a loop.
+# Rules whose left operand may repeat the rule (`a + b - c`, `p and q and r`): such a chain is
+# one level of nesting however long, since the checker folds it in a loop. (Units are not:
+# pint parses `MW*MW*…` recursively, and no unit has a hundred factors.)
 _CHAINS = {"add": "add", "sub": "add", "mul": "mul", "div": "mul", "and_op": "and",
-           "or_op": "or", "unit_mul": "unit", "unit_div": "unit"}
+           "or_op": "or"}
 
 
 def check_depth(tree: Tree[Token], file: str, limit: int = MAX_DEPTH) -> None:
