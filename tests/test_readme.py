@@ -1,0 +1,216 @@
+"""Every snippet of the README runs: a snippet a user copies must work as printed.
+
+Fenced blocks are classified by their info string:
+
+- ``qgl``: checked by the real checker, inside the context (declarations it relies on, data
+  files) that ``QGL_CONTEXTS`` gives for it, keyed by the snippet's first line. A qgl snippet
+  without a context fails, so a new snippet cannot go untested.
+- ``bash``: every command is run as a real process from a copy of the examples. The set-up
+  commands (install, test) are what ``.ci/run`` runs; cloud backends must fail clearly (exit 3)
+  without credentials.
+- ``python``: executed as a script in the same folder.
+- ``text``: output, synopses and diagrams; ``json``: the solve document, whose keys are compared
+  with a real ``qglc solve --json`` output. Any other (or no) info string is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import qgridlang as qg
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+HERE = Path(__file__).resolve().parent / "readme"
+KINDS = {"qgl", "bash", "python", "text", "json"}
+CLOUD_BACKENDS = ("hybrid", "hybrid_cqm", "ibm")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    kind: str
+    line: int  # the line of the opening fence
+    body: str
+
+    @property
+    def first(self) -> str:
+        """The first line without its comment (the key of a qgl snippet's context)."""
+        line = self.body.strip().splitlines()[0] if self.body.strip() else ""
+        return re.sub(r"\s+#.*$", "", line).strip()
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line} ({self.kind}: {self.first[:40]})"
+
+
+def snippets() -> list[Snippet]:
+    text = README.read_text(encoding="utf-8")
+    out = []
+    for m in re.finditer(r"^```([^\n]*)\n(.*?)^```[ \t]*$", text, re.S | re.M):
+        out.append(Snippet(m.group(1).strip(), text[: m.start()].count("\n") + 1, m.group(2)))
+    return out
+
+
+ALL = snippets()
+
+
+def _of(kind: str) -> list[Snippet]:
+    return [s for s in ALL if s.kind == kind]
+
+
+def test_every_block_says_what_it_is() -> None:
+    unknown = [str(s) for s in ALL if s.kind not in KINDS]
+    assert not unknown, f"fenced blocks need one of {sorted(KINDS)} as info string: {unknown}"
+    assert len(ALL) >= 10
+
+
+# ---- qgl snippets ------------------------------------------------------------------------------
+
+T4 = "time T = 1..4 step 1 h\n"
+UNITS_PARAMS = (
+    'set G = {u1, u2, u3}\n'
+    'param pmax[G]: MW, pmin[G]: MW, b[G]: $/MWh, a[G]: $/h, ramp_up[G]: MW/h, up[G]'
+    ' = csv("data/units.csv", key = "unit")\n'
+)
+
+# first line of a snippet -> (prelude, postlude): declarations it relies on, before and after it
+QGL_CONTEXTS: dict[str, tuple[str, str]] = {
+    'model unit_commitment "24-hour day-ahead commitment"': (
+        "", T4 + "heat_pump hp { pmax = 5 kW }\nminimize sum(t in T) hp.power[t] * 1 $/kWh * dt\n"),
+    "time T = 1..96 step 15 min": ("", ""),
+    "param reserve = 10 %": (T4 + "set G = {u1, u2, u3}\nset A = 1..3\n", ""),
+    "var u[G, T] binary": (T4 + UNITS_PARAMS + "param cap: MW = 100\n", ""),
+    "expr fuel[t in T] = sum(g in G) (a[g] * u[g, t] * dt + b[g] * p[g, t] * dt)": (
+        T4 + UNITS_PARAMS
+        + 'param demand[T]: MW = csv("data/load.csv", key = "hour", column = "demand_mw")\n'
+        + "var u[G, T] binary\nvar v[G, T] binary\nvar s[G, T] binary\n"
+        + "var p[G, T]: MW in 0 .. 300\nvar shed[T]: MW in 0 .. 50\n", ""),
+    "component battery(energy: kWh, power: kW, efficiency = 95 %, soc_min = 10 %,": (
+        "", "time T = 1..3 step 1 h\nbus b0\nbattery ess at b0 { energy = 100 kWh; power = 50 kW }"
+            "\nminimize ess.wear\n"),
+    "bus ac": (
+        "use stdlib\n" + T4 + "set PV = {a1, a2}\n"
+        + "param rating[PV]: kW = {a1: 300, a2: 200}\n"
+        + "param pv_pu[T] = {1: 0, 2: 0.4, 3: 0.8, 4: 0.2}\n"
+        + "param demand[T]: kW = {1: 400, 2: 450, 3: 500, 4: 420}\n", ""),
+    "set S = 1..1000": (
+        T4 + "param demand[T]: MW = {1: 100, 2: 120, 3: 130, 4: 110}\n"
+        + "param pv_forecast[T]: MW = {1: 0, 2: 20, 3: 40, 4: 10}\n"
+        + "param price[T]: $/MWh = {1: 30, 2: 35, 3: 50, 4: 40}\nparam lambda = 0.5\n", ""),
+    'set S = csv("data/scenarios.csv", key = "s")': (
+        T4 + "param price: $/MWh = 40\n", ""),
+    "quantum {": (
+        T4 + "set G = {u1, u2}\nvar p[G, T]: MW in 0 .. 100\nvar s integer in 0 .. 3\n"
+        + "constraint balance[t in T]: sum(g in G) p[g, t] == 60 MW\n"
+        + "minimize sum(g in G, t in T) 10 $/MWh * p[g, t] * dt + 1 $ * s\n", ""),
+}
+
+
+def _workdir(tmp_path: Path) -> Path:
+    shutil.copytree(HERE / "data", tmp_path / "data")
+    shutil.copytree(HERE / "components", tmp_path / "components")
+    return tmp_path
+
+
+@pytest.mark.parametrize("snippet", _of("qgl"), ids=str)
+def test_qgl_snippet_checks(snippet: Snippet, tmp_path: Path) -> None:
+    assert snippet.first in QGL_CONTEXTS, (
+        f"{snippet}: no context in tests/test_readme.py QGL_CONTEXTS; add the declarations it "
+        "relies on so the snippet is checked")
+    prelude, postlude = QGL_CONTEXTS[snippet.first]
+    model = _workdir(tmp_path) / "snippet.qgl"
+    model.write_text(prelude + snippet.body + postlude, encoding="utf-8")
+    try:
+        qg.check(model)
+    except qg.QglErrors as exc:
+        pytest.fail(f"{snippet} does not check:\n{exc}")
+
+
+# ---- shell and Python snippets -----------------------------------------------------------------
+
+SETUP = ('pip install -e ".[dev]"', "python3 -m pytest")
+
+
+def _commands(body: str) -> list[str]:
+    """One command per line; backslash continuations joined; comments dropped."""
+    out, pending = [], ""
+    for raw in body.splitlines():
+        line = raw.rstrip()
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def _strip_comment(cmd: str) -> str:
+    return shlex.join(shlex.split(cmd, comments=True))
+
+
+def _env(home: Path) -> dict[str, str]:
+    """The user's environment without vendor credentials (a cloud line must fail clearly)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DWAVE_", "QISKIT_IBM", "IBM_QUANTUM"))}
+    env["HOME"] = str(home)
+    env["XDG_CONFIG_HOME"] = str(home / ".config")
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+@pytest.fixture(scope="module")
+def examples_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder like the repository root for a user: examples/ and benchmarks/ (copies)."""
+    base = tmp_path_factory.mktemp("readme_run")
+    shutil.copytree(ROOT / "examples", base / "examples")
+    (base / "home").mkdir()
+    return base
+
+
+@pytest.mark.parametrize("snippet", _of("bash"), ids=str)
+def test_bash_snippet_runs(snippet: Snippet, examples_copy: Path) -> None:
+    cmds = [_strip_comment(c) for c in _commands(snippet.body)]
+    assert cmds, f"{snippet} has no command"
+    for cmd in cmds:
+        if cmd in (shlex.join(shlex.split(s)) for s in SETUP):
+            ci = (ROOT / ".ci" / "run").read_text()
+            assert "python3 -m pytest" in ci and "pip install" in ci
+            continue
+        argv = shlex.split(cmd)
+        assert argv[0] in ("qglc", "python"), f"{snippet}: unexpected command {cmd!r}"
+        if argv[0] == "python":
+            argv[0] = sys.executable
+        cloud = any(b in argv[argv.index("--backend") + 1:][:1] for b in CLOUD_BACKENDS) \
+            if "--backend" in argv else False
+        proc = subprocess.run(argv, cwd=examples_copy, env=_env(examples_copy / "home"),
+                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        assert "Traceback" not in proc.stderr, f"{cmd}\n{proc.stderr}"
+        if cloud:
+            assert proc.returncode == 3, f"{cmd} without credentials: exit {proc.returncode}"
+            assert "credential" in proc.stderr.lower() or "token" in proc.stderr.lower()
+            continue
+        assert proc.returncode == 0, f"{cmd}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+        if "--json" in argv:
+            json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("snippet", _of("python"), ids=str)
+def test_python_snippet_runs(snippet: Snippet, examples_copy: Path) -> None:
+    script = examples_copy / f"snippet_{snippet.line}.py"
+    script.write_text(snippet.body, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], cwd=examples_copy,
+                          env=_env(examples_copy / "home"), capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, f"{snippet}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
