@@ -15,6 +15,8 @@ import io
 import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qgridlang import limits
 from qgridlang.checker import check_text
 from qgridlang.cli import main
 from qgridlang.errors import QglError, QglErrors
@@ -329,3 +332,171 @@ def test_pinned_crash_cli_never_shows_a_traceback(name: str, fuzz_dir: Path,
     assert "Traceback" not in err and "internal error" not in err
     assert code == 1
     assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: error: ", err, flags=re.M), err
+
+
+# ---- (e) hostile input: huge sizes, deep nesting, long sums, control bytes, odd paths -----------
+# Checked under lowered limits so every refusal happens early; each input must then finish
+# within HOSTILE_SECONDS and map at most HOSTILE_MB more memory, whatever it asks for.
+HOSTILE_LIMITS = limits.make(max_size=50_000, max_read_mb=1)
+HOSTILE_SECONDS = 20.0
+HOSTILE_MB = 400
+CONTROL = ["\x00", "\x1b", "\x1b[2J", "\x07", "\r", "\x7f", "\u202e", "\u2028", "\ufeff", "\x85"]
+HUGE = ["1000000000", "1e12", "99999999999999999999", "1e308", "4294967296", "-1000000000"]
+ODD_PATHS = ["/etc/passwd", "/proc/self/environ", "/dev/zero", "/dev/null", "../../etc/passwd",
+             "", ".", "/", "fifo.csv", "link.csv", "latin1.csv", "big.csv", "ok.csv", "dir",
+             "loop.csv", "fifo.qgl", "link.qgl", "\x1b[2J.csv", "ok.csv/..", "data/../../x"]
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+_STRING = re.compile(r'"[^"\n]*"')
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder with every kind of file a model must not be able to misuse."""
+    d = tmp_path_factory.mktemp("hostile")
+    (d / "ok.csv").write_text("x,v\na,1\nb,2\n", encoding="utf-8")
+    (d / "latin1.csv").write_bytes(b"x,v\ncaf\xe9,1\n")
+    (d / "big.csv").write_bytes(b"x,v\n" + b"a,1\n" * 300_000)  # over the 1 MiB test limit
+    (d / "dir").mkdir()
+    os.mkfifo(d / "fifo.csv")
+    os.mkfifo(d / "fifo.qgl")
+    (d / "link.csv").symlink_to("/etc/passwd")
+    (d / "link.qgl").symlink_to("/etc/passwd")
+    (d / "loop.csv").symlink_to(d / "loop.csv")
+    return d
+
+
+@st.composite
+def hostile_source(draw: st.DrawFn) -> tuple[str, str, bool]:
+    """(file, text, in the hostile folder): an example or token soup with hostile mutations."""
+    if draw(st.booleans()):
+        path, text, _ = draw(st.sampled_from(SOURCES))
+        text, file, odd_dir = text.replace("use stdlib", ""), str(path), False
+    else:
+        text, file, odd_dir = PRELUDE + draw(token_soup()), "<fuzz>", False
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["huge", "range", "deep", "long_sum", "control", "csv",
+                                   "import", "big_var", "big_sum", "big_product"]))
+        lines = text.split("\n")
+        at = draw(st.integers(0, len(lines)))
+        numbers = list(_NUMBER.finditer(text))
+        if op == "huge" and numbers:
+            m = numbers[draw(st.integers(0, len(numbers) - 1))]
+            text = text[:m.start()] + draw(st.sampled_from(HUGE)) + text[m.end():]
+        elif op == "range":
+            lines.insert(at, f"set Z{at} = 1..{draw(st.sampled_from(HUGE))}")
+            text = "\n".join(lines)
+        elif op == "deep":
+            k = draw(st.sampled_from([50, 99, 101, 150, 500, 3000]))
+            opener, closer = draw(st.sampled_from([("(", ")"), ("-(", ")"), ("abs(", ")"),
+                                                   ("(if 1 > 0 then ", " else 0)"),
+                                                   ("2 ^ (", ")")]))
+            lines.insert(at, f"param d{at} = " + opener * k + "1" + closer * k)
+            text = "\n".join(lines)
+        elif op == "long_sum":
+            k = draw(st.sampled_from([250, 1000, 5000]))
+            term = draw(st.sampled_from(["1", "x[a, 1]", "1 MW", "cap[a]", "k"]))
+            lines.insert(at, f"expr s{at} = " + " + ".join([term] * k))
+            text = "\n".join(lines)
+        elif op == "control":
+            i = draw(st.integers(0, len(text)))
+            text = text[:i] + draw(st.sampled_from(CONTROL)) + text[i:]
+        elif op in ("csv", "import"):
+            odd = draw(st.sampled_from(ODD_PATHS))
+            odd_dir = True
+            strings = list(_STRING.finditer(text))
+            if op == "csv" and strings and draw(st.booleans()):
+                m = strings[draw(st.integers(0, len(strings) - 1))]
+                text = text[:m.start()] + f'"{odd}"' + text[m.end():]
+            else:
+                lines.insert(at, f'set Q{at} = csv("{odd}", key = "x")' if op == "csv" else
+                             f'import "{odd}"')
+                text = "\n".join(lines)
+        elif op == "big_var":
+            lines.insert(at, f"var z{at}[1..100000, 1..100000] binary")
+            text = "\n".join(lines)
+        elif op == "big_sum":
+            lines.insert(at, f"param b{at} = sum(i in 1..100000, j in 1..100000) 1")
+            text = "\n".join(lines)
+        else:
+            lines.insert(at, f"set P{at} = 1..40000\nvar p{at}[P{at}] binary\n"
+                         f"minimize (sum(i in P{at}) p{at}[i]) * (sum(i in P{at}) p{at}[i])")
+            text = "\n".join(lines)
+    return file, text, odd_dir
+
+
+@contextlib.contextmanager
+def memory_budget(megabytes: int) -> Iterator[None]:
+    """Inside the block the process may map at most ``megabytes`` more (RLIMIT_AS; Linux).
+
+    An input that asks for more gets a MemoryError, which assert_only_qgl_errors does not
+    accept: the failure names the input. (tracemalloc would measure the same, ten times
+    slower.)
+    """
+    try:
+        import resource
+
+        with open("/proc/self/status", encoding="ascii") as f:
+            vm_kb = next(int(ln.split()[1]) for ln in f if ln.startswith("VmSize:"))
+    except (ImportError, OSError, StopIteration):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = vm_kb * 1024 + megabytes * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap if hard < 0 else min(cap, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def assert_bounded(text: str, file: str) -> None:
+    """Only QglErrors, within HOSTILE_SECONDS and HOSTILE_MB, under HOSTILE_LIMITS."""
+    with time_budget(HOSTILE_SECONDS), memory_budget(HOSTILE_MB), \
+            limits.using(HOSTILE_LIMITS):
+        assert_only_qgl_errors(text, file)
+
+
+def _hostile_case(hostile_dir: Path, case: tuple[str, str, bool]) -> None:
+    file, text, odd_dir = case
+    if odd_dir:  # odd paths resolve against the folder holding FIFOs, links and big files
+        file = str(hostile_dir / "model.qgl")
+        Path(file).write_text(text, encoding="utf-8", errors="surrogatepass")
+    assert_bounded(text, file)
+
+
+@fuzz_settings(300)
+@given(hostile_source())
+def test_hostile_mutations_are_refused_in_bounded_time_and_memory(
+        hostile_dir: Path, case: tuple[str, str, bool]) -> None:
+    _hostile_case(hostile_dir, case)
+
+
+@pytest.mark.slow
+@settings(max_examples=max(_DEEP, 10_000), deadline=None, derandomize=not _DEEP, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.one_of(hostile_source(), mutated_source().map(lambda c: (c[0], c[1], False)),
+                 token_soup().map(lambda t: ("<fuzz>", t, False))))
+def test_ten_thousand_hostile_inputs(hostile_dir: Path, case: tuple[str, str, bool]) -> None:
+    """The long run: at least 10,000 inputs (hostile, mutated examples, token soup)."""
+    _hostile_case(hostile_dir, case)
+
+
+# ---- (f) the real process on a few dozen hostile inputs -----------------------------------------
+@fuzz_settings(4)
+@given(st.lists(hostile_source(), min_size=10, max_size=10))
+def test_cli_process_on_hostile_inputs(hostile_dir: Path, cases: list[tuple[str, str, bool]]
+                                       ) -> None:
+    """40 inputs in 4 processes (one `qglc check` of 10 files each, so a crash in any file is
+    exit 70): exit 0-3, no traceback, no raw control bytes, bounded output."""
+    paths = []
+    for i, (_, text, _) in enumerate(cases):
+        paths.append(hostile_dir / f"cli{i}.qgl")
+        paths[-1].write_text(text, encoding="utf-8", errors="surrogatepass")
+    proc = subprocess.run([sys.executable, "-m", "qgridlang.cli", "check", *map(str, paths),
+                           "--max-size", "50000", "--max-read-mb", "1"], capture_output=True,
+                          text=True, timeout=600, cwd=hostile_dir)
+    assert proc.returncode in (0, 1, 2, 3), proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, \
+        proc.stderr[-3000:]
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", proc.stderr)
+    assert len(proc.stderr) < 200_000
