@@ -510,9 +510,9 @@ def _console() -> Any:
 def _print_warnings(warnings: list[Any]) -> None:
     """``path:LINE:COL: warning: message`` on stderr (a QglWarning never stops a run)."""
     for w in warnings:
-        where = f"{w.span}: " if w.span and w.span.line else ""
-        print(f"{where}warning: {w.message}" + (f"\n       = help: {w.hint}" if w.hint else ""),
-              file=sys.stderr)
+        where = f"{terminal_text(str(w.span))}: " if w.span and w.span.line else ""
+        print(f"{where}warning: {clip_message(w.message)}"
+              + (f"\n       = help: {clip_message(w.hint)}" if w.hint else ""), file=sys.stderr)
 
 
 def _print_errors(errors: list[QglError]) -> None:
