@@ -7,7 +7,7 @@ from qgl_models import KNAPSACK_WITH_COUNT
 
 from qgridlang.checker import CheckedModel, check_text
 from qgridlang.dispatcher import solve_model
-from qgridlang.errors import BackendError, UsageError
+from qgridlang.errors import UsageError
 from qgridlang.registry import Options, get_backend, listing
 from qgridlang.results import Solution, Status
 
@@ -102,7 +102,7 @@ set I = 1..25
 var y[I] binary
 minimize count: sum(i in I) y[i]
 """)
-    with pytest.raises(BackendError) as err:
+    with pytest.raises(UsageError) as err:  # the user's choice of backend: exit 2
         solve_model(wide, "exact")
     assert "25 binaries" in err.value.message and "at most 24" in err.value.message
     assert err.value.hint is not None and "sa" in err.value.hint
