@@ -460,6 +460,8 @@ def _solve(args: argparse.Namespace, checked: Any) -> int:
             sol.write(args.output)
     if sol.status == Status.INTERRUPTED:  # Ctrl-C: the plan so far is printed, exit 130
         return EXIT_INTERRUPT
+    if sol.status == Status.ERROR:  # the solver failed, not the model: a backend error
+        return EXIT_BACKEND
     ok = sol.status in (Status.OPTIMAL, Status.FEASIBLE) and sol.feasible
     return EXIT_OK if ok else EXIT_MODEL
 

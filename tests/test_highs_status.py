@@ -259,3 +259,17 @@ def test_nan_override_is_a_usage_error(value: str) -> None:
     with pytest.raises(UsageError, match="not a number"):
         check_text("model m\nparam cap = 5\nvar x in 0 .. cap\nmaximize o: x\n",
                    overrides={"cap": value})
+
+
+def test_a_solver_failure_exits_3_with_its_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`error` is the backend's failure, not the model's: exit 3 like other backend errors."""
+    from qgridlang.cli import main
+
+    monkeypatch.setattr(highs.HighsBackend, "run", lambda self, artifact, options: RawResult(
+        Status.ERROR, message="HiGHS failed: out of memory"))
+    model = tmp_path / "commit.qgl"
+    model.write_text(COMMIT, encoding="utf-8")
+    assert main(["solve", str(model), "--json"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "error" and doc["message"] == "HiGHS failed: out of memory"
