@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from qgridlang import ast
-from qgridlang.errors import ErrorCollector, QglError, UnknownName, did_you_mean
+from qgridlang.errors import (
+    ErrorCollector,
+    LimitExceeded,
+    QglError,
+    Span,
+    UnknownName,
+    did_you_mean,
+)
 from qgridlang.fileaccess import read_text
+from qgridlang.limits import SIZE_HINT, current, sci
 from qgridlang.parser import parse
 from qgridlang.resources import data_file, library_names
 
@@ -39,9 +48,37 @@ def _real(path: Path) -> Path:
         return path.absolute()
 
 
+# Roughly Lark's tokens (comments excluded, a string is one): for the token count only.
+_TOKEN = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z_0-9.]+|\S')
+
+
+def _check_tokens(text: str, file: str) -> None:
+    """Refuse text with more tokens than a twentieth of the size limit, before parsing it.
+
+    Parsing costs about 1 KB of memory per token (Lark's tree, then the AST): a 10 MB line of
+    `1 + 1 + …` would take gigabytes and minutes.
+    """
+    limit = max(1000, current().max_size // 20)
+    if len(text) <= limit:  # fewer characters than the limit: fewer tokens too
+        return
+    n = 0
+    for m in _TOKEN.finditer(text):
+        if m.group().startswith("#"):
+            continue
+        n += 1
+        if n > limit:
+            at = m.start()
+            line = text.count("\n", 0, at) + 1
+            column = at - text.rfind("\n", 0, at)
+            raise LimitExceeded(f"the model text has more than {sci(limit)} tokens (names, "
+                                f"numbers, symbols); the limit is {sci(limit)}, a twentieth "
+                                "of the size limit", Span(file, line, column), SIZE_HINT)
+
+
 def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path], depth: int = 0
           ) -> list[ast.Statement]:
     try:
+        _check_tokens(text, file)
         prog = parse(text, file)
     except QglError as exc:
         errors.add(exc)

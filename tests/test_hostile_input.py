@@ -28,10 +28,18 @@ SECRET = "qgl-secret-token-8d1f"
 
 
 def qglc(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
-         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+         timeout: float = 120, memory_mb: int | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m qgridlang.cli …``; ``memory_mb`` caps its address space (a plain check maps
+    about 300 MB), so an input that takes more ends in a MemoryError: exit 70."""
+    def cap() -> None:
+        if memory_mb is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+
     return subprocess.run([sys.executable, "-m", "qgridlang.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, preexec_fn=cap)
 
 
 def errors_of(text: str, file: str = "m.qgl", **kw: object) -> list[QglError]:
@@ -387,6 +395,24 @@ DEEP = {
 }
 
 
+def test_a_model_of_too_many_tokens_is_refused_before_parsing(tmp_path: Path) -> None:
+    """Parsing takes about 1 KB per token: 5 million tokens (a 10 MB file) would be 5 GB."""
+    path = tmp_path / "tokens.qgl"
+    path.write_text("param k = 1\nparam a = " + "1 + " * 2_500_000 + "1\n", encoding="utf-8")
+    t0 = time.perf_counter()
+    proc = qglc("check", path, timeout=120, memory_mb=1024)
+    assert time.perf_counter() - t0 < 120
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert re.search(r"tokens\.qgl:2:\d+: error: the model text has more than 5\.0e5 tokens "
+                     r"\(names, numbers, symbols\); the limit is 5\.0e5", proc.stderr)
+    # the limit is a twentieth of --max-size; comments do not count
+    text = "# " + "word " * 10_000 + "\nparam a = " + " + ".join(["1"] * 2000) + "\n"
+    (err,) = errors_of(text, max_size=20_000)
+    assert err.message.startswith("the model text has more than 1000 tokens")
+    assert check_text(text, "m.qgl", limits=limits.make(max_size=100_000)).flat.n == 0
+
+
 @pytest.mark.parametrize("kind", sorted(DEEP))
 def test_500_deep_nesting_is_a_located_error(kind: str) -> None:
     text = "param a = " + DEEP[kind](500) + "\n"
@@ -442,7 +468,7 @@ def test_a_ten_megabyte_line_gives_a_short_excerpt(tmp_path: Path) -> None:
                          (f"param a = @ {long}\n", 11)):
         path = tmp_path / "long.qgl"
         path.write_text(text, encoding="utf-8")
-        proc = qglc("check", path, timeout=300)
+        proc = qglc("check", path, timeout=300, memory_mb=1024)  # 1.3 GB before
         no_traceback(proc)
         assert proc.returncode == 1
         assert len(proc.stderr) < 1000, len(proc.stderr)  # 20 MB before
@@ -546,7 +572,7 @@ def test_hostile_inputs_through_the_cli(tmp_path: Path) -> None:
         paths.append(tmp_path / f"h{i}.qgl")
         paths[-1].write_text(text, encoding="utf-8")
     t0 = time.perf_counter()
-    proc = qglc("check", *paths, "--max-size", "2000000", timeout=300)
+    proc = qglc("check", *paths, "--max-size", "2000000", timeout=300, memory_mb=1024)
     assert time.perf_counter() - t0 < 300
     no_traceback(proc)
     assert proc.returncode == 1
