@@ -232,3 +232,50 @@ def test_python_snippet_runs(snippet: Snippet, examples_copy: Path) -> None:
                           env=_env(examples_copy / "home"), capture_output=True, text=True,
                           timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"{snippet}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+
+
+# ---- the JSON document -------------------------------------------------------------------------
+
+def _shape(doc: object, depth: int = 0) -> object:
+    """Keys of objects down to the entries of variables/expressions/duals (not their labels)."""
+    if isinstance(doc, dict) and depth < 2:
+        return {k: _shape(v, depth + 1) for k, v in doc.items()}
+    return type(doc).__name__ if not isinstance(doc, int | float) or isinstance(doc, bool) \
+        else "number"
+
+
+@pytest.mark.parametrize("snippet", _of("json"), ids=str)
+def test_json_snippet_has_the_shape_of_a_real_solve(snippet: Snippet, tmp_path: Path) -> None:
+    readme = json.loads(re.sub(r"//[^\n]*", "", snippet.body))
+    model = tmp_path / "tiny.qgl"
+    model.write_text(
+        "model tiny\ntime T = 1..2 step 1 h\nset G = {u1, u2}\n"
+        "param demand[T]: MW = {1: 120, 2: 80}\nparam price[G]: $/MWh = {u1: 10, u2: 20}\n"
+        "var p[G, T]: MW in 0 .. 100\n"
+        "constraint balance[t in T]: sum(g in G) p[g, t] == demand[t]\n"
+        "expr fuel[t in T] = sum(g in G) price[g] * p[g, t] * dt\n"
+        "minimize cost: sum(t in T) fuel[t]\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "qgridlang", "solve", str(model), "--json"],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    real = json.loads(proc.stdout)
+    assert set(readme) == set(real), "README's JSON keys differ from qglc solve --json"
+    for key in ("variables", "expressions", "duals"):
+        for name, entry in readme[key].items():
+            assert set(entry) == set(next(iter(real[key].values()))), f"{key}.{name}"
+    assert set(readme["violations"][0]) <= {"constraint", "amount", "unit", "side", "message"}
+    assert _shape(real["timings"]).keys() >= _shape(readme["timings"]).keys()
+
+
+def test_the_error_shown_is_what_qglc_prints(tmp_path: Path) -> None:
+    """The README's sample error is the checker's real output for such a model."""
+    (shown,) = [s for s in _of("text") if s.first.startswith("bad.qgl:6:35: error:")]
+    bad = tmp_path / "bad.qgl"
+    bad.write_text("model bad\ntime T = 1..2 step 1 h\nset G = {u1, u2}\n"
+                   "param pmax[G]: MW = {u1: 100, u2: 50}\n\n"
+                   "var p[g in G, t in T]: MW in 0 .. pmx[g]\n"
+                   "minimize sum(g in G, t in T) p[g, t]\n",
+                   encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "qgridlang", "check", "bad.qgl"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(shown.body), proc.stderr
