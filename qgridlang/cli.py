@@ -460,7 +460,7 @@ def _solve(args: argparse.Namespace, checked: Any) -> int:
             sol.write(args.output)
     if sol.status == Status.INTERRUPTED:  # Ctrl-C: the plan so far is printed, exit 130
         return EXIT_INTERRUPT
-    if sol.status == Status.ERROR:  # the solver failed, not the model: a backend error
+    if sol.status == Status.ERROR and sol.x is None:  # the solver failed: a backend error
         return EXIT_BACKEND
     ok = sol.status in (Status.OPTIMAL, Status.FEASIBLE) and sol.feasible
     return EXIT_OK if ok else EXIT_MODEL
