@@ -30,10 +30,10 @@ class Span:
 NOWHERE = Span("<builtin>", 0, 0)
 
 
-class QglError(Exception):
-    """Base of every error a user can cause. Never shown as a traceback."""
+class _Located:
+    """A message about a place in a model, with an optional hint (errors and warnings)."""
 
-    kind = "error"
+    severity = "error"
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
         super().__init__(message)
@@ -42,9 +42,15 @@ class QglError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        where = f"{self.span}: " if self.span else ""
+        where = f"{self.span}: " if self.span and self.span.line else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}error: {self.message}{hint}"
+        return f"{where}{self.severity}: {self.message}{hint}"
+
+
+class QglError(_Located, Exception):
+    """Base of every error a user can cause. Never shown as a traceback."""
+
+    kind = "error"
 
 
 class QglSyntaxError(QglError):
@@ -178,23 +184,14 @@ def hint_budget() -> Iterator[None]:
         _HINT_WORK.reset(token)
 
 
-class QglWarning(UserWarning):
+class QglWarning(_Located, UserWarning):
     """Something legal that is probably not what the model means (the run goes on).
 
     The checker collects these in ``CheckedModel.warnings``; ``qglc`` prints them on stderr as
     ``path:LINE:COL: warning: message`` and ``--json`` lists them under ``warnings``.
     """
 
-    def __init__(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.span = span
-        self.hint = hint
-
-    def __str__(self) -> str:
-        where = f"{self.span}: " if self.span and self.span.line else ""
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}warning: {self.message}{hint}"
+    severity = "warning"
 
     def to_json(self) -> dict[str, str | int | None]:
         s = self.span

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,10 +115,10 @@ def test_ctrl_c_table_output(tmp_path: Path) -> None:
     assert "interrupted" in out and "best plan found so far" in out
 
 
-def test_requested_interrupt_stops_highs_in_process(tmp_path: Path) -> None:
-    """interrupt.request() (what the first Ctrl-C does) stops a solve run from Python."""
-    checked = check_file(write_knapsack(tmp_path))
-    timer = threading.Timer(2.0, interrupt.request)
+def _solve_interrupted_after(checked: Any, seconds: float) -> Any:
+    """A highs solve that interrupt.request() (what the first Ctrl-C does) stops after
+    ``seconds``; it must return within 30 s."""
+    timer = threading.Timer(seconds, interrupt.request)
     timer.start()
     started = time.perf_counter()
     try:
@@ -125,6 +126,12 @@ def test_requested_interrupt_stops_highs_in_process(tmp_path: Path) -> None:
     finally:
         timer.cancel()
     assert time.perf_counter() - started < 30
+    return sol
+
+
+def test_requested_interrupt_stops_highs_in_process(tmp_path: Path) -> None:
+    """interrupt.request() (what the first Ctrl-C does) stops a solve run from Python."""
+    sol = _solve_interrupted_after(check_file(write_knapsack(tmp_path)), 2.0)
     assert sol.status == Status.INTERRUPTED and sol.feasible and sol.objective is not None
 
 
@@ -139,14 +146,6 @@ def test_requested_interrupt_stops_outer_approximation(tmp_path: Path) -> None:
         "maximize total: sum(i in I) value[i] * x[i]",
         "maximize total: sum(i in I) value[i] * x[i] - sum(k in K) 0.5 * over[k]^2"),
         encoding="utf-8")
-    checked = check_file(model)
-    timer = threading.Timer(3.0, interrupt.request)
-    timer.start()
-    started = time.perf_counter()
-    try:
-        sol = solve_model(checked, "highs", Options(time_limit=120))
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - started < 30
+    sol = _solve_interrupted_after(check_file(model), 3.0)
     assert sol.status == Status.INTERRUPTED, sol.message
     assert "outer-approximation round" in sol.message and sol.feasible

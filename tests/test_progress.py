@@ -10,26 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from qgl_models import KNAPSACK_WITH_COUNT
-
-# two units, three hours, quadratic fuel cost and commitment binaries: a convex MIQP
-DISPATCH = """
-model dispatch
-time T = 1..3 step 1 h
-set G = {a, b}
-param demand[T]: MW = {1: 90, 2: 160, 3: 120}
-param pmax[G]: MW = {a: 100, b: 120}
-param pmin[G]: MW = {a: 20, b: 30}
-param fixed[G]: $/h = {a: 80, b: 20}
-param lin[G]: $/MWh = {a: 10, b: 14}
-param quad[G]: $/MW^2/h = {a: 0.05, b: 0.02}
-var u[G, T] binary
-var p[g in G, t in T]: MW in 0 .. pmax[g]
-constraint balance[t in T]: sum(g in G) p[g, t] == demand[t]
-constraint limits[g in G, t in T]: pmin[g] * u[g, t] <= p[g, t] <= pmax[g] * u[g, t]
-minimize cost: sum(g in G, t in T) (fixed[g] * u[g, t] + lin[g] * p[g, t]
-                                    + quad[g] * p[g, t]^2) * dt
-"""
+from qgl_models import DISPATCH, KNAPSACK_WITH_COUNT
 
 
 def solve(model: Path, *args: str) -> tuple[dict[str, object], list[str]]:
