@@ -201,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _limits(args):
             return int(_dispatch(args))
-    except QglErrors as exc:
-        return _fail(exc.errors, EXIT_MODEL, as_json)
+    except QglErrors as exc:  # only usage mistakes (a --set name): a usage error
+        usage = all(isinstance(e, UsageError) for e in exc.errors)
+        return _fail(exc.errors, EXIT_USAGE if usage else EXIT_MODEL, as_json)
     except UsageError as exc:
         return _fail([exc], EXIT_USAGE, as_json)
     except BackendError as exc:

@@ -51,7 +51,7 @@ def test_set_overrides_scalar_with_units(model: Path, capsys: pytest.CaptureFixt
     assert out["variables"]["p"]["values"]["u1"]["1"] == pytest.approx(120.0)
     assert main(["solve", str(model), "--set", "cap=5 MWh"]) == 1
     assert "incompatible" in capsys.readouterr().err
-    assert main(["solve", str(model), "--set", "cpa=5"]) == 1
+    assert main(["solve", str(model), "--set", "cpa=5"]) == 2  # a usage error
     assert "did you mean 'cap'" in capsys.readouterr().err
 
 

@@ -116,9 +116,10 @@ class Builder:
         for name in set(self.overrides) - self.used_overrides:
             if isinstance(self.model.items.get(name), Poisoned):
                 continue  # its declaration failed and is reported already
-            self.errors.add(UnknownName(f"--set {name}: no scalar parameter '{name}'", None,
-                                        did_you_mean(name, [k for k, v in self.model.items.items()
-                                                            if isinstance(v, ParamData)])))
+            # a command-line mistake, not the model's: reported with the rest, exit 2
+            self.errors.add(UsageError(f"--set {name}: no scalar parameter '{name}'", None,
+                                       did_you_mean(name, [k for k, v in self.model.items.items()
+                                                           if isinstance(v, ParamData)])))
 
     def guard(self, fn: Callable[[], Any], names: list[str], scope: Scope | None = None,
               node: ast.Node | None = None, bound: tuple[str, ...] = ()) -> None:
