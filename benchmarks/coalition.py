@@ -41,8 +41,15 @@ METHODS: dict[str, tuple[str, dict[str, Any], int]] = {
 }
 
 
+def model_sources() -> dict[str, str]:
+    """The two models' texts, read where the script runs and shipped with each task: a worker
+    of an existing cluster need not have this checkout (only qgridlang installed)."""
+    return {name: (MODELS / name).read_text(encoding="utf-8")
+            for name in ("bipartition.qgl", "partition_milp.qgl")}
+
+
 def run_task(n: int, seed: int, method: str, sigma: float, exact_limit: float,
-             reads: int) -> dict[str, Any]:
+             reads: int, models: dict[str, str] | None = None) -> dict[str, Any]:
     """One method on one instance (runs on a dask worker; the instance is regenerated from its
     seed, so tasks are independent)."""
     from qgridlang.checker import check_file
@@ -54,8 +61,14 @@ def run_task(n: int, seed: int, method: str, sigma: float, exact_limit: float,
     work = Path(tempfile.mkdtemp(prefix=f"isg{n}-{seed}-"))
     row: dict[str, Any] = {"n": n, "seed": seed, "method": method}
     try:
-        for name in ("bipartition.qgl", "partition_milp.qgl"):
-            shutil.copy(MODELS / name, work / name)
+        from distributed import get_worker
+
+        row["worker"] = get_worker().address  # which process ran it (a cluster's, or local)
+    except (ImportError, ValueError):  # called outside a dask worker
+        pass
+    try:
+        for name, text in (models or model_sources()).items():
+            (work / name).write_text(text, encoding="utf-8")
         generate(work / "data", n, sigma, seed)
         labels, w = read_weights(work / "data")
         backend, extra, _ = METHODS[method]
@@ -164,27 +177,34 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     cluster = None
     if args.scheduler:
-        client = Client(args.scheduler)
+        # an existing cluster: its workers need qgridlang (and the backends' packages)
+        # installed, not this checkout; `run_task` travels by value (cloudpickle pickles the
+        # functions of a __main__ script by value) and the model texts travel with each task
+        client = Client(args.scheduler, timeout=60)
     else:
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
-    methods = ["exact-milp", *[m for m in args.methods if m != "exact-milp"]]
-    tasks = [(n, s, m) for n in args.n for m in methods for s in range(args.instances)
-             if n <= METHODS[m][2]]
-    futures = [client.submit(run_task, n, s, m, args.sigma, args.exact_limit, args.reads,
-                             pure=False) for n, s, m in tasks]
-    rows: list[dict[str, Any]] = []
-    saved = args.out / "coalition_rows.json"
-    with Progress() as progress:
-        bar = progress.add_task("tasks", total=len(futures))
-        for fut in as_completed(futures):
-            rows.append(fut.result())
-            saved.write_text(json.dumps(rows, default=float, indent=1))
-            progress.advance(bar)
-    client.close()
-    if cluster is not None:
-        cluster.close()
+    try:
+        methods = ["exact-milp", *[m for m in args.methods if m != "exact-milp"]]
+        tasks = [(n, s, m) for n in args.n for m in methods for s in range(args.instances)
+                 if n <= METHODS[m][2]]
+        # one copy of the texts per worker, not one per task (a list: a dict would be split)
+        models = client.scatter([model_sources()], broadcast=True)[0]
+        futures = [client.submit(run_task, n, s, m, args.sigma, args.exact_limit, args.reads,
+                                 models, pure=False) for n, s, m in tasks]
+        rows: list[dict[str, Any]] = []
+        saved = args.out / "coalition_rows.json"
+        with Progress() as progress:
+            bar = progress.add_task("tasks", total=len(futures))
+            for fut in as_completed(futures):
+                rows.append(fut.result())
+                saved.write_text(json.dumps(rows, default=float, indent=1))
+                progress.advance(bar)
+    finally:  # never leave an embedded cluster's processes behind (an error, Ctrl-C)
+        client.close()
+        if cluster is not None:
+            cluster.close()
     return rows
 
 
