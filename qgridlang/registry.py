@@ -188,7 +188,8 @@ T = TypeVar("T", bound=type)
 TARGETS: dict[str, type[Target]] = {}
 BACKENDS: dict[str, type[Backend]] = {}
 _BUILTIN_MODULES = (
-    "qgridlang.target_milp", "qgridlang.backends.highs",
+    "qgridlang.target_milp", "qgridlang.backends.highs", "qgridlang.backends.scip",
+    "qgridlang.backends.cvxpy_backend",
     "qgridlang.target_qubo", "qgridlang.backends.samplers",
     "qgridlang.target_dwave", "qgridlang.backends.dwave",
     "qgridlang.target_qaoa", "qgridlang.backends.qaoa",
