@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,23 @@ def test_scip_json_stdout_is_only_the_document(tmp_path: Path) -> None:
     doc = json.loads(proc.stdout)  # SCIP's banner or log would break this
     assert doc["status"] == "optimal"
     assert doc["objective"] == pytest.approx(5572.857142857143, rel=1e-6)
+
+
+def test_requested_interrupt_stops_scip_with_its_incumbent(tmp_path: Path) -> None:
+    """interrupt.request() (what the first Ctrl-C does) stops SCIP; the incumbent comes back."""
+    from test_interrupt import write_knapsack
+
+    from qgridlang import interrupt
+    from qgridlang.checker import check_file
+
+    checked = check_file(write_knapsack(tmp_path))
+    timer = threading.Timer(2.0, interrupt.request)
+    timer.start()
+    started = time.perf_counter()
+    try:
+        sol = solve_model(checked, "scip", Options(time_limit=120))
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 30
+    assert sol.status == Status.INTERRUPTED and sol.info["scip_status"] == "userinterrupt"
+    assert sol.feasible and sol.objective is not None and "Ctrl-C" in sol.message

@@ -60,7 +60,7 @@ class CvxpyBackend(Backend):
                                 "solve_seconds": time.perf_counter() - start}
         status = _STATUS.get(problem.status, Status.ERROR)
         if status == Status.INFEASIBLE_OR_UNBOUNDED:
-            status = _settle(artifact, solver, kwargs, info)
+            status = _settle(problem, solver, kwargs, info)
         value = x.value
         if status in (Status.OPTIMAL, Status.FEASIBLE) and value is None:
             status = Status.ERROR
@@ -83,13 +83,12 @@ def _run(problem: Any, solver: str | None, kwargs: dict[str, Any]) -> None:
         problem.solve(solver=solver, verbose=False, **kwargs)
 
 
-def _settle(milp: Any, solver: str | None, kwargs: dict[str, Any],
+def _settle(problem: Any, solver: str | None, kwargs: dict[str, Any],
             info: dict[str, Any]) -> Status:
     """"Infeasible or unbounded" told apart by the same rows with a zero objective: a plan
     means the objective was unbounded, none means infeasible."""
     import cvxpy as cp
 
-    problem, _, _ = _problem(milp)
     check = cp.Problem(cp.Minimize(0), problem.constraints)
     try:
         _run(check, solver, kwargs)
