@@ -82,6 +82,8 @@ def _solve(milp: Any, options: Options, objective: bool) -> RawResult:
         best = model.getBestSol()
         cols = model.data
         x = np.array([model.getSolVal(best, v) for v in cols], float)
+        # integer columns within SCIP's integrality tolerance: a plan's integers are whole
+        x[milp.integer] = np.round(x[milp.integer])
     info: dict[str, Any] = {"scip_status": scip_status}
     bound = None
     if objective and status in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT,
