@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from qgridlang.errors import UnsupportedConstruct
 from qgridlang.flat import FlatModel
+from qgridlang.lazy import lazy
+
+sp = lazy("scipy.sparse")  # loaded when a model is lowered, not on import (qglc start-up)
 
 INF = float("inf")
 

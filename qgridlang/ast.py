@@ -10,7 +10,7 @@ from qgridlang.errors import Span
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, defer_build=True)
     span: Span
 
 
@@ -272,6 +272,3 @@ class Program(Node):
     source: str
 
 
-for _cls in list(globals().values()):
-    if isinstance(_cls, type) and issubclass(_cls, Node):
-        _cls.model_rebuild()

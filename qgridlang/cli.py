@@ -360,12 +360,13 @@ def _literal(text: str) -> Any:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from qgridlang.checker import check_file
-
+    # each verb imports what it needs: `targets` never loads the checker (qglc start-up)
     if args.command == "targets":
         return _targets(args)
     if args.command == "check":
         return _check(args)
+    from qgridlang.checker import check_file
+
     checked = check_file(args.file, _overrides(args.set))
     _print_warnings(checked.warnings)
     if args.command == "compile":

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from qgridlang.errors import QglWarning, Span
+from qgridlang.lazy import lazy
+
+sp = lazy("scipy.sparse")  # loaded when a model is built, not on import (qglc start-up)
 
 VarKind = Literal["binary", "integer", "real"]
 KIND_CODE: dict[str, int] = {"real": 0, "integer": 1, "binary": 2}

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import dimod
 import numpy as np
 
 from qgridlang.backends.dwave import (
@@ -45,12 +44,16 @@ from qgridlang.backends.dwave import (
     solver_topology,
     write_embedding,
 )
-from qgridlang.compilers import qubo
 from qgridlang.errors import BackendError, QglError, QglErrors, UnsupportedConstruct, UsageError
 from qgridlang.flat import FlatModel
+from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, Target, register_target
 from qgridlang.results import RawResult
 from qgridlang.target_qubo import QuboTarget, feasible_rows, lowering_options, write_bqm
+
+# loaded when a model is lowered, not when the registry lists this target (qglc start-up)
+dimod = lazy("dimod")
+qubo = lazy("qgridlang.compilers.qubo")
 
 if TYPE_CHECKING:
     from qgridlang.dispatcher import Compiled

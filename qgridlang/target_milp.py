@@ -7,9 +7,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from qgridlang.compilers import milp
 from qgridlang.flat import FlatModel
+from qgridlang.lazy import lazy
 from qgridlang.registry import Options, Target, register_target
+
+milp = lazy("qgridlang.compilers.milp")  # the lowering loads on use (qglc start-up)
 
 
 @register_target

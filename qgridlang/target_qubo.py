@@ -19,15 +19,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-import dimod
 import numpy as np
 
 from qgridlang import progress
-from qgridlang.compilers import qubo
 from qgridlang.errors import UsageError
 from qgridlang.flat import FlatModel
+from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, Target, register_target
 from qgridlang.results import RawResult, Status
+
+# loaded when a model is lowered, not when the registry lists this target (qglc start-up)
+dimod = lazy("dimod")
+qubo = lazy("qgridlang.compilers.qubo")
 
 if TYPE_CHECKING:
     from qgridlang.dispatcher import Compiled

@@ -33,14 +33,16 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-import dimod
 import numpy as np
 
 from qgridlang.backends.samplers import _option as option
 from qgridlang.backends.samplers import bqm_order
 from qgridlang.errors import BackendError, UsageError, did_you_mean
+from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, register_backend
 from qgridlang.results import RawResult, Status
+
+dimod = lazy("dimod")  # loaded when a backend runs, not when it is listed (qglc start-up)
 
 INSTALL_HINT = 'pip install "qgridlang[quantum]" (dwave-system brings minorminer and dwave.cloud)'
 CREDENTIALS_HINT = (

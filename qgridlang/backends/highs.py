@@ -27,12 +27,14 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from qgridlang import interrupt, progress
 from qgridlang.compilers.milp import is_quadratic
+from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, register_backend
 from qgridlang.results import RawResult, Status
+
+sp = lazy("scipy.sparse")  # loaded when the backend runs, not when it is listed (start-up)
 
 INF = float("inf")
 _TOL = 1e-6

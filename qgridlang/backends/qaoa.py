@@ -38,19 +38,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import dimod
 import numpy as np
-from scipy.optimize import minimize
 
 from qgridlang import progress
-from qgridlang.compilers import qaoa as lowering
-from qgridlang.compilers.qaoa import IsingForm
 from qgridlang.errors import BackendError, UsageError
+from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, register_backend
 from qgridlang.results import RawResult, Status
 from qgridlang.target_qaoa import bool_option, int_option
+
+# loaded when the backend runs, not when it is listed (qglc start-up)
+if TYPE_CHECKING:
+    from qgridlang.compilers.qaoa import IsingForm
+
+dimod = lazy("dimod")
+optimize = lazy("scipy.optimize")
+lowering = lazy("qgridlang.compilers.qaoa")
 
 BRUTE_FORCE_MAX = 20  # optimum_probability: enumerate all 2^n energies up to this many qubits
 MITIGATION_MAX = 20  # tensored readout mitigation works on the full 2^n distribution
@@ -195,13 +200,14 @@ def optimise(fun: Objective, x0: np.ndarray, method: str, maxiter: int,
     final point and its objective value."""
     method = method.replace("_", "-")
     if method == "cobyla":
-        res = minimize(fun, x0, method="COBYLA", options={"maxiter": maxiter, "rhobeg": 0.2})
+        res = optimize.minimize(fun, x0, method="COBYLA",
+                                options={"maxiter": maxiter, "rhobeg": 0.2})
         return np.asarray(res.x), float(res.fun)
     if method == "nelder-mead":
         simplex = x0 + np.vstack([np.zeros(len(x0)), 0.1 * np.eye(len(x0))])
-        res = minimize(fun, x0, method="Nelder-Mead",
-                       options={"maxfev": maxiter, "initial_simplex": simplex,
-                                "xatol": 1e-4, "fatol": 1e-9})
+        res = optimize.minimize(fun, x0, method="Nelder-Mead",
+                                options={"maxfev": maxiter, "initial_simplex": simplex,
+                                         "xatol": 1e-4, "fatol": 1e-9})
         return np.asarray(res.x), float(res.fun)
     x = spsa(fun, x0, maxiter - 1, rng)
     return x, fun(x)
@@ -585,7 +591,9 @@ class QaoaBackend(Backend):
     description = ("QAOA on qiskit-aer: statevector or fake-IBM noise; p, optimizer, cvar_alpha, "
                    "warm_start, noise, readout_mitigation")
     REQUIRED_MODULES: ClassVar[tuple[str, ...]] = ("dimod", "qiskit", "qiskit_aer", "psutil")
-    INSTALL_HINT = lowering.QISKIT_HINT
+    # compilers.qaoa.QISKIT_HINT, spelt out: listing this class must not load the compiler
+    # (tests/test_startup.py checks that the two agree)
+    INSTALL_HINT = 'pip install -e ".[quantum]"  (qiskit, qiskit-aer, qiskit-ibm-runtime)'
     OPTIONS: ClassVar[dict[str, str]] = {
         "p": "QAOA layers (default 1)",
         "optimizer": "cobyla (default), spsa or nelder-mead",
@@ -606,7 +614,7 @@ class QaoaBackend(Backend):
     def run(self, artifact: Any, options: Options) -> RawResult:
         bqm = _bqm(artifact)
         s = Settings.from_options(options)
-        ising = IsingForm.from_bqm(bqm)
+        ising = lowering.IsingForm.from_bqm(bqm)
         n = ising.n
         if n == 0:
             return RawResult(Status.OPTIMAL, x=np.zeros(0, np.int8), xs=np.zeros((1, 0), np.int8),

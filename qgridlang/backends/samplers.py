@@ -15,13 +15,15 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-import dimod
 import numpy as np
 
 from qgridlang import interrupt, progress
 from qgridlang.errors import UsageError
+from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, register_backend
 from qgridlang.results import RawResult, Status
+
+dimod = lazy("dimod")  # loaded when a backend runs, not when it is listed (qglc start-up)
 
 EXACT_MAX_BINARIES = 24
 

@@ -24,11 +24,11 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
-import pint
-
 from qgridlang import ast
 from qgridlang.semantics import units as U
 from qgridlang.semantics.units import Unit
+
+pint = U.pint  # loaded on first use (semantics/units.py)
 
 _SYMBOLS = {"dollar": "$", "euro": "€", "percent": "%"}
 

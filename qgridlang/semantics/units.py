@@ -8,18 +8,49 @@ and the partner is converted instead (``1 - 5 %`` is 0.95). See :func:`reconcile
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
-
-import pint
+from typing import Any
 
 from qgridlang.errors import QglError, Span, UnitMismatch
+from qgridlang.lazy import lazy
 
-_REGISTRY = pint.UnitRegistry(autoconvert_offset_to_baseunit=False)
-_REGISTRY.define("dollar = [currency] = USD = usd")
-_REGISTRY.define("euro = [currency_eur] = EUR = eur")
-_REGISTRY.define("pu = [] = per_unit")
-_REGISTRY.define("VAr = volt * ampere = var")
-_REGISTRY.define("cycle_count = [] = cycles")
+# Importing pint and building its registry cost ~0.3 s: both wait until a unit is first parsed
+# (`qglc targets`, `--version` and a model without units never pay), and the registry's parsed
+# definitions are cached on disk by pint (``cache_folder=":auto:"``, the user's cache folder).
+pint = lazy("pint")
+_BUILD_LOCK = threading.Lock()  # one registry per process: units of two never compare equal
+_BUILT: list[Any] = []
+
+
+def _build() -> Any:
+    with _BUILD_LOCK:
+        if not _BUILT:
+            try:
+                reg = pint.UnitRegistry(autoconvert_offset_to_baseunit=False,
+                                        cache_folder=":auto:")
+            except Exception:  # an unwritable or corrupt cache: build from the text
+                reg = pint.UnitRegistry(autoconvert_offset_to_baseunit=False)
+            reg.define("dollar = [currency] = USD = usd")
+            reg.define("euro = [currency_eur] = EUR = eur")
+            reg.define("pu = [] = per_unit")
+            reg.define("VAr = volt * ampere = var")
+            reg.define("cycle_count = [] = cycles")
+            _BUILT.append(reg)
+        return _BUILT[0]
+
+
+class _Registry:
+    """Stands for the pint registry (``U._REGISTRY.Quantity``, ``name in U._REGISTRY``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_BUILT[0] if _BUILT else _build(), name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in (_BUILT[0] if _BUILT else _build())
+
+
+_REGISTRY: Any = _Registry()
 
 _ALIASES = {"$": "dollar", "€": "euro", "%": "percent"}
 
@@ -81,7 +112,15 @@ def unit_at(text: str, span: Span | None) -> Unit:
                        "units are pint names such as MW, kWh, h, min, $, $/MWh, %, pu") from None
 
 
-DIMENSIONLESS = parse_unit("")
+def _dimensionless() -> Unit:
+    return parse_unit("")
+
+
+def __getattr__(name: str) -> Any:
+    """``U.DIMENSIONLESS``, made on first use (it needs the registry)."""
+    if name == "DIMENSIONLESS":
+        return _dimensionless()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @lru_cache(maxsize=65536)
@@ -110,7 +149,7 @@ def plain_factor(u: Unit) -> float | None:
     """Factor taking a dimensionless unit to a plain number (0.01 for %); None for a dimension."""
     if not u.dimensionless:
         return None
-    f = factor(u, DIMENSIONLESS)
+    f = factor(u, _dimensionless())
     assert f is not None
     return 1.0 if abs(f - 1.0) < 1e-12 else f
 
@@ -128,10 +167,10 @@ def reconcile(a: Unit | None, b: Unit | None, span: Span | None, what: str
         if b is None:
             return None, 1.0, 1.0
         f = plain_factor(b)
-        return (b, 1.0, 1.0) if f is None or f == 1.0 else (DIMENSIONLESS, 1.0, f)
+        return (b, 1.0, 1.0) if f is None or f == 1.0 else (_dimensionless(), 1.0, f)
     if b is None:
         f = plain_factor(a)
-        return (a, 1.0, 1.0) if f is None or f == 1.0 else (DIMENSIONLESS, f, 1.0)
+        return (a, 1.0, 1.0) if f is None or f == 1.0 else (_dimensionless(), f, 1.0)
     return a, 1.0, convert(b, a, span, what)
 
 
@@ -176,7 +215,7 @@ def common(units: list[Unit | None], span: Span | None, what: str
     if target is None:
         return None, [1.0] * len(units)
     if any(u is None for u in units) and plain_factor(target) not in (None, 1.0):
-        target = DIMENSIONLESS
+        target = _dimensionless()
     return target, [into(u, target, span, what) for u in units]
 
 
@@ -223,7 +262,7 @@ def _simplify(u: pint.Unit, text: str) -> tuple[Unit, float]:
     """
     q = _REGISTRY.Quantity(1.0, u)
     if q.dimensionless:
-        return DIMENSIONLESS, float(q.to("dimensionless").magnitude)
+        return _dimensionless(), float(q.to("dimensionless").magnitude)
     matches = []
     for name in _PREFERRED:
         target = _REGISTRY.Unit(name)
