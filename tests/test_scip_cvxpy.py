@@ -91,8 +91,7 @@ def test_agrees_with_highs(references: dict[str, Solution], backend: str, model:
     if model in ("milp", "miqp"):  # unique optima: the same plan
         assert sol.variables.keys() == ref.variables.keys()
         assert sol.x == pytest.approx(ref.x, abs=1e-4)
-        # integer columns come back whole (a 1 - 1e-8 commitment let a generator exceed
-        # pmax * u by 1.5e-6 MW on the RTS-24 unit commitment: "breaks model constraints")
+        # integer columns come back whole, not within the solver's integrality tolerance
         integers = np.concatenate([np.ravel(list(_leaves(sol.variables[n])))
                                    for n in ("u", "x", "k") if n in sol.variables])
         assert np.array_equal(integers, np.round(integers))

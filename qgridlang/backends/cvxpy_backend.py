@@ -69,8 +69,8 @@ class CvxpyBackend(Backend):
         if status == Status.TIME_LIMIT and x.value is not None:
             status, value = Status.FEASIBLE, np.asarray(x.value, float)
         if value is not None:
-            # integer columns within the solver's integrality tolerance (u = 1 - 1e-8 would
-            # let p exceed pmax * u by 1e-6 MW): a plan's integers are whole
+            # integer columns within the solver's integrality tolerance: a plan's integers
+            # are whole
             value = np.asarray(value, float).copy()
             value[artifact.integer] = np.round(value[artifact.integer])
         duals = None
