@@ -55,6 +55,34 @@ class Status(StrEnum):
     ERROR = "error"
 
 
+def status_message(status: Status, has_x: bool, solver: str) -> str | None:
+    """The message every milp backend gives for a status that means the same whatever the
+    solver (None for the statuses each backend words itself)."""
+    if status == Status.INTERRUPTED:
+        return "interrupted (Ctrl-C): " + ("the best plan found so far" if has_x
+                                          else "no plan had been found yet")
+    if status == Status.UNBOUNDED:
+        return "the objective is unbounded: plans improve it without limit (is a bound or " \
+               "constraint missing?)"
+    if status == Status.INFEASIBLE:
+        return "no plan satisfies every constraint and bound"
+    if status == Status.INFEASIBLE_OR_UNBOUNDED:
+        return f"{solver} proved the model infeasible or unbounded without telling which, and " \
+               "the feasibility check did not finish"
+    return None
+
+
+def settled_status(check: Status, has_plan: bool) -> Status:
+    """What a solver's "infeasible or unbounded" is, from a solve of the same rows, bounds and
+    integrality with a zero objective: no plan means infeasible, a plan means the objective was
+    unbounded (its data being rational); anything else leaves it undecided."""
+    if check == Status.INFEASIBLE:
+        return Status.INFEASIBLE
+    if has_plan and check in (Status.OPTIMAL, Status.FEASIBLE):
+        return Status.UNBOUNDED
+    return Status.INFEASIBLE_OR_UNBOUNDED
+
+
 @dataclass
 class RawResult:
     """What a backend returns before inversion (columns in the target's own space).

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from qgridlang.compilers.milp import is_quadratic
 from qgridlang.errors import UsageError, did_you_mean
 from qgridlang.registry import Backend, Options, register_backend
-from qgridlang.results import RawResult, Status
+from qgridlang.results import RawResult, Status, status_message
 
 # how each solver takes the common options (cvxpy passes solver keywords through unchanged)
 _TIME_LIMIT: dict[str, Any] = {
@@ -202,8 +202,7 @@ def _message(status: Status, cvxpy_status: str) -> str:
         return "no plan satisfies every constraint and bound" + (
             " (the solver's proof is inaccurate)" if "inaccurate" in cvxpy_status else "")
     if status == Status.UNBOUNDED:
-        return "the objective is unbounded: plans improve it without limit (is a bound or " \
-               "constraint missing?)"
+        return status_message(status, False, "cvxpy") or ""
     if status == Status.INFEASIBLE_OR_UNBOUNDED:
         return "the solver proved the model infeasible or unbounded without telling which"
     if status == Status.TIME_LIMIT:

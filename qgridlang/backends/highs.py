@@ -32,7 +32,7 @@ from qgridlang import interrupt, progress
 from qgridlang.compilers.milp import is_quadratic
 from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, register_backend
-from qgridlang.results import RawResult, Status
+from qgridlang.results import RawResult, Status, settled_status, status_message
 
 sp = lazy("scipy.sparse")  # loaded when the backend runs, not when it is listed (start-up)
 
@@ -319,23 +319,15 @@ def _message(status: Status, highs_status: str, run_status: Any, log: _Log,
         reason = "; ".join(log.errors) or (f"model status {highs_status}, run status "
                                            f"{getattr(run_status, 'name', run_status)}")
         return f"HiGHS failed: {reason}"
-    if status == Status.INTERRUPTED:
-        return "interrupted (Ctrl-C): " + ("the best plan found so far" if has_x
-                                          else "no plan had been found yet")
+    common = status_message(status, has_x, "HiGHS")
+    if common is not None:
+        return common
     limit = "iteration limit" if highs_status == "kIterationLimit" else "time limit"
     if status == Status.TIME_LIMIT:
         return f"{limit} reached " + ("(the plan is the solver's last point, not proven "
                                       "feasible)" if has_x else "before a plan was found")
     if status == Status.FEASIBLE and highs_status != "kOptimal":
         return f"{limit} reached: the best plan found, not proven optimal"
-    if status == Status.UNBOUNDED:
-        return "the objective is unbounded: plans improve it without limit (is a bound or " \
-               "constraint missing?)"
-    if status == Status.INFEASIBLE:
-        return "no plan satisfies every constraint and bound"
-    if status == Status.INFEASIBLE_OR_UNBOUNDED:
-        return "HiGHS proved the model infeasible or unbounded without telling which, and " \
-               "the feasibility check did not finish"
     return ""
 
 
@@ -362,13 +354,10 @@ def _settle(raw: RawResult, milp: Any, options: Options) -> RawResult:
     """
     check = _run(_highs(options), build_model(milp, False, c=np.zeros(milp.n)))
     info = {**raw.info, "feasibility_check": check.info.get("highs_status")}
-    if check.status == Status.INFEASIBLE:
-        return RawResult(Status.INFEASIBLE, info=info, message=_message(
-            Status.INFEASIBLE, "kInfeasible", None, _Log(False), False))
-    if check.x is not None and check.status in (Status.OPTIMAL, Status.FEASIBLE):
-        return RawResult(Status.UNBOUNDED, info=info, message=_message(
-            Status.UNBOUNDED, "kUnbounded", None, _Log(False), False))
-    return RawResult(raw.status, info=info, message=raw.message)
+    status = settled_status(check.status, check.x is not None)
+    if status == Status.INFEASIBLE_OR_UNBOUNDED:
+        return RawResult(raw.status, info=info, message=raw.message)
+    return RawResult(status, info=info, message=status_message(status, False, "HiGHS") or "")
 
 
 _IIS_BOUND = {2: "lower", 3: "upper", 4: "both"}  # highspy.IisBoundStatus values

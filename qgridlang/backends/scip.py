@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from qgridlang import interrupt, progress
 from qgridlang.compilers.milp import is_quadratic
 from qgridlang.registry import Backend, Options, register_backend
-from qgridlang.results import RawResult, Status
+from qgridlang.results import RawResult, Status, settled_status, status_message
 
 INF = float("inf")
 _SEED_SHIFT_MAX = 2**31 - 1  # randomization/randomseedshift is a C int
@@ -188,32 +188,21 @@ def _settle(milp: Any, options: Options, raw: RawResult) -> RawResult:
     plan means infeasible, a plan means the objective was unbounded."""
     feasibility = _solve(milp, options, objective=False)
     info = {**raw.info, "feasibility_check": feasibility.info.get("scip_status")}
-    if feasibility.status == Status.INFEASIBLE:
-        return RawResult(Status.INFEASIBLE, info=info,
-                         message=_message(Status.INFEASIBLE, "infeasible", False))
-    if feasibility.status in (Status.OPTIMAL, Status.FEASIBLE):
-        return RawResult(Status.UNBOUNDED, info=info,
-                         message=_message(Status.UNBOUNDED, "unbounded", False))
-    raw.info.update(info)
-    return raw
+    status = settled_status(feasibility.status, feasibility.x is not None)
+    if status == Status.INFEASIBLE_OR_UNBOUNDED:
+        raw.info.update(info)
+        return raw
+    return RawResult(status, info=info, message=_message(status, "", False))
 
 
 def _message(status: Status, scip_status: str, has_x: bool) -> str:
     if status == Status.ERROR:
         return f"SCIP stopped with status '{scip_status}'"
-    if status == Status.INTERRUPTED:
-        return "interrupted (Ctrl-C): " + ("the best plan found so far" if has_x
-                                          else "no plan had been found yet")
+    common = status_message(status, has_x, "SCIP")
+    if common is not None:
+        return common
     if status == Status.TIME_LIMIT:
         return f"SCIP stopped ({scip_status}) before a plan was found"
     if status == Status.FEASIBLE:
         return f"SCIP stopped ({scip_status}): the best plan found, not proven optimal"
-    if status == Status.UNBOUNDED:
-        return "the objective is unbounded: plans improve it without limit (is a bound or " \
-               "constraint missing?)"
-    if status == Status.INFEASIBLE:
-        return "no plan satisfies every constraint and bound"
-    if status == Status.INFEASIBLE_OR_UNBOUNDED:
-        return "SCIP proved the model infeasible or unbounded without telling which, and " \
-               "the feasibility check did not finish"
     return ""
