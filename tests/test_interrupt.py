@@ -115,14 +115,14 @@ def test_ctrl_c_table_output(tmp_path: Path) -> None:
     assert "interrupted" in out and "best plan found so far" in out
 
 
-def _solve_interrupted_after(checked: Any, seconds: float) -> Any:
-    """A highs solve that interrupt.request() (what the first Ctrl-C does) stops after
-    ``seconds``; it must return within 30 s."""
+def solve_interrupted_after(checked: Any, seconds: float, backend: str = "highs") -> Any:
+    """A solve that interrupt.request() (what the first Ctrl-C does) stops after ``seconds``;
+    it must return within 30 s."""
     timer = threading.Timer(seconds, interrupt.request)
     timer.start()
     started = time.perf_counter()
     try:
-        sol = solve_model(checked, "highs", Options(time_limit=120))
+        sol = solve_model(checked, backend, Options(time_limit=120))
     finally:
         timer.cancel()
     assert time.perf_counter() - started < 30
@@ -131,7 +131,7 @@ def _solve_interrupted_after(checked: Any, seconds: float) -> Any:
 
 def test_requested_interrupt_stops_highs_in_process(tmp_path: Path) -> None:
     """interrupt.request() (what the first Ctrl-C does) stops a solve run from Python."""
-    sol = _solve_interrupted_after(check_file(write_knapsack(tmp_path)), 2.0)
+    sol = solve_interrupted_after(check_file(write_knapsack(tmp_path)), 2.0)
     assert sol.status == Status.INTERRUPTED and sol.feasible and sol.objective is not None
 
 
@@ -146,6 +146,6 @@ def test_requested_interrupt_stops_outer_approximation(tmp_path: Path) -> None:
         "maximize total: sum(i in I) value[i] * x[i]",
         "maximize total: sum(i in I) value[i] * x[i] - sum(k in K) 0.5 * over[k]^2"),
         encoding="utf-8")
-    sol = _solve_interrupted_after(check_file(model), 3.0)
+    sol = solve_interrupted_after(check_file(model), 3.0)
     assert sol.status == Status.INTERRUPTED, sol.message
     assert "outer-approximation round" in sol.message and sol.feasible

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -176,19 +174,10 @@ def test_scip_json_stdout_is_only_the_document(tmp_path: Path) -> None:
 
 def test_requested_interrupt_stops_scip_with_its_incumbent(tmp_path: Path) -> None:
     """interrupt.request() (what the first Ctrl-C does) stops SCIP; the incumbent comes back."""
-    from test_interrupt import write_knapsack
+    from test_interrupt import solve_interrupted_after, write_knapsack
 
-    from qgridlang import interrupt
     from qgridlang.checker import check_file
 
-    checked = check_file(write_knapsack(tmp_path))
-    timer = threading.Timer(2.0, interrupt.request)
-    timer.start()
-    started = time.perf_counter()
-    try:
-        sol = solve_model(checked, "scip", Options(time_limit=120))
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - started < 30
+    sol = solve_interrupted_after(check_file(write_knapsack(tmp_path)), 2.0, "scip")
     assert sol.status == Status.INTERRUPTED and sol.info["scip_status"] == "userinterrupt"
     assert sol.feasible and sol.objective is not None and "Ctrl-C" in sol.message
