@@ -123,12 +123,13 @@ def _load_cached(text: str, file: str, errors: ErrorCollector) -> list[Any]:
     hit = _CACHE.get(key)
     if hit is not None and all(_digest(Path(p), lim.max_read_bytes) == d for p, d in hit[1]):
         return hit[0]
-    files: set[Path] = set()
+    files: dict[Path, str] = {}
     statements = load_statements(text, file, errors, files)
     if not errors.errors:
         if len(_CACHE) > 64:
             _CACHE.clear()
-        _CACHE[key] = (statements, tuple((str(p), _digest(p, lim.max_read_bytes))
+        # digests of the texts that were parsed (read once; an edit made meanwhile is seen)
+        _CACHE[key] = (statements, tuple((str(p), _hash(files[p].encode("utf-8")))
                                          for p in sorted(files)))
     return statements
 
@@ -143,9 +144,16 @@ def _digest(path: Path, limit: int) -> str | None:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
             return None
-        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        raw = path.read_bytes()
     except OSError:
         return None
+    return _hash(raw)
+
+
+def _hash(raw: bytes) -> str:
+    """The digest of a file's text as parsed: a byte-order mark is not part of it (the main
+    file is read with utf-8-sig)."""
+    return hashlib.blake2b(raw.removeprefix(b"\xef\xbb\xbf"), digest_size=16).hexdigest()
 
 
 # A --set value: a number (or inf), then an optional unit with or without a space (5MW, 5 MW).

@@ -22,19 +22,22 @@ from qgridlang.resources import data_file, library_names
 
 
 def load_statements(text: str, file: str, errors: ErrorCollector,
-                    files: set[Path] | None = None) -> list[ast.Statement]:
+                    files: dict[Path, str] | None = None) -> list[ast.Statement]:
     """Statements of ``text`` with imports resolved (each file once; cycles are harmless).
 
-    ``files``, when given, receives the resolved path of every file the program is made of
-    (the main file and every import and library): the checker's cache keys on them.
+    ``files``, when given, receives the resolved path and the text read of every file the
+    program is made of (the main file and every import and library): the checker's cache
+    keys on them, without reading any of them a second time.
     """
     seen: set[Path] = set()
+    texts: dict[Path, str] = {}
     if Path(file).is_file():
         # the main file counts as loaded, so a file importing it back does not splice it twice
         seen.add(_real(Path(file)))
-    out = _load(text, file, errors, seen)
+        texts[_real(Path(file))] = text
+    out = _load(text, file, errors, seen, texts)
     if files is not None:
-        files.update(seen)
+        files.update(texts)
     return out
 
 
@@ -75,8 +78,8 @@ def _check_tokens(text: str, file: str) -> None:
                                 "of the size limit", Span(file, line, column), SIZE_HINT)
 
 
-def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path], depth: int = 0
-          ) -> list[ast.Statement]:
+def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path],
+          texts: dict[Path, str], depth: int = 0) -> list[ast.Statement]:
     try:
         _check_tokens(text, file)
         prog = parse(text, file)
@@ -101,7 +104,8 @@ def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path], depth: 
             except QglError as exc:
                 errors.add(exc)
                 continue
-            out.extend(s for s in _load(sub, str(path), errors, seen, depth + 1)
+            texts[_real(path)] = sub
+            out.extend(s for s in _load(sub, str(path), errors, seen, texts, depth + 1)
                        if not isinstance(s, ast.ModelDecl))
         else:
             out.append(st)
