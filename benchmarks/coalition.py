@@ -53,10 +53,10 @@ def run_task(n: int, seed: int, method: str, sigma: float, exact_limit: float,
     """One method on one instance (runs on a dask worker; the instance is regenerated from its
     seed, so tasks are independent)."""
     from qgridlang.checker import check_file
-    from qgridlang.coalition import gcsq, generate, read_weights, structure_value
     from qgridlang.dispatcher import solve_model
     from qgridlang.registry import Options, get_backend
     from qgridlang.results import Status
+    from qgridlang.strategies.gcsq import gcsq, generate, read_weights, structure_value
 
     work = Path(tempfile.mkdtemp(prefix=f"isg{n}-{seed}-"))
     row: dict[str, Any] = {"n": n, "seed": seed, "method": method}

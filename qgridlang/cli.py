@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qgridlang.errors import BackendError, QglError, QglErrors, Span, UsageError
+from qgridlang.strategies import STRATEGIES, get_strategy
 
 EXIT_OK, EXIT_MODEL, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERNAL = 0, 1, 2, 3, 70
 EXIT_INTERRUPT, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 130, 143, 141
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--penalty-retune", type=int, metavar="N",
                    help="QUBO backends: up to N >= 0 re-lowerings that raise the weights of "
                         "the constraints the best sample violates (default: 0)")
-    s.add_argument("--strategy", choices=["gcsq"],
+    s.add_argument("--strategy", choices=sorted(STRATEGIES),
                    help="a solve strategy (choices: %(choices)s; default: none): gcsq = "
                         "recursive bipartition (coalition formation)")
     s.add_argument("--output", "-o", type=Path, metavar="PLAN",
@@ -469,12 +470,11 @@ def _solve(args: argparse.Namespace, checked: Any) -> int:
 
 
 def _strategy(args: argparse.Namespace) -> int:
-    from qgridlang.coalition import STRATEGIES
     from qgridlang.registry import get_backend
 
     target = get_backend(args.backend).target
-    res = STRATEGIES[args.strategy](args.file, args.backend, _options(args),
-                                    overrides=_overrides(args.set))
+    res = get_strategy(args.strategy)(args.file, args.backend, _options(args),
+                                      overrides=_overrides(args.set))
     if args.json:
         _print_json(res.to_json(args.strategy, args.backend, target), indent=None)
     else:

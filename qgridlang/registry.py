@@ -187,12 +187,14 @@ class Backend:
 T = TypeVar("T", bound=type)
 TARGETS: dict[str, type[Target]] = {}
 BACKENDS: dict[str, type[Backend]] = {}
+# one module per target (qgridlang/targets/<name>.py) and per backend family; each loads its
+# compilers and vendor SDKs lazily, so importing them all here stays cheap (qglc start-up)
 _BUILTIN_MODULES = (
-    "qgridlang.target_milp", "qgridlang.backends.highs", "qgridlang.backends.scip",
+    "qgridlang.targets.milp", "qgridlang.backends.highs", "qgridlang.backends.scip",
     "qgridlang.backends.cvxpy_backend",
-    "qgridlang.target_qubo", "qgridlang.backends.samplers",
-    "qgridlang.target_dwave", "qgridlang.backends.dwave",
-    "qgridlang.target_qaoa", "qgridlang.backends.qaoa",
+    "qgridlang.targets.qubo", "qgridlang.backends.samplers",
+    "qgridlang.targets.dwave", "qgridlang.targets.cqm", "qgridlang.backends.dwave",
+    "qgridlang.targets.qaoa", "qgridlang.backends.qaoa",
 )
 _loaded = False
 # two threads solving at once in a fresh process: the second must wait for the first's imports

@@ -122,8 +122,7 @@ def test_every_option_a_module_reads_is_declared() -> None:
 
     _load()
     declared = {k for c in [*TARGETS.values(), *BACKENDS.values()] for k in c.OPTIONS}
-    modules = [ROOT / "qgridlang" / f for f in ("target_qubo.py", "target_qaoa.py",
-                                                "target_dwave.py", "target_milp.py")]
+    modules = sorted((ROOT / "qgridlang" / "targets").glob("*.py"))
     modules += sorted((ROOT / "qgridlang" / "backends").glob("*.py"))
     read = set()
     for path in modules:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qgridlang.coalition import read_weights, structure_value
+from qgridlang.strategies.gcsq import read_weights, structure_value
 
 ROOT = Path(__file__).resolve().parent.parent
 MICROGRID = ROOT / "examples/microgrid/microgrid.qgl"
@@ -142,7 +142,7 @@ def test_qubo_output_into_a_missing_folder_exits_2(tmp_path: Path) -> None:
 SLOW_EXPORT = """
 import sys, time
 from pathlib import Path
-from qgridlang.target_milp import MilpTarget
+from qgridlang.targets.milp import MilpTarget
 
 def slow_export(self, artifact, path):
     with open(path, "w") as fh:
@@ -311,7 +311,7 @@ def test_threads_solving_in_a_fresh_process() -> None:
 def test_structure_value_helper_agrees_with_weights() -> None:
     """The pair weights read off the objective are the CSV's (sanity of the GCS-Q value)."""
     from qgridlang.checker import check_file
-    from qgridlang.coalition import pair_weights
+    from qgridlang.strategies.gcsq import pair_weights
 
     checked = check_file(COALITION)
     w, note = pair_weights(checked, "x")

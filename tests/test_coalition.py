@@ -12,8 +12,8 @@ import pytest
 
 from qgridlang.checker import check_file
 from qgridlang.cli import main
-from qgridlang.coalition import gcsq, generate, read_weights, structure_value
 from qgridlang.dispatcher import solve_model
+from qgridlang.strategies.gcsq import gcsq, generate, read_weights, structure_value
 
 ROOT = Path(__file__).resolve().parent.parent
 

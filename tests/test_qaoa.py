@@ -15,7 +15,7 @@ from qgl_models import KNAPSACK_WITH_COUNT
 
 import qgridlang as qg
 import qgridlang.backends.qaoa as qb  # registers the qaoa and ibm backends
-import qgridlang.target_qaoa  # noqa: F401  (registers the qaoa target)
+import qgridlang.targets.qaoa  # noqa: F401  (registers the qaoa target)
 from qgridlang.checker import CheckedModel
 from qgridlang.compilers import qaoa, qiskit_export, qubo
 from qgridlang.errors import BackendError, UsageError

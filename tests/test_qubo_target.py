@@ -17,7 +17,7 @@ from qgridlang.dispatcher import compile_model, solve_model
 from qgridlang.errors import UnsupportedConstruct, UsageError
 from qgridlang.registry import Options, get_target
 from qgridlang.results import Status
-from qgridlang.target_qubo import feasible_rows
+from qgridlang.targets.feasibility import feasible_rows
 
 TINY = KNAPSACK_WITH_COUNT
 

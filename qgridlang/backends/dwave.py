@@ -17,7 +17,7 @@ Each backend returns every sample as rows over the model's variables (the BQM's 
 dispatcher decode, check and pick the best feasible plan.
 
 The embedding helpers here (:func:`parse_topology`, :func:`find_embedding`, :func:`chain_stats`,
-the embedding file format) are shared with the ``dwave`` target (:mod:`qgridlang.target_dwave`).
+the embedding file format) are shared with the ``dwave`` target (:mod:`qgridlang.targets.dwave`).
 """
 
 from __future__ import annotations

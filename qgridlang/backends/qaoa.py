@@ -47,7 +47,7 @@ from qgridlang.errors import BackendError, UsageError
 from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, register_backend
 from qgridlang.results import RawResult, Status
-from qgridlang.target_qaoa import bool_option, int_option
+from qgridlang.targets.qaoa import bool_option, int_option
 
 # loaded when the backend runs, not when it is listed (qglc start-up)
 if TYPE_CHECKING:

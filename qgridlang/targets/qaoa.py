@@ -24,7 +24,7 @@ from qgridlang.errors import UsageError
 from qgridlang.flat import FlatModel
 from qgridlang.lazy import lazy
 from qgridlang.registry import Options, Target, missing_modules, register_target
-from qgridlang.target_qubo import lower, lowering_options
+from qgridlang.targets.qubo import lower, lowering_options
 
 # loaded when a model is lowered, not when the registry lists this target (qglc start-up)
 qaoa = lazy("qgridlang.compilers.qaoa")

@@ -1,6 +1,5 @@
-"""The ``dwave`` target (a QUBO minor-embedded into a D-Wave topology: the pre-flight of a QPU
-run) and the ``cqm`` target (the model as a dimod ConstrainedQuadraticModel, for Leap's hybrid
-CQM solver).
+"""The ``dwave`` target: a QUBO minor-embedded into a D-Wave topology (the pre-flight of a QPU
+run).
 
 ``dwave`` lowers exactly like ``qubo``, then embeds the QUBO's graph with minorminer into the
 target topology: ``--option topology=pegasus16 | zephyr12 | chimera4 …`` when given, else the
@@ -11,18 +10,14 @@ auto-scaling, programmed biases fall below the h/J precision the hardware resolv
 (:data:`RESOLUTION`; see docs/DWAVE.md). No embedding is refused with the model's name and
 sizes. ``-o m.embedding.json`` writes the embedding (``solve --backend dwave --option
 embedding=m.embedding.json`` reuses it); ``.json``/``.coo``/``.lp`` write the QUBO as ``qubo``
-does.
-
-``cqm`` keeps the model's rows as constraints (no penalties): binaries, bounded integers and
-real variables that enter the objective linearly; ``--backend hybrid_cqm`` samples it.
+does. The ``cqm`` target (Leap's hybrid CQM solver) is :mod:`qgridlang.targets.cqm`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,27 +39,19 @@ from qgridlang.backends.dwave import (
     solver_topology,
     write_embedding,
 )
-from qgridlang.errors import BackendError, QglError, QglErrors, UnsupportedConstruct, UsageError
+from qgridlang.errors import BackendError, UsageError
 from qgridlang.flat import FlatModel
 from qgridlang.lazy import lazy
-from qgridlang.registry import Backend, Options, Target, register_target
-from qgridlang.results import RawResult
-from qgridlang.target_qubo import QuboTarget, feasible_rows, lowering_options, write_bqm
+from qgridlang.registry import Options, Target, register_target
+from qgridlang.targets.qubo import QuboTarget, lowering_options, write_bqm
 
 # loaded when a model is lowered, not when the registry lists this target (qglc start-up)
 dimod = lazy("dimod")
 qubo = lazy("qgridlang.compilers.qubo")
 
-if TYPE_CHECKING:
-    from qgridlang.dispatcher import Compiled
-
 RESOLUTION = 0.01  # assumed absolute h/J precision in QPU units (J range [-1, 1]); DWAVE.md
-_REAL_LIMIT = 1e30  # dimod's bound for REAL variables
-_INT_LIMIT = 2.0**53 - 1  # and for INTEGER ones
 _NOISE = 1e-12  # relative size below which a bias is cancellation noise (qubo.py drops those)
 
-
-# --------------------------------------------------------------------------- dwave target
 
 
 @dataclass(frozen=True)
@@ -264,196 +251,3 @@ def _auto_scale(h: np.ndarray, j: np.ndarray, h_range: tuple[float, float],
 
 def _ratio(values: np.ndarray) -> float:
     return float(values.max() / values.min()) if values.size else 1.0
-
-
-# --------------------------------------------------------------------------- cqm target
-
-
-@dataclass(frozen=True)
-class CqmInverse:
-    """CQM variables are the model's columns ``0 .. n-1``; the objective is minimised (negated
-    for ``max`` models)."""
-
-    n: int
-    sense: str
-
-
-def cqm(flat: FlatModel) -> dimod.ConstrainedQuadraticModel:
-    """The model as a dimod CQM over variables ``0 .. n-1`` (model columns), built straight
-    from the flat form: binaries, bounded integers and reals, one constraint per row
-    (``label (lower)`` / ``label (upper)`` for ranged rows), and the objective in minimisation
-    form (``-objective`` for ``max`` models), constant included.
-
-    Raises:
-        QglErrors: Columns a CQM solver cannot take (unbounded integers, reals in products),
-            each with its span and the fix.
-    """
-    _check_cqm(flat)
-    model = dimod.ConstrainedQuadraticModel()  # type: ignore[no-untyped-call,unused-ignore]
-    for start, stop in _runs(flat):
-        vartype = {2: "BINARY", 1: "INTEGER", 0: "REAL"}[int(flat.kind[start])]
-        bounds = {} if vartype == "BINARY" else _bounds(flat, start, vartype)
-        model.add_variables(vartype, range(start, stop), **bounds)
-    model.set_objective(_objective(flat, model))
-    _add_rows(flat, model)
-    return model
-
-
-def _runs(flat: FlatModel) -> list[tuple[int, int]]:
-    """Column runs with the same kind and bounds (one dimod call each, in column order)."""
-    if not flat.n:
-        return []
-    same = ((flat.kind[1:] == flat.kind[:-1]) & (flat.lb[1:] == flat.lb[:-1])
-            & (flat.ub[1:] == flat.ub[:-1]))
-    starts = np.concatenate([[0], np.flatnonzero(~same) + 1])
-    stops = np.concatenate([starts[1:], [flat.n]])
-    return list(zip(starts.tolist(), stops.tolist(), strict=True))
-
-
-def _bounds(flat: FlatModel, col: int, vartype: str) -> dict[str, float]:
-    limit = _REAL_LIMIT if vartype == "REAL" else _INT_LIMIT
-    return {"lower_bound": float(np.clip(flat.lb[col], -limit, limit)),
-            "upper_bound": float(np.clip(flat.ub[col], -limit, limit))}
-
-
-def _check_cqm(flat: FlatModel) -> None:
-    i, j, _ = flat.Q
-    in_products = np.zeros(flat.n, dtype=bool)
-    in_products[np.asarray(i, dtype=np.int64)] = True
-    in_products[np.asarray(j, dtype=np.int64)] = True
-    errors: list[QglError] = []
-    for block in flat.blocks:
-        cols = slice(block.start, block.stop)
-        if block.kind == "real" and in_products[cols].any():
-            errors.append(UnsupportedConstruct(
-                f"'{block.name}' is real and appears in a product in the objective; Leap's CQM "
-                "solver takes real variables only linearly", block.span,
-                "make it integer (encode it on a step), or use --backend hybrid (the QUBO)"))
-        if block.kind == "integer" and not (np.isfinite(flat.lb[cols]).all()
-                                            and np.isfinite(flat.ub[cols]).all()):
-            errors.append(UnsupportedConstruct(
-                f"'{block.name}' is an integer without finite bounds; CQM integers need both",
-                block.span, f"declare it as: var {block.name} integer in LOW .. HIGH"))
-    if errors:
-        raise QglErrors(errors)
-
-
-def _objective(flat: FlatModel, model: dimod.ConstrainedQuadraticModel) -> dimod.QuadraticModel:
-    sign = 1.0 if flat.sense == "min" else -1.0
-    objective = dimod.QuadraticModel()
-    objective.add_variables_from_model(model)
-    c = sign * np.asarray(flat.c, dtype=float)
-    i, j, v = (np.asarray(a) for a in flat.Q)
-    i, j, v = i.astype(np.int64), j.astype(np.int64), sign * v.astype(float)
-    square_of_binary = (i == j) & (flat.kind[i] == 2)  # b * b = b: a linear term
-    c = c + np.bincount(i[square_of_binary], weights=v[square_of_binary], minlength=flat.n)
-    nz = np.flatnonzero(c)
-    objective.add_linear_from(zip(nz.tolist(), c[nz].tolist(), strict=True))
-    keep = ~square_of_binary & (v != 0)
-    objective.add_quadratic_from(zip(i[keep].tolist(), j[keep].tolist(), v[keep].tolist(),
-                                     strict=True))
-    objective.offset = sign * float(flat.obj_const)
-    return objective
-
-
-def _add_rows(flat: FlatModel, model: dimod.ConstrainedQuadraticModel) -> None:
-    a = flat.A.tocsr()
-    seen: set[str] = set()
-    for k, row in enumerate(flat.rows):
-        terms = slice(a.indptr[k], a.indptr[k + 1])
-        if terms.start == terms.stop:
-            continue  # a constant row: the checker has judged it already
-        lhs = list(zip(a.indices[terms].tolist(), a.data[terms].tolist(), strict=True))
-        lo, hi = float(flat.row_lo[k]), float(flat.row_hi[k])
-        label = _unique(row.label, seen)
-        if lo == hi:
-            model.add_constraint_from_iterable(lhs, "==", hi, label=label)
-            continue
-        both = np.isfinite(lo) and np.isfinite(hi)
-        if np.isfinite(lo):
-            model.add_constraint_from_iterable(lhs, ">=", lo,
-                                               label=f"{label} (lower)" if both else label)
-        if np.isfinite(hi):
-            model.add_constraint_from_iterable(lhs, "<=", hi,
-                                               label=f"{label} (upper)" if both else label)
-
-
-def _unique(label: str, seen: set[str]) -> str:
-    out, k = label, 1
-    while out in seen:
-        k += 1
-        out = f"{label}#{k}"
-    seen.add(out)
-    return out
-
-
-@register_target
-class CqmTarget(Target):
-    name = "cqm"
-    description = ("constrained quadratic model (dimod) straight from the model: rows stay "
-                   "constraints, no penalties; for --backend hybrid_cqm")
-    REQUIRED_MODULES = ("dimod",)
-    EXPORTS = (".lp", ".cqm")
-    OPTIONS: ClassVar[dict[str, str]] = {}
-
-    def apply(self, flat: FlatModel, options: Options
-              ) -> tuple[dimod.ConstrainedQuadraticModel, CqmInverse]:
-        return cqm(flat), CqmInverse(flat.n, flat.sense)
-
-    def invert(self, x: np.ndarray, inverse: Any) -> np.ndarray:
-        return np.asarray(x, dtype=float).ravel()
-
-    def export(self, artifact: Any, path: Path) -> None:
-        suffix = Path(path).suffix.lower()
-        if suffix == ".cqm":
-            with artifact.to_file() as handle, open(path, "wb") as out:
-                out.write(handle.read())
-        elif suffix == ".lp":
-            Path(path).write_text(dimod.lp.dumps(_lp_ready(artifact)), encoding="utf-8")
-        else:
-            raise UsageError(f"the cqm target writes .lp or .cqm (dimod's file) files, not "
-                             f"'{suffix}'", hint="e.g. -o model.lp")
-
-    def refine(self, raw: RawResult, compiled: Compiled, flat: FlatModel, backend: Backend,
-               options: Options) -> RawResult:
-        """The sample-set summary the QUBO backends give (``info["sampleset"]``), here with
-        CQM objective energies and feasibility checked on the model's own rows."""
-        if raw.xs is None or not len(raw.xs):
-            return raw
-        xs = np.asarray(raw.xs, dtype=float)
-        model: dimod.ConstrainedQuadraticModel = compiled.artifact
-        energy = np.asarray(model.objective.energies((xs, list(range(flat.n)))))
-        feasible = feasible_rows(flat, xs)
-        sign = 1.0 if flat.sense == "min" else -1.0
-        summary = {"samples": len(xs), "energy_min": float(energy.min()),
-                   "energy_mean": float(energy.mean()), "feasible_rate": float(feasible.mean()),
-                   "objective": float(sign * energy[feasible].min()) if feasible.any() else None}
-        return replace(raw, info={**raw.info, "sampleset": summary})
-
-    def report(self, artifact: Any, inverse: Any) -> dict[str, Any]:
-        model: dimod.ConstrainedQuadraticModel = artifact
-        kinds = [model.vartype(v).name.lower() for v in model.variables]
-        senses = [c.sense.value for c in model.constraints.values()]
-        return {"variables": len(kinds),
-                **{f"{k}_variables": kinds.count(k) for k in ("binary", "integer", "real")},
-                "constraints": len(senses), "equalities": senses.count("=="),
-                "objective_linear": int(np.count_nonzero(
-                    [b for _, b in model.objective.iter_linear()])),
-                "objective_quadratic": model.objective.num_interactions,
-                "objective_sense": "min" if inverse.sense == "min" else "min of -objective"}
-
-
-_LP_BAD = re.compile(r"[^A-Za-z0-9!\"#$%&'(),.;?@_{}~]")
-
-
-def _lp_ready(model: dimod.ConstrainedQuadraticModel) -> dimod.ConstrainedQuadraticModel:
-    """A copy with LP-safe labels: variables ``x0 …``, constraints with ``[ ]`` as ``( )``."""
-    out = dimod.ConstrainedQuadraticModel.from_file(model.to_file().read())  # a deep copy
-    out.relabel_variables({v: f"x{v}" for v in out.variables})
-    seen: set[str] = set()
-    mapping = {}
-    for label in out.constraints:
-        text = _LP_BAD.sub("_", str(label).replace("[", "(").replace("]", ")"))
-        mapping[label] = _unique(text if text[:1].isalpha() else f"c_{text}", seen)
-    out.relabel_constraints(mapping)
-    return out

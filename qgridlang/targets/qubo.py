@@ -27,6 +27,7 @@ from qgridlang.flat import FlatModel
 from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, Target, register_target
 from qgridlang.results import RawResult, Status
+from qgridlang.targets.feasibility import feasible_rows
 
 # loaded when a model is lowered, not when the registry lists this target (qglc start-up)
 dimod = lazy("dimod")
@@ -34,9 +35,6 @@ qubo = lazy("qgridlang.compilers.qubo")
 
 if TYPE_CHECKING:
     from qgridlang.dispatcher import Compiled
-
-_TOL = 1e-6  # FlatModel.violations' row and bound tolerance
-_INT_TOL = 1e-5  # and its integrality tolerance
 
 
 @register_target
@@ -160,18 +158,6 @@ def write_bqm(bqm: dimod.BinaryQuadraticModel, path: Path) -> None:
         raise UsageError(f"the qubo target writes .json, .coo or .lp files, not '{suffix}'",
                          hint="e.g. -o model.bqm.json")
     Path(path).write_text(text, encoding="utf-8")
-
-
-def feasible_rows(flat: FlatModel, x: np.ndarray) -> np.ndarray:
-    """Which rows of ``x`` (``n_points x n``) satisfy every row, bound and integrality of the
-    model, with :meth:`FlatModel.violations`' tolerances (vectorised over points)."""
-    act = np.asarray(flat.A @ x.T).T
-    slack = _TOL * np.maximum(1.0, np.abs(act))
-    rows = ((act >= flat.row_lo - slack) & (act <= flat.row_hi + slack)).all(axis=1)
-    low = x >= flat.lb - _TOL * np.maximum(1.0, np.abs(flat.lb))
-    high = x <= flat.ub + _TOL * np.maximum(1.0, np.abs(flat.ub))
-    whole = (flat.kind == 0) | (np.abs(x - np.round(x)) <= _INT_TOL)
-    return np.asarray(rows & (low & high & whole).all(axis=1))
 
 
 def summarize(raw: RawResult, bqm: dimod.BinaryQuadraticModel, inverse: qubo.QuboInverse,

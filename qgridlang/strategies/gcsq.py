@@ -1,4 +1,4 @@
-"""Energy-community coalition formation on an induced subgraph game (ISG).
+"""GCS-Q: energy-community coalition formation on an induced subgraph game (ISG).
 
 - :func:`generate` writes a random instance as the paper describes its random problems: a fully
   connected graph of agents with Gaussian pairwise joint utilities of a given width, seeded.
@@ -200,5 +200,3 @@ def _agents(checked: CheckedModel, var_name: str) -> list[Label]:
         raise UsageError(f"gcsq: '{var_name}' must be a binary variable with one index")
     return [k[0] for k in block.keys]
 
-
-STRATEGIES = {"gcsq": gcsq}
