@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from qgridlang import ast
 from qgridlang.errors import (
     DimensionMismatch,
@@ -14,16 +12,14 @@ from qgridlang.errors import (
     did_you_mean,
 )
 from qgridlang.semantics import units as U
+from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import Env, Suppressed
 from qgridlang.semantics.report_units import record_binding
 from qgridlang.semantics.scope import InstanceData, Key, ParamData, Scope
 from qgridlang.semantics.values import Scalar, SetValue
 
-if TYPE_CHECKING:
-    from qgridlang.semantics.builder import Builder
 
-
-def instantiate(b: Builder, st: ast.Instance, env: Env) -> None:
+def instantiate(b: Context, st: ast.Instance, env: Env) -> None:
     comp = b.components.get(st.type_name)
     if comp is None:
         raise UnknownName(f"unknown component '{st.type_name}'", st.span,
@@ -52,7 +48,7 @@ def instantiate(b: Builder, st: ast.Instance, env: Env) -> None:
     env.scope.define(st.name, inst, st.span)
 
 
-def _over_set(b: Builder, st: ast.Instance, comp: ast.ComponentDecl, env: Env
+def _over_set(b: Context, st: ast.Instance, comp: ast.ComponentDecl, env: Env
               ) -> SetValue | None:
     if st.over is not None:
         s = env.scope.lookup(st.over)
@@ -71,7 +67,7 @@ def _over_set(b: Builder, st: ast.Instance, comp: ast.ComponentDecl, env: Env
                        f"over {b.time_sets[0].name} …`")
 
 
-def _bind_params(b: Builder, st: ast.Instance, comp: ast.ComponentDecl, scope: Scope,
+def _bind_params(b: Context, st: ast.Instance, comp: ast.ComponentDecl, scope: Scope,
                  outer: Env) -> None:
     given = {bd.name: bd for bd in st.bindings}
     inner = Env(scope)
@@ -117,7 +113,7 @@ def _written(node: ast.Expr, unit: U.Unit | None, outer: Env) -> U.Unit | None:
     return unit
 
 
-def _indexed_binding(b: Builder, cp: ast.CParam, bd: ast.Binding, sets: list[SetValue | None],
+def _indexed_binding(b: Context, cp: ast.CParam, bd: ast.Binding, sets: list[SetValue | None],
                      unit: U.Unit | None, outer: Env, user: dict[str, U.Unit]) -> ParamData:
     """``available = pv_forecast`` (an indexed parameter), ``available[t] = expr`` or a constant."""
     if bd.index is not None:
@@ -164,7 +160,7 @@ def _indexed_binding(b: Builder, cp: ast.CParam, bd: ast.Binding, sets: list[Set
                      default=float(v.value) * f)
 
 
-def _body(b: Builder, stmt: ast.ComponentStmt, scope: Scope) -> None:
+def _body(b: Context, stmt: ast.ComponentStmt, scope: Scope) -> None:
     env = Env(scope)
     if isinstance(stmt, ast.PortDecl):
         data = b.declare_expr(stmt, env, stmt.name, None, stmt.value, is_port=True)
@@ -185,7 +181,7 @@ def _names(stmt: ast.ComponentStmt) -> list[str]:
     return [stmt.name]
 
 
-def _attach(b: Builder, st: ast.Instance, scope: Scope, env: Env) -> None:
+def _attach(b: Context, st: ast.Instance, scope: Scope, env: Env) -> None:
     if not st.buses:
         return
     buses = [_bus(b, ref, env) for ref in st.buses]
@@ -204,7 +200,7 @@ def _attach(b: Builder, st: ast.Instance, scope: Scope, env: Env) -> None:
         bus.attached.append(port)
 
 
-def _bus(b: Builder, ref: ast.Ref, env: Env) -> Scope:
+def _bus(b: Context, ref: ast.Ref, env: Env) -> Scope:
     from qgridlang.semantics.scope import InstanceData as Inst
 
     part = ref.parts[0]

@@ -10,7 +10,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -40,8 +40,23 @@ from qgridlang.semantics.scope import (
 )
 from qgridlang.semantics.values import Affine, Elem, Label, Scalar, SetValue
 
-if TYPE_CHECKING:
-    from qgridlang.semantics.builder import Builder
+
+class RiskMeasures(Protocol):
+    """``expected(…)`` and ``cvar(…)``: the owner's :class:`~qgridlang.semantics.risk.Risk`."""
+
+    def expected(self, node: ast.Call, env: Env) -> Scalar | Affine: ...
+
+    def cvar(self, node: ast.Call, env: Env) -> Affine: ...
+
+
+class Owner(Protocol):
+    """What an :class:`Evaluator` uses of the builder that owns it. The builder satisfies it
+    structurally; this module never imports the builder (no import cycle: tests/test_layout)."""
+
+    @property
+    def risk(self) -> RiskMeasures: ...
+
+    def expr_value(self, data: ExprData, key: Key, span: Span) -> Scalar | Affine: ...
 
 
 class Suppressed(Exception):
@@ -197,7 +212,7 @@ def _check_real(v: object, node: ast.Expr) -> None:
 class Evaluator:
     """Expression semantics; owned by a :class:`Builder`, which receives new columns and rows."""
 
-    def __init__(self, builder: Builder) -> None:
+    def __init__(self, builder: Owner) -> None:
         self.b = builder
         self._ranges: dict[tuple[int, int], SetValue] = {}
         self.max_size = limits.current().max_size

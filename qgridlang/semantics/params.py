@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from qgridlang.errors import (
 )
 from qgridlang.limits import check_size
 from qgridlang.semantics import units as U
+from qgridlang.semantics.context import Context
 from qgridlang.semantics.data import (
     cell_text,
     columns_text,
@@ -29,11 +29,8 @@ from qgridlang.semantics.evaluate import Env
 from qgridlang.semantics.scope import ParamData
 from qgridlang.semantics.values import Label, Scalar, SetValue
 
-if TYPE_CHECKING:
-    from qgridlang.semantics.builder import Builder
 
-
-def data_path(b: Builder, text: str, span: Span) -> Path:
+def data_path(b: Context, text: str, span: Span) -> Path:
     """Data files resolve relative to the file that names them."""
     p = Path(text)
     if p.is_absolute():
@@ -43,7 +40,7 @@ def data_path(b: Builder, text: str, span: Span) -> Path:
     return base / p
 
 
-def declare_param(b: Builder, st: ast.ParamDecl, env: Env) -> None:
+def declare_param(b: Context, st: ast.ParamDecl, env: Env) -> None:
     heads = st.heads
     for h in heads:
         if h.name in b.overrides and h.index is not None and env.scope is b.model:
@@ -96,7 +93,7 @@ def declare_param(b: Builder, st: ast.ParamDecl, env: Env) -> None:
                                           _default_value(default, out_unit, st)), st.span)
 
 
-def _define_scalar(b: Builder, head: ast.ParamHead, unit: U.Unit | None, value: Scalar,
+def _define_scalar(b: Context, head: ast.ParamHead, unit: U.Unit | None, value: Scalar,
                    env: Env, span: Span) -> None:
     if head.name in b.overrides and env.scope is b.model:
         value = b.overrides[head.name]
@@ -118,7 +115,7 @@ def _define_scalar(b: Builder, head: ast.ParamHead, unit: U.Unit | None, value: 
                                           {(): float(value.value) * f}), span)
 
 
-def check_param_bounds(b: Builder, st: ast.ParamDecl, env: Env) -> None:
+def check_param_bounds(b: Context, st: ast.ParamDecl, env: Env) -> None:
     """``param cap: MW >= 0 = …``: every value of the parameter (and its default) must lie
     within its bounds, which are in its declared unit like a variable's."""
     for h in st.heads:
@@ -171,7 +168,7 @@ def _default_value(default: Scalar | None, unit: U.Unit | None, st: ast.ParamDec
     return float(default.value) * U.convert(default.unit, unit, span, "the default")
 
 
-def _from_table(b: Builder, head: ast.ParamHead, table: ast.Table, sets: list[SetValue | None],
+def _from_table(b: Context, head: ast.ParamHead, table: ast.Table, sets: list[SetValue | None],
                 unit: U.Unit | None, env: Env) -> dict[tuple[Label, ...], float | np.ndarray]:
     data: dict[tuple[Label, ...], float | np.ndarray] = {}
     for entry in table.entries:
@@ -209,7 +206,7 @@ def _check_complete_table(head: ast.ParamHead, sets: list[SetValue | None], data
                             "add it, or declare `param … default 0 = {…}`")
 
 
-def _str_arg(b: Builder, node: ast.Expr | None, env: Env, what: str) -> str | None:
+def _str_arg(b: Context, node: ast.Expr | None, env: Env, what: str) -> str | None:
     if node is None:
         return None
     if isinstance(node, ast.Str):
@@ -219,7 +216,7 @@ def _str_arg(b: Builder, node: ast.Expr | None, env: Env, what: str) -> str | No
     raise TypeMismatch(f"{what} must be a column name (a string)", node.span)
 
 
-def _from_csv(b: Builder, st: ast.ParamDecl, call: ast.Call, units: list[U.Unit | None],
+def _from_csv(b: Context, st: ast.ParamDecl, call: ast.Call, units: list[U.Unit | None],
               default: Scalar | None, env: Env) -> None:
     known = {"key", "column", "default"}
     for k, v in call.kwargs:
@@ -267,7 +264,7 @@ def _from_csv(b: Builder, st: ast.ParamDecl, call: ast.Call, units: list[U.Unit 
                                            dict(table), d), h.span)
 
 
-def set_from_csv(b: Builder, call: ast.Call, env: Env) -> SetValue:
+def set_from_csv(b: Context, call: ast.Call, env: Env) -> SetValue:
     """``set U = csv("units.csv", key = "unit")``: the labels of one column, in file order."""
     if len(call.args) != 1 or not isinstance(call.args[0], ast.Str):
         raise TypeMismatch('csv() takes the file name first: csv("data/x.csv", key = "col")',
@@ -295,7 +292,7 @@ def set_from_csv(b: Builder, call: ast.Call, env: Env) -> SetValue:
 
 
 # ---- scenarios ----------------------------------------------------------------------------------
-def declare_scenarios(b: Builder, st: ast.ScenariosDecl, env: Env) -> None:
+def declare_scenarios(b: Context, st: ast.ScenariosDecl, env: Env) -> None:
     s = env.scope.lookup(st.set_name)
     if not isinstance(s, SetValue):
         raise UnknownName(f"scenarios need a declared set: '{st.set_name}' is not one", st.span,
@@ -363,7 +360,7 @@ def _seed(value: Scalar, span: Span) -> int:
     return int(x)
 
 
-def _sample(b: Builder, stmt: ast.SampleStmt, s: SetValue, rng: np.random.Generator,
+def _sample(b: Context, stmt: ast.SampleStmt, s: SetValue, rng: np.random.Generator,
             env: Env) -> None:
     items = stmt.index.items if stmt.index else ()
     where = stmt.index.where if stmt.index else None

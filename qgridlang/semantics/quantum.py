@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from qgridlang import ast
 from qgridlang.errors import TypeMismatch, UnknownName, did_you_mean
 from qgridlang.flat import EncodeSpec, QuantumSpec
 from qgridlang.semantics import units as U
+from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import Env
-
-if TYPE_CHECKING:
-    from qgridlang.semantics.builder import Builder
 
 METHODS = ("binary", "unary", "onehot", "domain_wall", "integer")
 _KEYS = re.compile(r"\[[^\]]*\]")
 
 
-def quantum_spec(b: Builder) -> QuantumSpec:
+def quantum_spec(b: Context) -> QuantumSpec:
     """Resolve the block against the declared variables (empty spec when there is none)."""
     block = b.quantum
     if block is None:
@@ -44,7 +41,7 @@ def quantum_spec(b: Builder) -> QuantumSpec:
     return QuantumSpec(tuple(encodings), penalty, tuple(penalties), block.span)
 
 
-def _penalty(b: Builder, st: ast.PenaltyStmt, env: Env) -> float | None:
+def _penalty(b: Context, st: ast.PenaltyStmt, env: Env) -> float | None:
     if isinstance(st.value, ast.Ref) and st.value.dotted == "auto":
         return None
     v = float(b.ev.constant(st.value, env, "a penalty").value)
@@ -53,7 +50,7 @@ def _penalty(b: Builder, st: ast.PenaltyStmt, env: Env) -> float | None:
     return v
 
 
-def _encode(b: Builder, st: ast.EncodeStmt, env: Env) -> list[EncodeSpec]:
+def _encode(b: Context, st: ast.EncodeStmt, env: Env) -> list[EncodeSpec]:
     if st.method not in METHODS:
         raise UnknownName(f"unknown encoding '{st.method}'", st.span,
                           did_you_mean(st.method, METHODS) or f"use one of {', '.join(METHODS)}")

@@ -8,7 +8,6 @@ minimised, so :meth:`Risk.check_usage` verifies the sign of ``eta`` wherever it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,12 +15,10 @@ from qgridlang import ast
 from qgridlang.errors import Span, TypeMismatch, UnitMismatch, UnsupportedConstruct
 from qgridlang.flat import VarBlock
 from qgridlang.semantics import units as U
+from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import Env
 from qgridlang.semantics.scope import ExprData, ParamData
 from qgridlang.semantics.values import Affine, Scalar, SetValue
-
-if TYPE_CHECKING:
-    from qgridlang.semantics.builder import Builder
 
 
 @dataclass
@@ -34,7 +31,7 @@ class _Cvar:
 class Risk:
     """Lowers risk measures into the builder's columns and rows."""
 
-    def __init__(self, builder: Builder) -> None:
+    def __init__(self, builder: Context) -> None:
         self.b = builder
         self.blocks: list[VarBlock] = []
         self._cvars: dict[tuple[str, float], tuple[_Cvar, Affine]] = {}
@@ -144,7 +141,7 @@ class Risk:
                     "use it in a minimised objective with a positive weight, or as cvar(…) <= b")
 
 
-def _member(b: Builder, ref: ast.Ref, env: Env) -> object:
+def _member(b: Context, ref: ast.Ref, env: Env) -> object:
     """Resolve ``inst[k].member`` to the member's declaration (not its value)."""
     from qgridlang.semantics.scope import InstanceData
 
