@@ -38,7 +38,7 @@ NUMERIC_OPTIONS: dict[str, tuple[str, float, bool]] = {
     "optimization_level": ("int", 0, False), "tqa_dt": ("float", 0.0, True),
     "cvar_alpha": ("float", 0.0, True), "warm_start_epsilon": ("float", 0.0, False),
     "embedding_timeout": ("float", 0.0, True), "embedding_tries": ("int", 1, False),
-    "annealing_time": ("float", 0.0, True),
+    "annealing_time": ("float", 0.0, True), "pwl_segments": ("int", 1, False),
 }
 # yes/no ``--option`` keys: `duals=no` or `mock=maybe` used to be read as true or false silently
 BOOLEAN_OPTIONS = frozenset({"duals", "iis", "mock", "warm_start", "readout_mitigation",

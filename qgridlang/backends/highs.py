@@ -39,16 +39,29 @@ sp = lazy("scipy.sparse")  # loaded when the backend runs, not when it is listed
 INF = float("inf")
 _TOL = 1e-6
 _HIGHS_MIP_GAP = 1e-4  # HiGHS's default mip_rel_gap
-_INITIAL_TANGENTS = 8  # per separable term: max under-estimate h/2 (range/14)^2 per column
+# tangent lines per separable term in the piecewise-linear start: the largest under-estimate is
+# h/2 (range / (2 (K - 1)))^2 per column; 8 certified the RTS-24 UC in one MILP where 12 and 16
+# took longer (more rows, more nodes) for no fewer rounds (benchmarks/miqp.py)
+_PWL_SEGMENTS = 8
 
 
 @dataclass
 class _Epigraph:
-    """Quadratic part split into separable terms ``h_j/2 x_j^2`` and one coupled remainder."""
+    """Quadratic part split into separable terms ``h_j/2 x_j^2`` and one coupled remainder.
+
+    A separable column may be switched by a binary ``b`` (rows ``x <= U b`` and ``x >= 0``, as
+    a unit's output and its commitment): it is 0 when ``b`` is 0 and in ``on_lo .. on_hi``
+    when ``b`` is 1. Its tangents are then perspective cuts ``z >= h x0 x - h/2 x0^2 b``:
+    the same line when ``b`` is 1, ``z >= 0`` when ``b`` is 0 (the exact value), and much
+    tighter than a plain tangent where the LP relaxation has ``b`` fractional.
+    """
 
     diag_cols: np.ndarray  # columns with a separable term
     diag_h: np.ndarray  # their Hessian diagonal
     R: sp.csr_matrix | None  # coupled remainder (1/2 x'Rx), None if all separable
+    switch: np.ndarray  # per separable term: the binary column that switches it, or -1
+    on_lo: np.ndarray  # its range when switched on (the bounds when not switched)
+    on_hi: np.ndarray
 
 
 @register_backend
@@ -60,6 +73,8 @@ class HighsBackend(Backend):
     OPTIONS: ClassVar[dict[str, str]] = {
         "duals": "row duals of MILPs from the LP with integers fixed (default true)",
         "iis": "infeasible models: compute an irreducible infeasible subset (default true)",
+        "pwl_segments": "convex MIQP: tangent lines per separable quadratic term in the "
+                        "piecewise-linear start (default 8; 1 leaves the work to cut rounds)",
     }
     COMMON = frozenset({"time_limit", "mip_gap", "threads", "seed"})
 
@@ -411,15 +426,62 @@ def _split(milp: Any) -> _Epigraph:
         mask[coupled] = True
         D = sp.diags(mask.astype(float))
         R = sp.csr_matrix(D @ H @ D)
-    return _Epigraph(sep, diag[sep], R)
+    switch, on_lo, on_hi = _switches(milp, sep)
+    return _Epigraph(sep, diag[sep], R, switch, on_lo, on_hi)
+
+
+def _switches(milp: Any, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each column in ``cols``: the binary ``b`` that switches it off, and its range on.
+
+    ``x`` is switched by ``b`` when ``x >= 0`` and a two-term row says ``x <= U b`` (so
+    ``b = 0`` forces ``x = 0``); rows ``x >= L b`` with the same ``b`` raise the range's low end
+    (a unit's minimum output). Found on the rows as written, in either orientation and scale.
+    """
+    switch = np.full(len(cols), -1)
+    on_lo = np.asarray(milp.lb[cols], float).copy()
+    on_hi = np.asarray(milp.ub[cols], float).copy()
+    A = sp.csr_matrix(milp.A)
+    rows = np.flatnonzero(np.diff(A.indptr) == 2)
+    if not len(cols) or not len(rows):
+        return switch, on_lo, on_hi
+    first = A.indptr[rows]
+    # each two-term row read both ways: alpha x + beta b in [lo, hi]
+    x = np.concatenate([A.indices[first], A.indices[first + 1]])
+    b = np.concatenate([A.indices[first + 1], A.indices[first]])
+    alpha = np.concatenate([A.data[first], A.data[first + 1]])
+    beta = np.concatenate([A.data[first + 1], A.data[first]])
+    r = np.concatenate([rows, rows])
+    binary = milp.integer[b] & (milp.lb[b] >= 0) & (milp.ub[b] <= 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = -beta / alpha  # x - gain b in [lo', hi'] after dividing by alpha
+        lo = np.where(alpha > 0, milp.row_lo[r], milp.row_hi[r]) / alpha
+        hi = np.where(alpha > 0, milp.row_hi[r], milp.row_lo[r]) / alpha
+    usable = binary & (alpha != 0) & (gain > 0) & np.isfinite(gain)
+    upper = usable & (hi == 0)  # x <= gain b
+    lower = usable & (lo == 0)  # x >= gain b
+    where = {int(j): e for e, j in enumerate(cols)}
+    for k in np.flatnonzero(upper):
+        e = where.get(int(x[k]))
+        if e is not None and switch[e] < 0 and milp.lb[x[k]] >= 0:
+            switch[e] = b[k]
+            on_hi[e] = min(on_hi[e], gain[k])
+    for k in np.flatnonzero(lower):
+        e = where.get(int(x[k]))
+        if e is not None and switch[e] == b[k]:
+            on_lo[e] = max(on_lo[e], gain[k])
+    return switch, on_lo, on_hi
 
 
 def _outer_approximation(milp: Any, options: Options) -> RawResult:
     """Solve min c'x + 1/2 x'Hx (H PSD) with integers by tangent cuts on epigraph columns.
 
-    Each round solves the cut MILP (its dual bound is a valid lower bound, tangents
-    under-estimate a convex function), then solves the exact QP with the round's integer
-    assignment fixed (an upper bound); new tangents go where the cut model under-estimated.
+    Round 1 is the piecewise-linear start: ``pwl_segments`` tangents per separable term (with
+    perspective cuts where a binary switches the column), solved to the MIP gap, then
+    re-dispatched exactly (the QP with its integer assignment fixed). When that certifies the
+    gap it is the answer. Otherwise each further round adds tangents where the cut model
+    under-estimated and solves again from the best plan. Every round's MILP dual bound is a
+    valid lower bound (tangents under-estimate a convex function), every re-dispatch an upper
+    bound.
     """
     ep = _split(milp)
     n = milp.n
@@ -428,21 +490,20 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
     lb = np.concatenate([milp.lb, np.full(k, -INF)])
     ub = np.concatenate([milp.ub, np.full(k, INF)])
     integer = np.concatenate([milp.integer, np.zeros(k, bool)])
-    cut_rows: list[tuple[np.ndarray, np.ndarray, float]] = []  # (cols, vals, lower bound)
-    # initial tangents at points spread over each separable column's box
-    for e, (j, hj) in enumerate(zip(ep.diag_cols, ep.diag_h, strict=True)):
-        lo, hi = milp.lb[j], milp.ub[j]
-        lo, hi = (lo if np.isfinite(lo) else -1.0), (hi if np.isfinite(hi) else 1.0)
-        for x0 in np.linspace(lo, hi, _INITIAL_TANGENTS):
-            cut_rows.append(_tangent_1d(j, hj, x0, n + e))
+    segments = int(options.extra.get("pwl_segments", _PWL_SEGMENTS))
+    # (cols, vals, lower bound) per cut row; the piecewise-linear start first
+    cut_rows = _pwl_tangents(milp, ep, segments, n)
     if ep.R is not None:
         x0 = np.clip(np.zeros(n), milp.lb, milp.ub)
         cut_rows.append(_tangent_nd(ep.R, x0, n + k - 1))
-    deadline = time.perf_counter() + options.time_limit if options.time_limit else None
+    started = time.perf_counter()
+    deadline = started + options.time_limit if options.time_limit else None
     best: tuple[float, np.ndarray] | None = None
     lower = -INF
     rounds = 0
     info: dict[str, Any] = {}
+    pwl: dict[str, Any] = {"pwl_segments": segments,
+                           "pwl_switched_terms": int((ep.switch >= 0).sum())}
     status = Status.ERROR
     # the proven gap is the MIP's own gap plus the tangents' under-estimate: allow each one the
     # MIP gap, so the outer tolerance is twice it (2e-4 relative by default)
@@ -463,7 +524,14 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
         if best is None or true < best[0]:
             best = (true, xm)
         gap = best[0] - lower
-        progress.line(options, "highs", f"outer approximation round {rounds}: best "
+        if rounds == 1:  # in the model's own sense (a maximisation is solved negated)
+            sign = -1.0 if milp.negated else 1.0
+            pwl.update({"pwl_bound": sign * lower,
+                        "pwl_objective": sign * float(c @ x + milp.const),
+                        "redispatch_objective": sign * true,
+                        "pwl_seconds": time.perf_counter() - started})
+        stage = f" (piecewise-linear start, {segments} tangents per term)" if rounds == 1 else ""
+        progress.line(options, "highs", f"outer approximation round {rounds}{stage}: best "
                       f"{best[0]:.8g}, bound {lower:.8g}, gap {gap:.3g} ({len(cut_rows)} cuts)")
         if gap <= max(_TOL, rel_gap * abs(best[0])) or status == Status.INTERRUPTED:
             break
@@ -471,8 +539,8 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
         xr = x[:n]  # Kelley: cut off the cut model's own point, and tighten at the polished one
         for e, (j, hj) in enumerate(zip(ep.diag_cols, ep.diag_h, strict=True)):
             if x[n + e] < 0.5 * hj * xr[j] ** 2 - _TOL * max(1.0, abs(x[n + e])):
-                cut_rows.append(_tangent_1d(j, hj, xr[j], n + e))
-                cut_rows.append(_tangent_1d(j, hj, xm[j], n + e))
+                cut_rows.append(_tangent_1d(j, hj, xr[j], n + e, int(ep.switch[e])))
+                cut_rows.append(_tangent_1d(j, hj, xm[j], n + e, int(ep.switch[e])))
                 added += 1
         if ep.R is not None:
             val = 0.5 * xr @ (ep.R @ xr)
@@ -486,9 +554,11 @@ def _outer_approximation(milp: Any, options: Options) -> RawResult:
     if best is None:
         return _no_plan(milp, options, status, info, rounds)
     gap = best[0] - lower
-    info.update({"outer_approximation_rounds": rounds, "tangent_cuts": len(cut_rows),
-                 "objective_lower_bound": lower, "objective_gap": gap})
     converged = gap <= max(_TOL, rel_gap * abs(best[0]))
+    info.update({**pwl, "outer_approximation_rounds": rounds, "cut_rounds": rounds - 1,
+                 "tangent_cuts": len(cut_rows), "objective_lower_bound": lower,
+                 "objective_gap": gap, "gap_tolerance": rel_gap,
+                 "certified_gap": gap / abs(best[0]) if best[0] else None})
     if status == Status.INTERRUPTED:
         return RawResult(Status.INTERRUPTED, x=best[1], bound=lower, info=info,
                          message=f"interrupted (Ctrl-C) in outer-approximation round {rounds}: "
@@ -549,9 +619,30 @@ def _epigraph_start(milp: Any, ep: _Epigraph, xm: np.ndarray, width: int) -> np.
     return x
 
 
-def _tangent_1d(j: int, hj: float, x0: float, z: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """z >= hj/2 x0^2 + hj x0 (x - x0)  <=>  z - hj x0 x >= -hj/2 x0^2."""
+def _tangent_1d(j: int, hj: float, x0: float, z: int, switch: int = -1
+                ) -> tuple[np.ndarray, np.ndarray, float]:
+    """z >= hj/2 x0^2 + hj x0 (x - x0)  <=>  z - hj x0 x >= -hj/2 x0^2; with a ``switch``
+    column b the perspective cut z - hj x0 x + hj/2 x0^2 b >= 0 (see :class:`_Epigraph`)."""
+    if switch >= 0:
+        return np.array([z, j, switch]), np.array([1.0, -hj * x0, 0.5 * hj * x0 * x0]), 0.0
     return np.array([z, j]), np.array([1.0, -hj * x0]), -0.5 * hj * x0 * x0
+
+
+def _pwl_tangents(milp: Any, ep: _Epigraph, segments: int, n: int
+                  ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The piecewise-linear start: ``segments`` tangent lines per separable term, spread over
+    the column's range (its range when switched on). Their maximum is a convex piecewise-linear
+    under-estimate, so the cut MILP's bound is a valid lower bound of the model. One segment:
+    a single tangent at the middle (the cut rounds do the rest)."""
+    cuts = []
+    for e, (j, hj) in enumerate(zip(ep.diag_cols, ep.diag_h, strict=True)):
+        lo, hi = ep.on_lo[e], ep.on_hi[e]
+        lo, hi = (lo if np.isfinite(lo) else min(-1.0, hi - 2.0)), \
+            (hi if np.isfinite(hi) else max(1.0, lo + 2.0))
+        points = np.linspace(lo, hi, segments) if segments > 1 else [0.5 * (lo + hi)]
+        for x0 in points:
+            cuts.append(_tangent_1d(int(j), float(hj), float(x0), n + e, int(ep.switch[e])))
+    return cuts
 
 
 def _tangent_nd(R: sp.csr_matrix, x0: np.ndarray, z: int
