@@ -9,6 +9,7 @@ follows still ties the modules together.
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,22 @@ def test_an_unknown_strategy_gets_a_did_you_mean() -> None:
     with pytest.raises(UsageError) as info:
         get_strategy("gcs")
     assert "gcsq" in str(info.value.hint)
+
+
+def test_the_front_doors_targets_survives_the_targets_package() -> None:
+    """``import qgridlang.targets.qubo`` rebinds ``qgridlang.targets`` (the public function
+    ``qg.targets()``) to the package; the call must still list targets and backends."""
+    import subprocess
+    import sys
+
+    code = ("import json, qgridlang as qg\n"
+            "before = qg.targets()\n"
+            "import qgridlang.targets.qubo\n"
+            "after = qg.targets()\n"
+            "print(json.dumps([before == after, sorted(t['name'] for t in after['targets']),"
+            " len(after['backends'])]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    same, names, backends = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert same and {"cqm", "dwave", "milp", "qaoa", "qubo"} <= set(names) and backends > 0

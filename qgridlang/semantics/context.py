@@ -81,6 +81,9 @@ class Context(Protocol):
     def blocks(self) -> list[VarBlock]: ...
 
     @property
+    def lb(self) -> list[float]: ...  # column lower bounds (vector: the column count)
+
+    @property
     def rows(self) -> list[RowInfo]: ...
 
     @property
