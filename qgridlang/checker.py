@@ -30,6 +30,9 @@ class CheckedModel:
     source: str
     file: str
     timings: dict[str, float] = field(default_factory=dict)
+    # how the checker expanded declarations: how many with arrays, which one by one and why
+    # (see qgridlang.semantics.vector)
+    expansion: dict[str, Any] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[QglWarning]:
@@ -97,7 +100,8 @@ def _check_text(text: str, file: str, overrides: dict[str, str] | None,
     flat = b.flat()
     ir = summarize(b, flat)
     t2 = time.perf_counter()
-    return CheckedModel(ir, flat, text, file, {"parse": t1 - t0, "check": t2 - t1})
+    return CheckedModel(ir, flat, text, file, {"parse": t1 - t0, "check": t2 - t1},
+                        {"vectorised": b.vec.vectorised, "fallbacks": list(b.vec.fallbacks)})
 
 
 def check_file(path: str | Path, overrides: dict[str, str] | None = None,

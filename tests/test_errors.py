@@ -23,6 +23,9 @@ from qgridlang.checker import check_file, check_text
 from qgridlang.cli import main
 from qgridlang.errors import QglError, QglErrors, QglSyntaxError
 
+# checked both ways: with arrays and element by element (qgridlang.semantics.vector)
+pytestmark = pytest.mark.usefixtures("both_expansions")
+
 HERE = Path(__file__).resolve().parent / "errors"
 FIXTURES = sorted(HERE.glob("*.qgl"))
 _EXPECT = re.compile(r"^# expect: (\d+):(\d+) (.+)$")

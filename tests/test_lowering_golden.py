@@ -25,6 +25,9 @@ from test_parser_golden import pretty_json
 from qgridlang.checker import CheckedModel, check_file
 from qgridlang.flat import KIND_CODE, FlatModel
 
+# checked both ways: with arrays and element by element (qgridlang.semantics.vector)
+pytestmark = pytest.mark.usefixtures("both_expansions")
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "lower"
 FIXTURES = sorted(GOLDEN.glob("*.qgl"))
 DENSE_LIMIT = 2500  # store A densely when rows * columns is at most this

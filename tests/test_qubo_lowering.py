@@ -15,6 +15,9 @@ from qgridlang.compilers import qubo
 from qgridlang.errors import QglErrors, UnknownName, UnsupportedConstruct, UsageError
 from qgridlang.flat import FlatModel
 
+# checked both ways: with arrays and element by element (qgridlang.semantics.vector)
+pytestmark = pytest.mark.usefixtures("both_expansions")
+
 
 def ground(bqm: dimod.BinaryQuadraticModel) -> tuple[np.ndarray, float]:
     assert bqm.num_variables <= 16

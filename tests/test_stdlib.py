@@ -8,6 +8,9 @@ from qgridlang.checker import check_text
 from qgridlang.dispatcher import solve_model
 from qgridlang.results import Status
 
+# checked both ways: with arrays and element by element (qgridlang.semantics.vector)
+pytestmark = pytest.mark.usefixtures("both_expansions")
+
 THERMAL = """
 model thermal
 use stdlib

@@ -16,6 +16,9 @@ from qgridlang.errors import QglErrors, UnitMismatch
 from qgridlang.flat import FlatModel
 from qgridlang.results import Status
 
+# checked both ways: with arrays and element by element (qgridlang.semantics.vector)
+pytestmark = pytest.mark.usefixtures("both_expansions")
+
 
 def _check(text: str) -> CheckedModel:
     return check_text(text, "units.qgl")

@@ -46,6 +46,7 @@ from qgridlang.semantics.scope import (
 )
 from qgridlang.semantics.unresolved import unresolved_names
 from qgridlang.semantics.values import Affine, Scalar, SetValue
+from qgridlang.semantics.vector import Vectoriser
 
 INF = float("inf")
 
@@ -67,6 +68,7 @@ class Builder:
         self.subsets = dict(subsets or {})
         self.errors = ErrorCollector()
         self.ev = Evaluator(self)
+        self.vec = Vectoriser(self)
         self.risk = Risk(self)
         self.model = Scope()
         self.components: dict[str, ast.ComponentDecl] = {}
@@ -238,8 +240,15 @@ class Builder:
         keys: list[Key] = []
         start = len(self.lb)
         broken = False
-        for e2, key, _ in self.ev.iterate(items, where, env, (f"var {st.name}", "columns",
-                                                             st.span)):
+        got = self.vec.var(st, env, unit)  # keys and bounds with arrays, else one by one
+        if got is not None:
+            keys, lo_a, hi_a = got
+            data.cols = dict(zip(keys, range(start, start + len(keys)), strict=True))
+            self.lb.extend(lo_a.tolist())
+            self.ub.extend(hi_a.tolist())
+            self.kind.extend([KIND_CODE[st.kind]] * len(keys))
+        for e2, key, _ in () if got is not None else self.ev.iterate(
+                items, where, env, (f"var {st.name}", "columns", st.span)):
             if broken:
                 lo, hi = -INF, INF
             else:
@@ -345,6 +354,8 @@ class Builder:
         return v
 
     def _evaluate_expr(self, data: ExprData) -> None:
+        if self.vec.expr(data):  # every element at once with arrays (else one by one below)
+            return
         for key in data.keys:
             self.expr_value(data, key, data.span)
 
@@ -358,9 +369,10 @@ class Builder:
         where = st.index.where if st.index else None
         qname = env.scope.prefix + st.name
         first = len(self.rows)
-        for e2, key, _ in self.ev.iterate(items, where, env, (f"constraint {st.name}", "rows",
-                                                             st.span)):
-            self.add_rows(st.body, e2, qname, key, st.span)
+        if not self.vec.constraint(st, env, qname):  # all rows at once with arrays, or:
+            for e2, key, _ in self.ev.iterate(items, where, env, (f"constraint {st.name}",
+                                                                 "rows", st.span)):
+                self.add_rows(st.body, e2, qname, key, st.span)
         index = tuple(s.name if s else "?" for s in self.ev.domains(items, env))
         self._report_rows(first, env.scope.user_units, index)
 
@@ -436,7 +448,9 @@ class Builder:
         if self.objective is not None:
             raise TypeMismatch("a model has one objective (a weighted sum may combine terms)",
                                st.span, f"the first is at line {self.objective.span.line}")
-        v = self.ev.numeric(st.value, env, "the objective")
+        v = self.vec.objective(st, env)  # with arrays, else element by element
+        if v is None:
+            v = self.ev.numeric(st.value, env, "the objective")
         self.objective = Objective(st.sense, st.name or "objective",
                                    v if isinstance(v, Affine) else Affine({}, {}, float(v.value),
                                                                           v.unit), st.span)

@@ -1,0 +1,169 @@
+"""The array expansion (qgridlang.semantics.vector) agrees with the per-element path.
+
+Every model the tests and examples hold is checked both ways and must give the same flat model
+(columns, rows, coefficients, objective, expressions), the same IR summary, or the same errors
+at the same places; random models (hypothesis) cover combinations no fixture has. The examples
+and the benchmark model must take the array path for every declaration (no silent fallback),
+so the speed the README quotes is the speed users get.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_lowering_golden import flat_dump, reduce_spans
+
+from qgridlang.checker import CheckedModel, check_file, check_text
+from qgridlang.errors import QglErrors
+from qgridlang.semantics.vector import expansion
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = sorted([*ROOT.glob("examples/**/*.qgl"), *ROOT.glob("tests/golden/lower/*.qgl"),
+                 *ROOT.glob("tests/errors/*.qgl")])
+
+
+def _outcome(run: Any, mode: str) -> tuple[Any, ...]:
+    with expansion(mode):
+        try:
+            checked: CheckedModel = run()
+        except QglErrors as exc:
+            return ("errors", [(e.message, e.span.line if e.span else None,
+                                e.span.column if e.span else None, e.hint) for e in exc.errors])
+    own = Path(checked.file).name
+    return ("ok", json.dumps(flat_dump(checked.flat), sort_keys=True),
+            json.dumps(reduce_spans(checked.ir.model_dump(mode="json"), own), sort_keys=True),
+            [w.message for w in checked.warnings])
+
+
+def _agree(run: Any) -> tuple[Any, ...]:
+    by_element = _outcome(run, "element")
+    with_arrays = _outcome(run, "auto")
+    assert with_arrays == by_element
+    return with_arrays
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_model_expands_the_same_both_ways(path: Path) -> None:
+    _agree(lambda: check_file(path))
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("examples/**/*.qgl")),
+                         ids=lambda p: p.stem)
+def test_examples_take_the_array_path_throughout(path: Path) -> None:
+    checked = check_file(path)
+    assert checked.expansion["fallbacks"] == []
+    assert checked.expansion["vectorised"] > 0
+
+
+def test_the_benchmark_model_takes_the_array_path(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import qubo_compile
+    finally:
+        sys.path.pop(0)
+    path = qubo_compile.write_model(qubo_compile.make_instance(7, 5), tmp_path)
+    checked = check_file(path)
+    assert checked.expansion == {"vectorised": 4, "fallbacks": []}
+    _agree(lambda: check_file(path))
+
+
+def test_rows_whose_sum_is_empty_keep_the_element_units() -> None:
+    # row t=1 sums nothing (a bare 0, no unit) while the others are in kW: the rows are
+    # expanded in two groups, not left to the element path
+    text = """time T = 1..4 step 1 h
+var p[T]: kW in 0 .. 10
+var q[T]: MW in 0 .. 1
+constraint c[t in T]: sum(k in T where k < t) p[k] <= q[t]
+minimize cost: sum(t in T) p[t] * 1 $/kWh * dt
+"""
+    outcome = _agree(lambda: check_text(text, "split.qgl"))
+    assert outcome[0] == "ok"
+    with expansion("auto"):
+        checked = check_text(text, "split.qgl")
+    assert checked.expansion["fallbacks"] == []
+    units = [r.unit for r in checked.flat.rows]
+    assert units == ["MW", "kW", "kW", "kW"]  # the first row is q's unit, as element by element
+
+
+def test_a_shift_off_the_edge_is_reported_as_before() -> None:
+    text = """time T = 1..3 step 1 h
+var u[T] binary
+constraint c[t in T]: u[t] - u[prev(t)] <= 0
+minimize n: sum(t in T) u[t]
+"""
+    outcome = _agree(lambda: check_text(text, "edge.qgl"))
+    assert outcome[0] == "errors" and "steps outside" in outcome[1][0][0]
+
+
+def test_sparse_parameter_tables_with_a_default_stay_sparse() -> None:
+    # a 400 x 400 weight table with 3 entries, summed over every pair: the zeros of the
+    # default give no quadratic terms, and both paths agree
+    text = """set N = 1..400
+param w[N, N] default 0 = {(1, 2): 5, (2, 3): 7, (399, 400): 1}
+var x[N] binary
+maximize cut: sum(i in N, j in N where j > i) w[i, j] * (x[i] + x[j] - 2 * x[i] * x[j])
+"""
+    with expansion("auto"):
+        checked = check_text(text, "sparse.qgl")
+    assert checked.expansion["fallbacks"] == []
+    qi, qj, qv = checked.flat.Q
+    assert sorted(zip(qi.tolist(), qj.tolist(), qv.tolist(), strict=True)) == [
+        (0, 1, -10.0), (1, 2, -14.0), (398, 399, -2.0)]
+    _agree(lambda: check_text(text, "sparse.qgl"))
+
+
+# ---- random models -------------------------------------------------------------------------
+UNITS = ["MW", "kW"]
+
+
+@st.composite
+def models(draw: st.DrawFn) -> str:
+    n_t = draw(st.integers(0, 5))
+    n_g = draw(st.integers(1, 3))
+    labels = [f"g{i}" for i in range(n_g)]
+    unit = draw(st.sampled_from(UNITS))
+    cap = {g: draw(st.integers(0, 50)) for g in labels if draw(st.booleans())}
+    table = ", ".join(f"{g}: {v}" for g, v in cap.items())
+    default = draw(st.sampled_from(["", "default 5 "]))
+    shift = draw(st.integers(1, 3))
+    guard = draw(st.sampled_from([f"ord(t) > {shift}", "t > first(T)", "true_guard", ""]))
+    where = "" if guard == "" else f" where {guard}" if guard != "true_guard" else \
+        " where ord(t) >= 1"
+    body = draw(st.sampled_from([
+        f"p[g, t] - p[g, prev(t, {shift})] <= ramp * dt",
+        f"p[g, t] <= cap[g] * u[g, t] + (if t == first(T) then 1 else 0) * 1 {unit}",
+        f"sum(k in T where k <= t) p[g, k] >= (if ord(t) > {shift} then 1 else 2) * 1 {unit}",
+        "pmin <= p[g, t] <= cap[g]",
+        f"u[g, t] + sum(k in 1 .. {shift} where ord(t) > k) u[g, prev(t, k)] <= 1",
+    ]))
+    obj = draw(st.sampled_from([
+        "sum(g in G, t in T) (c * p[g, t] * dt + q * p[g, t]^2 * dt)",
+        "sum(g in G, t in T) c * p[g, t] * dt + sum(g in G, t in T where ord(t) > 1) "
+        "u[g, t] * u[g, prev(t)] * 1 $",
+        "sum(g in G) sum(t in T) (if g == \"g0\" then 2 else 1) * c * p[g, t] * dt",
+    ]))
+    return f"""time T = 1..{n_t} step 30 min
+set G = {{{", ".join(labels)}}}
+param cap[G]: {unit} {default}= {{{table}}}
+param ramp: {unit}/h = 3 MW/h
+param pmin: kW = 100
+param c: $/MWh = 20
+param q: $/MW^2/h = 0.5
+var u[G, T] binary
+var p[G, T]: {unit} in 0 .. 40
+constraint r[g in G, t in T{where}]: {body}
+expr out[t in T] = sum(g in G) p[g, t]
+minimize cost: {obj}
+"""
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(models())
+def test_random_models_expand_the_same_both_ways(text: str) -> None:
+    _agree(lambda: check_text(text, "random.qgl"))
