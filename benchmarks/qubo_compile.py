@@ -1,14 +1,16 @@
 """Model -> BQM compile time: qglc against dimod, dimod CQM, PyQUBO and qiskit-optimization.
 
-A unit-commitment-style model of U units x T periods of binaries ``x[u, t]`` with an equality
-per period (``sum_u P_u x[u, t] == D_t``), an equality per unit (``sum_t x[u, t] == K_u``) and a
-linear cost, written once in qgl and once per tool from the same arrays. Every tool gets the
-same penalty weight, so every BQM is the same function: the script checks that all of them give
-the objective on a known feasible point and one energy on a random point, then prints the times
-and their ratios to qglc's lowering. Not run by CI::
+A unit-commitment-style model of U units x T hours (T a multiple of 24) of binaries ``x[u, t]``
+with an equality per hour (``sum_u P_u x[u, t] == D_t``), an equality per unit and day (``K_u``
+hours on), a linear cost and a quadratic cycling term (``w_u x[u, t] x[u, t-1]``), written once
+in qgl and once per tool from the same arrays. Its penalty couplings grow linearly with T (each
+row has U or 24 terms), so 20 x 2400 = 48,000 binaries is a model a laptop holds. Every tool
+gets the same penalty weight, so every BQM is the same function: the script checks that all of
+them give the objective on a known feasible point and one energy on a random point, then prints
+the times and their ratios to qglc's lowering. Not run by CI::
 
-    python benchmarks/qubo_compile.py                 # U=100,T=20 and U=500,T=24
-    python benchmarks/qubo_compile.py --sizes 100x20 --skip qiskit
+    python benchmarks/qubo_compile.py                 # 20 units x 24, 96, 480, 2400 hours
+    python benchmarks/qubo_compile.py --sizes 20x24 --skip qiskit
 
 Times are the best of ``--repeat`` runs (a tool stops repeating after 10 s).
 """
@@ -29,15 +31,18 @@ import numpy as np
 
 PENALTY = 1.0e4
 
-MODEL = """model uc_bench "U units x T periods: demand and on-hours equalities, linear cost"
+MODEL = """model uc_bench "U units x T hours: hourly demand, daily on-hours, cycling cost"
 set U = csv("units.csv", key = "u")
 time T = 1..{periods} step 1 h
-param P[U]: MW, K[U], c[U]: $/MWh = csv("units.csv", key = "u")
+set Days = 1..{days}
+set H = 1..24
+param P[U]: MW, K[U], c[U]: $/MWh, w[U]: $ = csv("units.csv", key = "u")
 param D[T]: MW = csv("demand.csv", key = "t", column = "D")
 var x[U, T] binary
 constraint balance[t in T]: sum(u in U) P[u] * x[u, t] == D[t]
-constraint hours[u in U]: sum(t in T) x[u, t] == K[u]
+constraint hours[u in U, d in Days]: sum(h in H) x[u, 24 * (d - 1) + h] == K[u]
 minimize cost: sum(u in U, t in T) c[u] * P[u] * x[u, t] * dt
+  + sum(u in U, t in T where t > first(T)) w[u] * x[u, t] * x[u, prev(t)]
 quantum {{ penalty = {penalty} }}
 """
 
@@ -48,7 +53,8 @@ class Instance:
 
     power: np.ndarray  # P_u, MW
     cost: np.ndarray  # c_u, $/MWh
-    hours: np.ndarray  # K_u
+    hours: np.ndarray  # K_u, hours on per day
+    cycling: np.ndarray  # w_u, $ per pair of consecutive hours on (negative: a reward)
     demand: np.ndarray  # D_t, MW
     x0: np.ndarray  # U x T
 
@@ -57,28 +63,38 @@ class Instance:
         return self.x0.shape  # type: ignore[return-value]
 
     def objective(self, x: np.ndarray) -> float:
-        return float((self.cost * self.power) @ x.reshape(self.shape).sum(axis=1))
+        x = x.reshape(self.shape)
+        return float((self.cost * self.power) @ x.sum(axis=1)
+                     + self.cycling @ (x[:, 1:] * x[:, :-1]).sum(axis=1))
 
 
 def make_instance(units: int, periods: int, seed: int = 0) -> Instance:
+    if periods % 24:
+        raise SystemExit(f"T = {periods}: the model has whole days (T a multiple of 24)")
     rng = np.random.default_rng(seed)
-    x0 = (rng.random((units, periods)) < 0.5).astype(np.int8)
+    hours = rng.integers(4, 21, units)
+    days = periods // 24
+    # each unit on for K_u hours of every day, at random hours: feasible by construction
+    keys = rng.random((units, days, 24))
+    ranks = keys.argsort(axis=2).argsort(axis=2)
+    x0 = (ranks < hours[:, None, None]).astype(np.int8).reshape(units, periods)
     power = rng.integers(10, 101, units)
-    return Instance(power, rng.integers(10, 60, units).astype(float), x0.sum(axis=1),
-                    power @ x0, x0)
+    return Instance(power, rng.integers(10, 60, units).astype(float), hours,
+                    -rng.integers(1, 20, units).astype(float), power @ x0, x0)
 
 
 def write_model(inst: Instance, folder: Path) -> Path:
     units, periods = inst.shape
-    rows = "".join(f"g{u},{p},{k},{c:g}\n" for u, (p, k, c) in
+    rows = "".join(f"g{u},{p},{k},{c:g},{w:g}\n" for u, (p, k, c, w) in
                    enumerate(zip(inst.power.tolist(), inst.hours.tolist(), inst.cost.tolist(),
-                                 strict=True)))
-    (folder / "units.csv").write_text("u,P,K,c\n" + rows, encoding="utf-8")
+                                 inst.cycling.tolist(), strict=True)))
+    (folder / "units.csv").write_text("u,P,K,c,w\n" + rows, encoding="utf-8")
     (folder / "demand.csv").write_text(
         "t,D\n" + "".join(f"{t + 1},{d}\n" for t, d in enumerate(inst.demand.tolist())),
         encoding="utf-8")
     path = folder / "uc_bench.qgl"
-    path.write_text(MODEL.format(periods=periods, penalty=PENALTY), encoding="utf-8")
+    path.write_text(MODEL.format(periods=periods, days=periods // 24, penalty=PENALTY),
+                    encoding="utf-8")
     return path
 
 
@@ -116,14 +132,24 @@ def dimod_direct(inst: Instance) -> dimod.BinaryQuadraticModel:
     units, periods = inst.shape
     col = np.arange(units * periods).reshape(units, periods)
     bqm = dimod.BinaryQuadraticModel.from_numpy_vectors(
-        np.repeat(inst.cost * inst.power, periods), ([], [], []), 0.0, dimod.BINARY)
+        np.repeat(inst.cost * inst.power, periods), _cycling(inst), 0.0, dimod.BINARY)
     for t in range(periods):
         bqm.add_linear_equality_constraint(zip(col[:, t].tolist(), inst.power.tolist()),
                                            PENALTY, -float(inst.demand[t]))
     for u in range(units):
-        bqm.add_linear_equality_constraint(((v, 1.0) for v in col[u].tolist()), PENALTY,
-                                           -float(inst.hours[u]))
+        for d in range(periods // 24):
+            bqm.add_linear_equality_constraint(
+                ((v, 1.0) for v in col[u, 24 * d:24 * d + 24].tolist()), PENALTY,
+                -float(inst.hours[u]))
     return bqm
+
+
+def _cycling(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cycling term as (i, j, w) arrays over column indices ``u * T + t``."""
+    units, periods = inst.shape
+    col = np.arange(units * periods).reshape(units, periods)
+    return (col[:, 1:].ravel(), col[:, :-1].ravel(),
+            np.repeat(inst.cycling, periods - 1))
 
 
 def dimod_cqm(inst: Instance) -> dimod.BinaryQuadraticModel:
@@ -131,14 +157,16 @@ def dimod_cqm(inst: Instance) -> dimod.BinaryQuadraticModel:
     col = np.arange(units * periods).reshape(units, periods)
     cqm = dimod.ConstrainedQuadraticModel()
     cqm.set_objective(dimod.BinaryQuadraticModel.from_numpy_vectors(
-        np.repeat(inst.cost * inst.power, periods), ([], [], []), 0.0, dimod.BINARY))
+        np.repeat(inst.cost * inst.power, periods), _cycling(inst), 0.0, dimod.BINARY))
     for t in range(periods):
         cqm.add_constraint_from_iterable(
             [(v, p) for v, p in zip(col[:, t].tolist(), inst.power.tolist(), strict=True)],
             "==", rhs=float(inst.demand[t]), label=f"balance{t}")
     for u in range(units):
-        cqm.add_constraint_from_iterable([(v, 1.0) for v in col[u].tolist()], "==",
-                                         rhs=float(inst.hours[u]), label=f"hours{u}")
+        for d in range(periods // 24):
+            cqm.add_constraint_from_iterable(
+                [(v, 1.0) for v in col[u, 24 * d:24 * d + 24].tolist()], "==",
+                rhs=float(inst.hours[u]), label=f"hours{u}_{d}")
     bqm, _ = dimod.cqm_to_bqm(cqm, lagrange_multiplier=PENALTY)
     return bqm
 
@@ -149,11 +177,16 @@ def pyqubo(inst: Instance) -> tuple[dimod.BinaryQuadraticModel, Callable[[Any], 
     units, periods = inst.shape
     x = Array.create("x", shape=(units, periods), vartype="BINARY")
     power, cost = inst.power.tolist(), inst.cost.tolist()
+    cycling = inst.cycling.tolist()
     h = sum(cost[u] * power[u] * x[u, t] for u in range(units) for t in range(periods))
+    h += sum(cycling[u] * x[u, t] * x[u, t - 1] for u in range(units)
+             for t in range(1, periods))
     for t in range(periods):
         h += PENALTY * (sum(power[u] * x[u, t] for u in range(units)) - int(inst.demand[t])) ** 2
     for u in range(units):
-        h += PENALTY * (sum(x[u, t] for t in range(periods)) - int(inst.hours[u])) ** 2
+        for d in range(periods // 24):
+            h += PENALTY * (sum(x[u, t] for t in range(24 * d, 24 * d + 24))
+                            - int(inst.hours[u])) ** 2
     bqm = h.compile().to_bqm()
 
     def label(v: str) -> int:  # "x[u][t]"
@@ -173,13 +206,17 @@ def qiskit(inst: Instance) -> Any:
     for name in names:
         qp.binary_var(name)
     lin = np.repeat(inst.cost * inst.power, periods)
-    qp.minimize(linear=dict(zip(names, lin.tolist(), strict=True)))
+    i, j, w = _cycling(inst)
+    qp.minimize(linear=dict(zip(names, lin.tolist(), strict=True)),
+                quadratic={(names[a], names[b]): v for a, b, v in
+                           zip(i.tolist(), j.tolist(), w.tolist(), strict=True)})
     for t in range(periods):
         qp.linear_constraint({names[u * periods + t]: float(inst.power[u]) for u in range(units)},
                              "==", float(inst.demand[t]), f"balance{t}")
     for u in range(units):
-        qp.linear_constraint({names[u * periods + t]: 1.0 for t in range(periods)}, "==",
-                             float(inst.hours[u]), f"hours{u}")
+        for d in range(periods // 24):
+            qp.linear_constraint({names[u * periods + t]: 1.0 for t in range(24 * d, 24 * d + 24)},
+                                 "==", float(inst.hours[u]), f"hours{u}_{d}")
     return QuadraticProgramToQubo(penalty=PENALTY).convert(qp)
 
 
@@ -264,7 +301,8 @@ def print_table(units: int, periods: int, rows: list[tuple[str, float, float, fl
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sizes", nargs="+", default=["100x20", "500x24"], help="UxT")
+    p.add_argument("--sizes", nargs="+", default=["20x24", "20x96", "20x480", "20x2400"],
+                   help="UxT, T a multiple of 24")
     p.add_argument("--skip", nargs="*", default=[], choices=["pyqubo", "qiskit"])
     p.add_argument("--repeat", type=int, default=3, help="best of N (until 10 s per tool)")
     p.add_argument("--out", type=Path, help="also save every row as JSON (written as each size "

@@ -12,6 +12,7 @@ from typing import Any
 
 from qgridlang.errors import ErrorCollector, QglError, QglWarning, hint_budget
 from qgridlang.flat import FlatModel
+from qgridlang.gcpause import paused
 from qgridlang.ir import ModelIR
 from qgridlang.limits import Limits, current, using
 from qgridlang.program import load_statements
@@ -87,6 +88,12 @@ def _check_text(text: str, file: str, overrides: dict[str, str] | None,
     errors.raise_if_any()
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
     b = Builder(base, _parse_overrides(overrides or {}), subsets)
+    with paused():
+        return _build(b, statements, errors, text, file, t0, t1)
+
+
+def _build(b: Builder, statements: list[Any], errors: ErrorCollector, text: str, file: str,
+           t0: float, t1: float) -> CheckedModel:
     try:
         b.run(statements)
     except RecursionError:

@@ -13,6 +13,7 @@ from qgridlang.atomic import check_writable, write_atomically
 from qgridlang.checker import CheckedModel
 from qgridlang.errors import UsageError
 from qgridlang.flat import FlatModel
+from qgridlang.gcpause import paused
 from qgridlang.registry import Backend, Options, Target, check_options, get_backend, get_target
 from qgridlang.results import Solution, Status, build_solution
 
@@ -48,7 +49,8 @@ def _compile(checked: CheckedModel, tgt: Target, options: Options,
         check_writable(output)
         _check_suffix(tgt, output)
     t0 = time.perf_counter()
-    artifact, inverse = tgt.apply(checked.flat, options)
+    with paused():  # see qgridlang.gcpause
+        artifact, inverse = tgt.apply(checked.flat, options)
     t1 = time.perf_counter()
     timings = {**checked.timings, "lower": t1 - t0}
     if output is not None:

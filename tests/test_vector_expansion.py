@@ -67,7 +67,7 @@ def test_the_benchmark_model_takes_the_array_path(tmp_path: Path) -> None:
         import qubo_compile
     finally:
         sys.path.pop(0)
-    path = qubo_compile.write_model(qubo_compile.make_instance(7, 5), tmp_path)
+    path = qubo_compile.write_model(qubo_compile.make_instance(7, 48), tmp_path)
     checked = check_file(path)
     assert checked.expansion == {"vectorised": 4, "fallbacks": []}
     _agree(lambda: check_file(path))

@@ -168,8 +168,23 @@ class Frame:
         return env
 
 
-def _free_names(node: ast.Node) -> set[str]:
-    """The first names of every reference in ``node`` (what a domain could depend on)."""
+_NAMES: dict[int, tuple[ast.Node, frozenset[str]]] = {}
+
+
+def _free_names(node: ast.Node) -> frozenset[str]:
+    """The first names of every reference in ``node`` (what a domain could depend on); kept
+    per node (the AST is immutable; component bodies are walked once, not per instance)."""
+    got = _NAMES.get(id(node))
+    if got is not None and got[0] is node:
+        return got[1]
+    if len(_NAMES) > 100_000:
+        _NAMES.clear()
+    out = frozenset(_walk_names(node))
+    _NAMES[id(node)] = (node, out)
+    return out
+
+
+def _walk_names(node: ast.Node) -> set[str]:
     out: set[str] = set()
     stack: list[Any] = [node]
     while stack:
@@ -211,6 +226,7 @@ class Vectoriser:
         self._maps: dict[tuple[int, int], np.ndarray] = {}
         self._labels: dict[int, np.ndarray] = {}
         self._lazy: dict[int, dict[int, Scalar]] = {}
+        self._risk: dict[int, bool] = {}
         self.vectorised = 0  # declarations expanded with arrays
         self.fallbacks: list[str] = []  # declarations left to the per-element path, and why
 
@@ -276,7 +292,7 @@ class Vectoriser:
             return True
         if not enabled() or data.busy or data.env is None:
             return False
-        if _RISK_CALLS & _calls(data.node):
+        if self._risky(data.node):
             return False
         saved = self.ev.work
         data.busy = True
@@ -298,8 +314,15 @@ class Vectoriser:
         self.vectorised += 1
         return True
 
+    def _risky(self, node: ast.Node) -> bool:
+        """Does ``node`` call expected/cvar or draw (once per node: component bodies repeat)?"""
+        got = self._risk.get(id(node))
+        if got is None:
+            got = self._risk[id(node)] = bool(_RISK_CALLS & _calls(node))
+        return got
+
     def _attempt(self, st: ast.Node, name: str, env: Env, run: Callable[[], None]) -> bool:
-        if not enabled() or _RISK_CALLS & _calls(st):
+        if not enabled() or self._risky(st):
             return False
         saved = self.ev.work
         try:
