@@ -86,3 +86,19 @@ def test_units_registry_is_built_once_and_used_by_parse() -> None:
     assert U.factor(U.parse_unit("kW"), mw) == pytest.approx(1e-3)
     assert U.DIMENSIONLESS == U.parse_unit("")
     assert "MW" in U._REGISTRY and U._BUILT and len(U._BUILT) == 1
+
+
+def test_check_does_not_import_dask_through_pint_and_dask_still_imports() -> None:
+    """pint would import dask.base (~0.1 s) because dask is installed; units._import_pint hides
+    it for that one import, and leaves `import dask` working afterwards."""
+    code, modules = _loaded("check", str(RISK))
+    assert code == 0 and "pint" in modules
+    assert not {m for m in modules if m == "dask" or m.startswith("dask.")}
+    script = ("from qgridlang.semantics import units as U\n"
+              "U.parse_unit('MW')\n"
+              "import sys, dask, dask.base\n"
+              "assert sys.modules['dask'] is dask and dask.base.tokenize(1)\n"
+              "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

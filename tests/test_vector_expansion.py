@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz import MODEL_PRELUDE as FUZZ_PRELUDE
+from test_fuzz import TEMPLATES as FUZZ_TEMPLATES
+from test_fuzz import _expressions as fuzz_expressions
 from test_lowering_golden import flat_dump, reduce_spans
 
 from qgridlang.checker import CheckedModel, check_file, check_text
@@ -35,6 +38,8 @@ def _outcome(run: Any, mode: str) -> tuple[Any, ...]:
         except QglErrors as exc:
             return ("errors", [(e.message, e.span.line if e.span else None,
                                 e.span.column if e.span else None, e.hint) for e in exc.errors])
+    internal = [f for f in checked.expansion["fallbacks"] if "internal error" in f]
+    assert internal == []  # a defect of the array path, hidden from users by the fallback
     own = Path(checked.file).name
     return ("ok", json.dumps(flat_dump(checked.flat), sort_keys=True),
             json.dumps(reduce_spans(checked.ir.model_dump(mode="json"), own), sort_keys=True),
@@ -167,3 +172,13 @@ minimize cost: {obj}
 @given(models())
 def test_random_models_expand_the_same_both_ways(text: str) -> None:
     _agree(lambda: check_text(text, "random.qgl"))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(FUZZ_TEMPLATES), fuzz_expressions(), fuzz_expressions())
+def test_fuzzed_arithmetic_expands_the_same_both_ways(template: str, a: str, b: str) -> None:
+    # overflow, NaN, division by zero, % against bare numbers, units in exponents: the array
+    # path hands every such row to the element path, which reports it as before
+    text = FUZZ_PRELUDE + template.format(a, b)
+    _agree(lambda: check_text(text, "fuzz.qgl"))

@@ -8,6 +8,8 @@ and the partner is converted instead (``1 - 5 %`` is 0.95). See :func:`reconcile
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 from functools import lru_cache
 from typing import Any
@@ -23,9 +25,26 @@ _BUILD_LOCK = threading.Lock()  # one registry per process: units of two never c
 _BUILT: list[Any] = []
 
 
+def _import_pint() -> None:
+    """Import pint without dask. pint imports ``dask.base`` (~0.1 s) whenever dask is installed,
+    for dask arrays of quantities, which qgl never makes; dask is installed here for the sweeps.
+    A ``None`` entry in ``sys.modules`` makes pint's ``find_spec("dask")`` report it missing for
+    the moment of that import, and is removed right after, so ``import dask`` works as usual.
+    Where dask is loaded already (a sweep's worker), pint is imported as it is."""
+    if "pint" in sys.modules or "dask" in sys.modules:
+        return
+    sys.modules["dask"] = None  # type: ignore[assignment]
+    try:
+        importlib.import_module("pint")
+    finally:
+        if "dask" in sys.modules and sys.modules["dask"] is None:
+            del sys.modules["dask"]
+
+
 def _build() -> Any:
     with _BUILD_LOCK:
         if not _BUILT:
+            _import_pint()
             try:
                 reg = pint.UnitRegistry(autoconvert_offset_to_baseunit=False,
                                         cache_folder=":auto:")

@@ -30,7 +30,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -38,12 +38,10 @@ from qgridlang import ast
 from qgridlang.errors import QglError, Span
 from qgridlang.flat import RowInfo
 from qgridlang.semantics import units as U
+from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import DISTRIBUTIONS, Env, Suppressed
 from qgridlang.semantics.scope import ExprData, InstanceData, ParamData, Poisoned, VarData
 from qgridlang.semantics.values import Affine, Elem, Label, Scalar, SetValue
-
-if TYPE_CHECKING:
-    from qgridlang.semantics.builder import Builder
 
 _MODE = {"value": os.environ.get("QGL_EXPANSION", "auto")}
 _MODES = ("auto", "element")
@@ -79,6 +77,11 @@ class Split(Exception):
 
 
 _RISK_CALLS = frozenset({"expected", "cvar", *DISTRIBUTIONS})
+# what sends a declaration back to the element path: constructs the arrays leave alone, user
+# errors (reported there, at the same place as before), and, as a safety net, a defect of this
+# module (recorded in the fallbacks as "internal error: …"; the tests fail on any)
+_FALLBACK = (NotVectorisable, QglError, Suppressed, ArithmeticError, RecursionError)
+_INTERNAL = (IndexError, KeyError, TypeError, ValueError)
 
 
 # ---- values ---------------------------------------------------------------------------------
@@ -169,6 +172,7 @@ class Frame:
 
 
 _NAMES: dict[int, tuple[ast.Node, frozenset[str]]] = {}
+_RISKY: dict[int, tuple[ast.Node, bool]] = {}
 
 
 def _free_names(node: ast.Node) -> frozenset[str]:
@@ -219,14 +223,13 @@ def _calls(node: ast.Node) -> set[str]:
 class Vectoriser:
     """Array expansion for one :class:`Builder` (see the module docstring)."""
 
-    def __init__(self, builder: Builder) -> None:
+    def __init__(self, builder: Context) -> None:
         self.b = builder
         self.ev = builder.ev
         self._packed: dict[int, Any] = {}
         self._maps: dict[tuple[int, int], np.ndarray] = {}
         self._labels: dict[int, np.ndarray] = {}
         self._lazy: dict[int, dict[int, Scalar]] = {}
-        self._risk: dict[int, bool] = {}
         self.vectorised = 0  # declarations expanded with arrays
         self.fallbacks: list[str] = []  # declarations left to the per-element path, and why
 
@@ -298,8 +301,9 @@ class Vectoriser:
         data.busy = True
         try:
             fr = self._expr_frame(data)
-            parts = self._top(fr, lambda f: self._expr_rows(data, f))
-        except (NotVectorisable, QglError, Suppressed, ArithmeticError, RecursionError) as exc:
+            with np.errstate(all="ignore"):
+                parts = self._top(fr, lambda f: self._expr_rows(data, f))
+        except (*_FALLBACK, *_INTERNAL) as exc:
             self.ev.work = saved
             self.fallbacks.append(f"expr {data.name}: {_why(exc)}")
             return False
@@ -315,19 +319,25 @@ class Vectoriser:
         return True
 
     def _risky(self, node: ast.Node) -> bool:
-        """Does ``node`` call expected/cvar or draw (once per node: component bodies repeat)?"""
-        got = self._risk.get(id(node))
-        if got is None:
-            got = self._risk[id(node)] = bool(_RISK_CALLS & _calls(node))
-        return got
+        """Does ``node`` call expected/cvar or draw (once per node: component bodies repeat,
+        and the import cache hands the same AST to every check of an unchanged file)?"""
+        got = _RISKY.get(id(node))
+        if got is not None and got[0] is node:
+            return got[1]
+        if len(_RISKY) > 100_000:
+            _RISKY.clear()
+        out = bool(_RISK_CALLS & _calls(node))
+        _RISKY[id(node)] = (node, out)
+        return out
 
     def _attempt(self, st: ast.Node, name: str, env: Env, run: Callable[[], None]) -> bool:
         if not enabled() or self._risky(st):
             return False
         saved = self.ev.work
         try:
-            run()
-        except (NotVectorisable, QglError, Suppressed, ArithmeticError, RecursionError) as exc:
+            with np.errstate(all="ignore"):  # overflow and NaN are found by _finite, not warned
+                run()
+        except (*_FALLBACK, *_INTERNAL) as exc:
             self.ev.work = saved
             self.fallbacks.append(f"{name}: {_why(exc)}")
             return False
@@ -1305,6 +1315,8 @@ def _infinity(node: ast.Expr) -> float | None:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, QglError):
         return f"error: {exc.message}"
+    if isinstance(exc, _INTERNAL):
+        return f"internal error: {type(exc).__name__}: {exc}"
     return str(exc) or type(exc).__name__
 
 
