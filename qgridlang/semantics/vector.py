@@ -29,7 +29,6 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +37,34 @@ from qgridlang import ast
 from qgridlang.errors import QglError, Span
 from qgridlang.flat import RowInfo
 from qgridlang.semantics import units as U
+from qgridlang.semantics.arrays import (
+    ExprPack,
+    Frame,
+    KeyCodes,
+    NotVectorisable,
+    Num,
+    Split,
+    VAff,
+    VElem,
+    VNum,
+    affine_rows,
+    as_aff,
+    as_num,
+    calls,
+    check_ambiguous,
+    finite,
+    free_names,
+    infinity,
+    is_label,
+    lookup,
+    merge,
+    mul_unit,
+    power_of,
+    same_unit,
+    split_rows,
+    to_value,
+    to_values,
+)
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import DISTRIBUTIONS, Env, Suppressed
 from qgridlang.semantics.scope import ExprData, InstanceData, ParamData, Poisoned, VarData
@@ -64,160 +91,13 @@ def enabled() -> bool:
     return _MODE["value"] != "element"
 
 
-class NotVectorisable(Exception):
-    """This construct (or this error) is left to the per-element path."""
-
-
-class Split(Exception):
-    """Rows of the declaration must be evaluated in two groups (their values differ in unit)."""
-
-    def __init__(self, top: np.ndarray) -> None:
-        super().__init__("split")
-        self.top = top  # the top-level rows of one group
-
-
+_RISKY: dict[int, tuple[ast.Node, bool]] = {}  # node id -> (node, calls expected/cvar/draws)
 _RISK_CALLS = frozenset({"expected", "cvar", *DISTRIBUTIONS})
 # what sends a declaration back to the element path: constructs the arrays leave alone, user
 # errors (reported there, at the same place as before), and, as a safety net, a defect of this
 # module (recorded in the fallbacks as "internal error: …"; the tests fail on any)
 _FALLBACK = (NotVectorisable, QglError, Suppressed, ArithmeticError, RecursionError)
 _INTERNAL = (IndexError, KeyError, TypeError, ValueError)
-
-
-# ---- values ---------------------------------------------------------------------------------
-@dataclass
-class VElem:
-    set: SetValue
-    pos: np.ndarray  # int64 positions into set.elements
-
-
-@dataclass
-class VNum:
-    value: np.ndarray  # float64, one per row
-    unit: U.Unit | None
-
-
-_EMPTY_I = np.zeros(0, np.int64)
-_EMPTY_F = np.zeros(0)
-
-
-@dataclass
-class VAff:
-    """Per row: ``sum lv x_lc + sum qv x_qi x_qj + const`` (COO, duplicates allowed)."""
-
-    const: np.ndarray
-    unit: U.Unit | None
-    lr: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    lc: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    lv: np.ndarray = field(default_factory=lambda: _EMPTY_F)
-    qr: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    qi: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    qj: np.ndarray = field(default_factory=lambda: _EMPTY_I)
-    qv: np.ndarray = field(default_factory=lambda: _EMPTY_F)
-
-    @property
-    def n(self) -> int:
-        return int(self.const.shape[0])
-
-    def has_terms(self) -> np.ndarray:
-        """Rows that would be an :class:`Affine` on the per-element path (any term at all)."""
-        out = np.zeros(self.n, bool)
-        out[self.lr] = True
-        out[self.qr] = True
-        return out
-
-    def scaled(self, f: np.ndarray | float, unit: U.Unit | None) -> VAff:
-        fa = np.asarray(f, float)
-        if fa.ndim == 0:
-            return VAff(self.const * fa, unit, self.lr, self.lc, self.lv * fa, self.qr,
-                        self.qi, self.qj, self.qv * fa)
-        return VAff(self.const * fa, unit, self.lr, self.lc, self.lv * fa[self.lr], self.qr,
-                    self.qi, self.qj, self.qv * fa[self.qr])
-
-
-Num = VNum | VAff
-
-
-def _same_unit(a: U.Unit | None, b: U.Unit | None) -> bool:
-    return a is b or (a is not None and b is not None and a == b and a.text == b.text)
-
-
-def _finite(x: np.ndarray) -> None:
-    if x.size and not np.isfinite(x).all():
-        raise NotVectorisable("a value is not finite")
-
-
-# ---- frames ---------------------------------------------------------------------------------
-@dataclass
-class Frame:
-    """``n`` bindings of index names (positions into sets) and each one's top-level row."""
-
-    n: int
-    bind: dict[str, tuple[SetValue, np.ndarray]]
-    time: SetValue | None
-    top: np.ndarray
-    env: Env  # the declaration's environment (scope, and bindings made outside the frame)
-
-    def take(self, idx: np.ndarray) -> Frame:
-        return Frame(int(idx.shape[0]), {k: (s, p[idx]) for k, (s, p) in self.bind.items()},
-                     self.time, self.top[idx], self.env)
-
-    def row_env(self, i: int) -> Env:
-        env = self.env
-        for name, (s, p) in self.bind.items():
-            env = env.with_(name, Elem(s.elements[int(p[i])], s))
-        if env.time is not self.time and self.time is not None:
-            env = Env(env.scope, env.bind, self.time, env.rng, env.n_draws)
-        return env
-
-
-_NAMES: dict[int, tuple[ast.Node, frozenset[str]]] = {}
-_RISKY: dict[int, tuple[ast.Node, bool]] = {}
-
-
-def _free_names(node: ast.Node) -> frozenset[str]:
-    """The first names of every reference in ``node`` (what a domain could depend on); kept
-    per node (the AST is immutable; component bodies are walked once, not per instance)."""
-    got = _NAMES.get(id(node))
-    if got is not None and got[0] is node:
-        return got[1]
-    if len(_NAMES) > 100_000:
-        _NAMES.clear()
-    out = frozenset(_walk_names(node))
-    _NAMES[id(node)] = (node, out)
-    return out
-
-
-def _walk_names(node: ast.Node) -> set[str]:
-    out: set[str] = set()
-    stack: list[Any] = [node]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, ast.Ref):
-            out.add(x.parts[0].name)
-        if isinstance(x, ast.Node):
-            for name in type(x).model_fields:
-                if name != "span":
-                    stack.append(getattr(x, name))
-        elif isinstance(x, tuple | list):
-            stack.extend(x)
-    return out
-
-
-def _calls(node: ast.Node) -> set[str]:
-    out: set[str] = set()
-    stack: list[Any] = [node]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, ast.Call):
-            out.add(x.name)
-        if isinstance(x, ast.Node):
-            for name in type(x).model_fields:
-                if name != "span":
-                    stack.append(getattr(x, name))
-        elif isinstance(x, tuple | list):
-            stack.extend(x)
-    return out
 
 
 class Vectoriser:
@@ -248,7 +128,7 @@ class Vectoriser:
         def run() -> None:
             items = st.index.items if st.index else ()
             fr, keys = self.frame(items, st.index.where if st.index else None, env)
-            out.extend([keys[: fr.n] if items else keys[: fr.n], *self._bounds(st, fr, unit)])
+            out.extend([keys, *self._bounds(st, fr, unit)])
 
         ok = self._attempt(st, f"var {st.name}", env, run)
         return (out[0], out[1], out[2]) if ok else None
@@ -263,7 +143,7 @@ class Vectoriser:
         for i, node in enumerate((st.low, st.high)):
             if node is None:
                 continue
-            inf = _infinity(node)
+            inf = infinity(node)
             if inf is not None:
                 if (inf > 0) == (i == 0):
                     raise NotVectorisable("a bound no value fits")
@@ -284,7 +164,7 @@ class Vectoriser:
         def run() -> None:
             fr = Frame(1, {}, env.time, np.zeros(1, np.int64), env)
             v = self.num(st.value, fr)
-            out.append(_to_value(v, 0))
+            out.append(to_value(v, 0))
 
         ok = self._attempt(st, "objective", env, run)
         return out[0] if ok else None
@@ -326,7 +206,7 @@ class Vectoriser:
             return got[1]
         if len(_RISKY) > 100_000:
             _RISKY.clear()
-        out = bool(_RISK_CALLS & _calls(node))
+        out = bool(_RISK_CALLS & calls(node))
         _RISKY[id(node)] = (node, out)
         return out
 
@@ -335,7 +215,7 @@ class Vectoriser:
             return False
         saved = self.ev.work
         try:
-            with np.errstate(all="ignore"):  # overflow and NaN are found by _finite, not warned
+            with np.errstate(all="ignore"):  # overflow and NaN are found by finite, not warned
                 run()
         except (*_FALLBACK, *_INTERNAL) as exc:
             self.ev.work = saved
@@ -391,7 +271,7 @@ class Vectoriser:
         """The rows of one group: (top, lo, hi, units, row, col, val) with rows local."""
         vals = [self.num(o, fr) for o in body.operands]
         for (a, b), node in zip(zip(vals, vals[1:]), body.operands[1:], strict=True):
-            _check_comparison(a, b, node.span)
+            check_ambiguous(a, b, node.span)
         ranged = len(vals) == 3 and body.ops[0] == body.ops[1] and body.ops[0] != "=="
         if ranged:
             ends = [(~v.has_terms()) if isinstance(v, VAff) else np.ones(fr.n, bool)
@@ -497,7 +377,7 @@ class Vectoriser:
         if data.unit is not None:
             f = U.convert(v.unit, data.unit, data.node.span, f"expression '{data.name}'")
             v = VNum(v.value * f, data.unit) if isinstance(v, VNum) else v.scaled(f, data.unit)
-        return fr.top, _to_values(v)
+        return fr.top, to_values(v)
 
     # ---- frames ------------------------------------------------------------------------------
     def frame(self, items: tuple[ast.Iterator, ...], where: ast.Expr | None, env: Env
@@ -507,7 +387,7 @@ class Vectoriser:
         names = set(env.bind)
         doms: list[SetValue] = []
         for it in items:
-            if _free_names(it.domain) & names:
+            if free_names(it.domain) & names:
                 raise NotVectorisable("an index domain that depends on another index")
             doms.append(self.ev.domain(it.domain, env))
             if it.var:
@@ -521,7 +401,8 @@ class Vectoriser:
         self._count(fr.n)
         fr = Frame(fr.n, fr.bind, fr.time, np.arange(fr.n, dtype=np.int64), fr.env)
         labels = [self._label_array(d)[p] for d, p in zip(doms, pos, strict=True)]
-        keys = list(zip(*(lab.tolist() for lab in labels), strict=True)) if labels else [()]
+        keys = list(zip(*(lab.tolist() for lab in labels), strict=True)) if labels else \
+            [()] * fr.n
         return fr, keys
 
     def _expand(self, fr: Frame, items: tuple[ast.Iterator, ...], doms: list[SetValue]
@@ -584,14 +465,14 @@ class Vectoriser:
         raise NotVectorisable("not a number")
 
     def scalar(self, node: ast.Expr, fr: Frame) -> VNum:
-        return _as_num(self.num(node, fr))
+        return as_num(self.num(node, fr))
 
     def cond(self, node: ast.Expr, fr: Frame) -> np.ndarray:
         v = self.value(node, fr)
         if isinstance(v, np.ndarray) and v.dtype == bool:
             return v
         if isinstance(v, VNum) or (isinstance(v, VAff) and not v.has_terms().any()):
-            return _as_num(v).value != 0.0
+            return as_num(v).value != 0.0
         raise NotVectorisable("a condition that is not a comparison")
 
     def _rowwise(self, node: ast.Expr, fr: Frame) -> Any:
@@ -614,14 +495,14 @@ class Vectoriser:
             return np.array(vals, bool)
         if isinstance(first, Scalar | Affine):
             unit = first.unit
-            if not all(isinstance(v, Scalar | Affine) and _same_unit(v.unit, unit)
+            if not all(isinstance(v, Scalar | Affine) and same_unit(v.unit, unit)
                        for v in vals):
                 raise NotVectorisable("values in different units")
             if all(isinstance(v, Scalar) for v in vals):
                 if not all(np.ndim(v.value) == 0 for v in vals):
                     raise NotVectorisable("scenario values")
                 return VNum(np.array([float(v.value) for v in vals]), unit)
-            return _affine_rows(vals, unit)
+            return affine_rows(vals, unit)
         if isinstance(first, SetValue) and all(v is first for v in vals):
             return first
         if isinstance(first, str) and all(v == first for v in vals):
@@ -643,7 +524,7 @@ class Vectoriser:
         return node.value
 
     def _RangeExpr(self, node: ast.RangeExpr, fr: Frame) -> SetValue:
-        if _free_names(node) & set(fr.bind):
+        if free_names(node) & set(fr.bind):
             raise NotVectorisable("a range that depends on an index")
         return self.ev.domain(node, fr.env)
 
@@ -686,7 +567,7 @@ class Vectoriser:
                     raise NotVectorisable("an instance member that does not exist")
                 return self._resolve(scope.items[nxt.name], node, i + 1, fr)
             codes, packed = self._codes(item, item.scopes, part.index, item.sets, fr)
-            where = _lookup(packed, codes)
+            where = lookup(packed, codes)
             keys = list(item.scopes)
             out: list[tuple[np.ndarray, Any]] = []
             for w in np.unique(where).tolist():
@@ -696,7 +577,7 @@ class Vectoriser:
                 if member is None:
                     raise NotVectorisable("an instance member that does not exist")
                 out.append((rows, self._resolve(member, node, i + 1, fr.take(rows))))
-            return _merge(out, fr.n)
+            return merge(out, fr.n)
         if not last:
             raise NotVectorisable("members of a non-instance")
         if isinstance(item, SetValue):
@@ -715,7 +596,7 @@ class Vectoriser:
                 cols = np.full(fr.n, col, np.int64)
             else:
                 codes, packed = self._codes(item, item.cols, part.index, item.sets, fr)
-                cols = packed.values[_lookup(packed, codes)]
+                cols = packed.values[lookup(packed, codes)]
             return VAff(np.zeros(fr.n), item.unit, np.arange(fr.n, dtype=np.int64), cols,
                         np.ones(fr.n))
         if isinstance(item, ExprData):
@@ -764,7 +645,7 @@ class Vectoriser:
                 if np.ndim(got.value) != 0:
                     raise NotVectorisable("scenario values")
                 cache[c] = got
-            if unit != 0 and not _same_unit(unit, got.unit):
+            if unit != 0 and not same_unit(unit, got.unit):
                 raise NotVectorisable("values in different units")
             unit = got.unit
             vals[k] = float(got.value)
@@ -780,20 +661,20 @@ class Vectoriser:
             idx = np.zeros(fr.n, np.int64)
         else:
             codes, keyp = self._codes(item, item.keys, part.index, item.sets, fr)
-            idx = _lookup(keyp, codes)
+            idx = lookup(keyp, codes)
         return packed.gather(idx)
 
-    def _expr_pack(self, item: ExprData) -> _ExprPack:
+    def _expr_pack(self, item: ExprData) -> ExprPack:
         got = self._packed.get(id(item) * 2 + 1)
         if got is None:
             vals = [item.cache[k] for k in item.keys]
-            got = _ExprPack.build(vals)
+            got = ExprPack.build(vals)
             self._packed[id(item) * 2 + 1] = got
-        assert isinstance(got, _ExprPack)
+        assert isinstance(got, ExprPack)
         return got
 
     def _codes(self, item: Any, table: dict[Any, Any], index: tuple[ast.Expr, ...],
-               sets: list[SetValue | None], fr: Frame) -> tuple[np.ndarray, _Keys]:
+               sets: list[SetValue | None], fr: Frame) -> tuple[np.ndarray, KeyCodes]:
         """The integer codes of a subscript ``item[index]`` on every row, and the item's keys."""
         code, doms = self._subscript(index, sets, fr)
         return code, self._keys(item, table, doms)
@@ -808,10 +689,10 @@ class Vectoriser:
             code = code * len(dom.elements) + self._key_pos(expr, dom, fr)
         return code, doms
 
-    def _keys(self, item: Any, table: dict[Any, Any], doms: list[SetValue]) -> _Keys:
+    def _keys(self, item: Any, table: dict[Any, Any], doms: list[SetValue]) -> KeyCodes:
         got = self._packed.get(id(item) * 2)
         if got is not None and got.count == len(table):
-            assert isinstance(got, _Keys)
+            assert isinstance(got, KeyCodes)
             return got
         sizes = [len(d.elements) for d in doms]
         n = len(table)
@@ -830,7 +711,7 @@ class Vectoriser:
             raw = list(table.values())
             if all(np.ndim(v) == 0 for v in raw):
                 values = np.array(raw, float)
-        got = _Keys(codes[order], order, values, n)
+        got = KeyCodes(codes[order], order, values, n)
         self._packed[id(item) * 2] = got
         return got
 
@@ -852,7 +733,7 @@ class Vectoriser:
                 raise NotVectorisable("a label not in the set")
             return np.full(fr.n, dom.position[v], np.int64)
         else:
-            s = _as_num(v) if isinstance(v, VNum | VAff) else None
+            s = as_num(v) if isinstance(v, VNum | VAff) else None
             if s is None or (s.unit is not None and not s.unit.dimensionless):
                 raise NotVectorisable("an index that is not an element")
             if not np.all(np.mod(s.value, 1.0) == 0.0):
@@ -898,17 +779,17 @@ class Vectoriser:
             out = self.div(a, b, node.span)
         else:
             out = self.power(a, b, node)
-        _finite(out.value if isinstance(out, VNum) else out.const)
+        finite(out.value if isinstance(out, VNum) else out.const)
         if isinstance(out, VAff):
-            _finite(out.lv)
-            _finite(out.qv)
+            finite(out.lv)
+            finite(out.qv)
         return out
 
     def add(self, a: Num, b: Num, sign: float, span: Span) -> Num:
         unit, fa, fb = U.reconcile(a.unit, b.unit, span, "cannot add")
         if isinstance(a, VNum) and isinstance(b, VNum):
             return VNum(a.value * fa + sign * fb * b.value, unit)
-        aa, bb = _aff(a), _aff(b)
+        aa, bb = as_aff(a), as_aff(b)
         f = sign * fb
         return VAff(aa.const * fa + f * bb.const, unit,
                     np.concatenate([aa.lr, bb.lr]), np.concatenate([aa.lc, bb.lc]),
@@ -917,7 +798,7 @@ class Vectoriser:
                     np.concatenate([aa.qj, bb.qj]), np.concatenate([aa.qv * fa, bb.qv * f]))
 
     def mul(self, a: Num, b: Num, span: Span) -> Num:
-        unit, uf = _mul_unit(a.unit, b.unit)
+        unit, uf = mul_unit(a.unit, b.unit)
         if isinstance(a, VNum) and isinstance(b, VNum):
             return VNum(a.value * b.value * uf, unit)
         if isinstance(a, VNum) or isinstance(b, VNum):
@@ -937,7 +818,7 @@ class Vectoriser:
             raise NotVectorisable("too many quadratic terms")
         # every pair of linear terms of one row: a's terms repeated, b's tiled within the row
         ob = np.argsort(b.lr, kind="stable")
-        b_start = np.concatenate([[0], np.cumsum(b_lin)[:-1]]) if n else _EMPTY_I
+        b_start = np.concatenate([[0], np.cumsum(b_lin)[:-1]]) if n else np.zeros(0, np.int64)
         rep = b_lin[a.lr]
         ia = np.repeat(np.arange(a.lr.shape[0]), rep)
         offs = np.arange(ia.shape[0]) - np.repeat(np.cumsum(rep) - rep, rep)
@@ -959,7 +840,7 @@ class Vectoriser:
         return out if uf == 1.0 else out.scaled(uf, unit)
 
     def div(self, a: Num, b: Num, span: Span) -> Num:
-        bn = _as_num(b)
+        bn = as_num(b)
         if (bn.value == 0).any():
             raise NotVectorisable("division by zero")
         if a.unit is None and bn.unit is None:
@@ -973,23 +854,23 @@ class Vectoriser:
         return a.scaled(uf / bn.value, unit)
 
     def power(self, a: Num, b: Num, node: ast.BinOp) -> Num:
-        bn = _as_num(b)
+        bn = as_num(b)
         bf = U.plain_factor(bn.unit) if bn.unit is not None else 1.0
         if bf is None:
             raise NotVectorisable("an exponent with a unit")
         e = bn.value if bf == 1.0 else bn.value * bf
         if isinstance(a, VNum) or not a.has_terms().any():
-            an = _as_num(a)
+            an = as_num(a)
             if an.unit is None:
-                return VNum(_pow(an.value, e), None)
+                return VNum(power_of(an.value, e), None)
             af = U.plain_factor(an.unit)
             if af is not None:
-                return VNum(_pow(an.value if af == 1.0 else an.value * af, e), U.DIMENSIONLESS)
+                return VNum(power_of(an.value if af == 1.0 else an.value * af, e), U.DIMENSIONLESS)
             if not (e.size and (e == e[0]).all()) or not float(e[0]).is_integer() or \
                     abs(float(e[0])) > 64:
                 raise NotVectorisable("a unit raised to a non-integer power")
             unit, uf = U.power(an.unit, int(e[0]))
-            return VNum(_pow(an.value, e) * uf, unit)
+            return VNum(power_of(an.value, e) * uf, unit)
         if not (e == e[0]).all():
             raise NotVectorisable("exponents that differ by row")
         if e[0] == 1.0:
@@ -1017,9 +898,9 @@ class Vectoriser:
         if len(parts) == 2:
             (ra, va), (rb, vb) = parts
             ua, ub = getattr(va, "unit", 0), getattr(vb, "unit", 0)
-            if ua != 0 and ub != 0 and not _same_unit(ua, ub):  # type: ignore[arg-type]
-                _split(fr, ra, rb)
-        return _merge(parts, fr.n)
+            if ua != 0 and ub != 0 and not same_unit(ua, ub):  # type: ignore[arg-type]
+                split_rows(fr, ra, rb)
+        return merge(parts, fr.n)
 
     def _Compare(self, node: ast.Compare, fr: Frame) -> np.ndarray:
         vals = [self.value(o, fr) for o in node.operands]
@@ -1031,7 +912,7 @@ class Vectoriser:
     def _compare(self, a: Any, b: Any, op: str, span: Span) -> np.ndarray:
         if isinstance(a, VElem) and isinstance(b, VElem) and a.set is b.set:
             x, y = a.pos.astype(float), b.pos.astype(float)
-        elif _is_label(a) or _is_label(b):
+        elif is_label(a) or is_label(b):
             if op not in ("==", "!="):
                 raise NotVectorisable("labels ordered")
             la, lb = self._labels_of(a), self._labels_of(b)
@@ -1041,7 +922,7 @@ class Vectoriser:
             return eq if op == "==" else ~eq
         else:
             na, nb = self._numeric(a), self._numeric(b)
-            _check_comparison(na, nb, span)
+            check_ambiguous(na, nb, span)
             _, fa, fb = U.reconcile(na.unit, nb.unit, span, "cannot compare")
             x, y = na.value * fa, nb.value * fb
         if op == "<":
@@ -1064,7 +945,7 @@ class Vectoriser:
         if isinstance(v, np.ndarray) and v.dtype == bool:
             return VNum(v.astype(float), None)
         if isinstance(v, VNum | VAff):
-            return _as_num(v)
+            return as_num(v)
         raise NotVectorisable("not a number")
 
     def _labels_of(self, v: Any) -> Any:
@@ -1078,7 +959,7 @@ class Vectoriser:
         names = set(fr.bind) | set(fr.env.bind)
         doms: list[SetValue] = []
         for it in node.iterators:
-            if _free_names(it.domain) & names:
+            if free_names(it.domain) & names:
                 return self._rowwise(node, fr)  # type: ignore[no-any-return]
             doms.append(self.ev.domain(it.domain, fr.env))
             if it.var:
@@ -1097,14 +978,14 @@ class Vectoriser:
         v = self.num(node.body, inner)
         empty = counts == 0
         if empty.any() and v.unit is not None:
-            _split(fr, np.flatnonzero(empty), np.flatnonzero(~empty))
+            split_rows(fr, np.flatnonzero(empty), np.flatnonzero(~empty))
         if isinstance(v, VNum):
             out = VNum(np.bincount(parent, weights=v.value, minlength=fr.n), v.unit)
-            _finite(out.value)
+            finite(out.value)
             return out
         out_a = VAff(np.bincount(parent, weights=v.const, minlength=fr.n), v.unit,
                      parent[v.lr], v.lc, v.lv, parent[v.qr], v.qi, v.qj, v.qv)
-        _finite(out_a.const)
+        finite(out_a.const)
         return out_a
 
     # calls
@@ -1120,7 +1001,7 @@ class Vectoriser:
         if len(node.args) != 1:
             raise NotVectorisable("arguments")
         arg = node.args[0]
-        if _free_names(arg) & set(fr.bind):
+        if free_names(arg) & set(fr.bind):
             raise NotVectorisable("a set that depends on an index")
         return self.ev.domain(arg, fr.env)
 
@@ -1196,7 +1077,7 @@ class Vectoriser:
             raise NotVectorisable("a function of a quantity with a dimension")
         with np.errstate(all="ignore"):
             out = fn(v.value)
-        _finite(out)
+        finite(out)
         return VNum(out.astype(float), v.unit if keep_unit else None)
 
     def _fn_abs(self, node: ast.Call, fr: Frame) -> VNum:
@@ -1220,259 +1101,9 @@ class Vectoriser:
     def _fn_log(self, node: ast.Call, fr: Frame) -> VNum:
         return self._unary(node, fr, np.log, False)  # log(x <= 0) is not finite: left alone
 
-
-# ---- helpers --------------------------------------------------------------------------------
-@dataclass
-class _Keys:
-    """Sorted integer codes of an item's keys; ``where[k]`` is the key's insertion index."""
-
-    codes: np.ndarray
-    where: np.ndarray
-    values: np.ndarray | None  # columns (variables) or values (parameters), insertion order
-    count: int
-
-
-def _lookup(packed: _Keys, codes: np.ndarray) -> np.ndarray:
-    """Positions in ``packed.codes`` of every code (all must be present)."""
-    if not packed.codes.size:
-        raise NotVectorisable("a key that is not declared")
-    k = np.searchsorted(packed.codes, codes)
-    k = np.minimum(k, packed.codes.shape[0] - 1)
-    if not (packed.codes[k] == codes).all():
-        raise NotVectorisable("a key that is not declared")
-    return packed.where[k]  # type: ignore[no-any-return]
-
-
-@dataclass
-class _ExprPack:
-    """A named expression's values by key (insertion order), as CSR-like term arrays."""
-
-    const: np.ndarray
-    unit: U.Unit | None
-    l_off: np.ndarray
-    l_col: np.ndarray
-    l_val: np.ndarray
-    q_off: np.ndarray
-    q_i: np.ndarray
-    q_j: np.ndarray
-    q_val: np.ndarray
-    affine: bool
-
-    @staticmethod
-    def build(vals: list[Scalar | Affine]) -> _ExprPack:
-        if not vals:
-            raise NotVectorisable("an empty expression")
-        unit = vals[0].unit
-        if not all(_same_unit(v.unit, unit) for v in vals):
-            raise NotVectorisable("an expression whose elements differ in unit")
-        if any(isinstance(v, Scalar) and np.ndim(v.value) != 0 for v in vals):
-            raise NotVectorisable("scenario values")
-        const = np.array([float(v.value) if isinstance(v, Scalar) else v.const for v in vals])
-        lins = [v.lin if isinstance(v, Affine) else {} for v in vals]
-        quads = [v.quad if isinstance(v, Affine) else {} for v in vals]
-        l_off = np.cumsum([0] + [len(d) for d in lins])
-        q_off = np.cumsum([0] + [len(d) for d in quads])
-        l_col = np.fromiter((k for d in lins for k in d), np.int64, int(l_off[-1]))
-        l_val = np.fromiter((v for d in lins for v in d.values()), float, int(l_off[-1]))
-        q_i = np.fromiter((k[0] for d in quads for k in d), np.int64, int(q_off[-1]))
-        q_j = np.fromiter((k[1] for d in quads for k in d), np.int64, int(q_off[-1]))
-        q_val = np.fromiter((v for d in quads for v in d.values()), float, int(q_off[-1]))
-        affine = any(isinstance(v, Affine) for v in vals)
-        if any(isinstance(v, Affine) and not (v.lin or v.quad) for v in vals):
-            # an Affine without terms cannot be told from a number in these arrays
-            raise NotVectorisable("an expression element that is affine without terms")
-        return _ExprPack(const, unit, l_off, l_col, l_val, q_off, q_i, q_j, q_val, affine)
-
-    def gather(self, idx: np.ndarray) -> Num:
-        n = idx.shape[0]
-        if not self.affine:
-            return VNum(self.const[idx], self.unit)
-        lr, lt = _segments(self.l_off, idx)
-        qr, qt = _segments(self.q_off, idx)
-        return VAff(self.const[idx], self.unit, lr, self.l_col[lt], self.l_val[lt], qr,
-                    self.q_i[qt], self.q_j[qt], self.q_val[qt]) if n else \
-            VAff(np.zeros(0), self.unit)
-
-
-def _segments(off: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows selecting segments ``idx`` of a CSR offset array: each term's row and index."""
-    lens = off[idx + 1] - off[idx]
-    rows = np.repeat(np.arange(idx.shape[0], dtype=np.int64), lens)
-    starts = np.repeat(off[idx] - (np.cumsum(lens) - lens), lens)
-    return rows, starts + np.arange(rows.shape[0], dtype=np.int64)
-
-
-def _infinity(node: ast.Expr) -> float | None:
-    """``inf`` / ``-inf`` written as a bound (the one place an infinite literal is allowed)."""
-    sign = 1.0
-    while isinstance(node, ast.Neg):
-        node, sign = node.operand, -sign
-    if isinstance(node, ast.Num) and node.text in ("inf", "-inf") and math.isinf(node.value):
-        return sign * node.value
-    return None
-
-
 def _why(exc: BaseException) -> str:
     if isinstance(exc, QglError):
         return f"error: {exc.message}"
     if isinstance(exc, _INTERNAL):
         return f"internal error: {type(exc).__name__}: {exc}"
     return str(exc) or type(exc).__name__
-
-
-def _pow(a: np.ndarray, e: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        if ((a < 0) & (np.mod(e, 1.0) != 0)).any() or ((a == 0) & (e < 0)).any():
-            raise NotVectorisable("an undefined power")
-        out = np.power(a, e)
-    _finite(out)
-    return out  # type: ignore[no-any-return]
-
-
-def _is_label(v: Any) -> bool:
-    if isinstance(v, str):
-        return True
-    return isinstance(v, VElem) and any(isinstance(e, str) for e in v.set.elements)
-
-
-def _aff(v: Num) -> VAff:
-    if isinstance(v, VAff):
-        return v
-    return VAff(v.value.astype(float), v.unit)
-
-
-def _as_num(v: Num) -> VNum:
-    if isinstance(v, VNum):
-        return v
-    if v.lr.size or v.qr.size:
-        raise NotVectorisable("a variable where a number is needed")
-    return VNum(v.const, v.unit)
-
-
-def _mul_unit(a: U.Unit | None, b: U.Unit | None) -> tuple[U.Unit | None, float]:
-    if a is None:
-        return b, 1.0
-    if b is None:
-        return a, 1.0
-    return U.multiply(a, b)
-
-
-def _constants(v: Num) -> np.ndarray:
-    if isinstance(v, VNum):
-        return v.value
-    return np.where(v.has_terms(), np.nan, v.const)
-
-
-def _check_comparison(a: Num, b: Num, span: Span) -> None:
-    """:func:`units.check_comparison` on every row (only a bare number against % can fail)."""
-    for unit, bare, value in ((a.unit, b.unit, _constants(b)), (b.unit, a.unit, _constants(a))):
-        if unit is not None and bare is None and U.plain_factor(unit) not in (None, 1.0):
-            bad = (value == value) & (value != 0.0)
-            if bad.any():
-                raise NotVectorisable("an ambiguous comparison")
-
-
-def _split(fr: Frame, a: np.ndarray, b: np.ndarray) -> None:
-    """Ask for the top-level rows of ``a`` and ``b`` to be evaluated apart (or give up)."""
-    ta, tb = np.unique(fr.top[a]), np.unique(fr.top[b])
-    if np.intersect1d(ta, tb).size:
-        raise NotVectorisable("values in different units within one row")
-    raise Split(ta)
-
-
-def _merge(parts: list[tuple[np.ndarray, Any]], n: int) -> Any:
-    """Scatter per-group values (rows ``idx`` of an ``n``-row frame) into one value."""
-    if len(parts) == 1 and parts[0][0].shape[0] == n:
-        return parts[0][1]
-    vals = [v for _, v in parts]
-    first = vals[0]
-    if isinstance(first, VElem):
-        if not all(isinstance(v, VElem) and v.set is first.set for v in vals):
-            raise NotVectorisable("elements of different sets")
-        pos = np.zeros(n, np.int64)
-        for idx, v in parts:
-            pos[idx] = v.pos
-        return VElem(first.set, pos)
-    if isinstance(first, np.ndarray) and first.dtype == bool:
-        out = np.zeros(n, bool)
-        for idx, v in parts:
-            if not (isinstance(v, np.ndarray) and v.dtype == bool):
-                raise NotVectorisable("mixed values")
-            out[idx] = v
-        return out
-    if all(isinstance(v, VNum | VAff) for v in vals):
-        unit = first.unit
-        if not all(_same_unit(v.unit, unit) for v in vals):
-            raise NotVectorisable("values in different units")
-        if all(isinstance(v, VNum) for v in vals):
-            out_n = np.zeros(n)
-            for idx, v in parts:
-                out_n[idx] = v.value
-            return VNum(out_n, unit)
-        const = np.zeros(n)
-        lr, lc, lv, qr, qi, qj, qv = ([] for _ in range(7))
-        for idx, v in parts:
-            a = _aff(v)
-            const[idx] = a.const
-            lr.append(idx[a.lr])
-            lc.append(a.lc)
-            lv.append(a.lv)
-            qr.append(idx[a.qr])
-            qi.append(a.qi)
-            qj.append(a.qj)
-            qv.append(a.qv)
-        return VAff(const, unit, np.concatenate(lr), np.concatenate(lc), np.concatenate(lv),
-                    np.concatenate(qr), np.concatenate(qi), np.concatenate(qj),
-                    np.concatenate(qv))
-    if all(v is first for v in vals):
-        return first
-    raise NotVectorisable("mixed values")
-
-
-def _affine_rows(vals: list[Scalar | Affine], unit: U.Unit | None) -> VAff:
-    pack = _ExprPack.build(vals)
-    got = pack.gather(np.arange(len(vals), dtype=np.int64))
-    return _aff(got)
-
-
-def _to_values(v: Num) -> list[Scalar | Affine]:
-    """Per-row values as the element path makes them (an Affine where a row has terms)."""
-    if isinstance(v, VNum):
-        return [Scalar(x, v.unit) for x in v.value.tolist()]
-    has = v.has_terms()
-    out: list[Scalar | Affine] = [Scalar(x, v.unit) for x in v.const.tolist()]
-    if not has.any():
-        return out
-    lin: list[dict[int, float]] = [{} for _ in range(v.n)]
-    for r, c, x in zip(v.lr.tolist(), v.lc.tolist(), v.lv.tolist(), strict=True):
-        d = lin[r]
-        d[c] = d.get(c, 0.0) + x
-    quad: list[dict[tuple[int, int], float]] = [{} for _ in range(v.n)]
-    for r, i, j, x in zip(v.qr.tolist(), v.qi.tolist(), v.qj.tolist(), v.qv.tolist(),
-                          strict=True):
-        d2 = quad[r]
-        d2[(i, j)] = d2.get((i, j), 0.0) + x
-    for r in np.flatnonzero(has).tolist():
-        out[r] = Affine(lin[r], quad[r], float(v.const[r]), v.unit)
-    return out
-
-
-def _to_value(v: Num, row: int) -> Scalar | Affine:
-    """One row as a value; for the objective (one row), with terms summed by column."""
-    if isinstance(v, VNum):
-        return Scalar(float(v.value[row]), v.unit)
-    sel = v.lr == row
-    cols, inv = np.unique(v.lc[sel], return_inverse=True)
-    vals = np.bincount(inv, weights=v.lv[sel], minlength=cols.shape[0])
-    qs = v.qr == row
-    q_code = v.qi[qs].astype(np.int64) * (max(int(v.qj.max(initial=0)), 0) + 1) + v.qj[qs]
-    qc, qinv = np.unique(q_code, return_inverse=True)
-    qv = np.bincount(qinv, weights=v.qv[qs], minlength=qc.shape[0])
-    width = max(int(v.qj.max(initial=0)), 0) + 1
-    if not cols.size and not qc.size and not sel.any():
-        return Scalar(float(v.const[row]), v.unit)
-    return Affine(dict(zip(cols.tolist(), vals.tolist(), strict=True)),
-                  {(i, j): x for i, j, x in zip((qc // width).tolist(), (qc % width).tolist(),
-                                                 qv.tolist(), strict=True)},
-                  float(v.const[row]), v.unit)
-
