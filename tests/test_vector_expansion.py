@@ -146,6 +146,12 @@ def models(draw: st.DrawFn) -> str:
         f"sum(k in T where k <= t) p[g, k] >= (if ord(t) > {shift} then 1 else 2) * 1 {unit}",
         "pmin <= p[g, t] <= cap[g]",
         f"u[g, t] + sum(k in 1 .. {shift} where ord(t) > k) u[g, prev(t, k)] <= 1",
+        "p[g, t] <= lim[g, t]",
+    ]))
+    lim = draw(st.sampled_from([
+        f"param lim[g in G, t in T]: {unit} = cap[g] + ord(t) * 1 {unit}",
+        "param lim[g in G, t in T] = (if ord(t) > 1 then 2 MW else 3 kW) + cap[g]",
+        f"param lim[g in G, t in T where ord(t) > 1]: kW = ord(t) * 500 {unit}",
     ]))
     obj = draw(st.sampled_from([
         "sum(g in G, t in T) (c * p[g, t] * dt + q * p[g, t]^2 * dt)",
@@ -158,6 +164,7 @@ set G = {{{", ".join(labels)}}}
 param cap[G]: {unit} {default}= {{{table}}}
 param ramp: {unit}/h = 3 MW/h
 param pmin: kW = 100
+{lim}
 param c: $/MWh = 20
 param q: $/MW^2/h = 0.5
 var u[G, T] binary

@@ -29,6 +29,14 @@ from qgridlang.semantics.units import Unit
 from qgridlang.semantics.values import Affine, Scalar, SetValue
 
 
+class ParamExpander(Protocol):
+    """The array expansion (:mod:`.vector`), as :mod:`.params` uses it."""
+
+    def param_values(self, items: tuple[ast.Iterator, ...], where: ast.Expr | None, env: Env,
+                     value: ast.Expr, unit: Unit | None, name: str, span: Span
+                     ) -> tuple[dict[Key, float], Unit | None] | None: ...
+
+
 class ObjectiveView(Protocol):
     """The declared objective, as :mod:`.risk` reads it (the sign of each CVaR's weight)."""
 
@@ -72,6 +80,9 @@ class Context(Protocol):
 
     @property
     def quantum(self) -> ast.QuantumBlock | None: ...
+
+    @property
+    def vec(self) -> ParamExpander: ...  # declarations expanded with arrays (semantics.vector)
 
     @property
     def objective(self) -> ObjectiveView | None: ...

@@ -80,6 +80,14 @@ def declare_param(b: Context, st: ast.ParamDecl, env: Env) -> None:
         value = b.ev.constant(st.value, env, f"parameter '{head.name}'")
         _define_scalar(b, head, unit, value, env, st.span)
         return
+    where = head.index.where if head.index else None
+    got = b.vec.param_values(items, where, env, st.value, unit, head.name, st.span)
+    if got is not None:  # every value at once with arrays
+        values, vec_unit = got
+        env.scope.define(head.name, ParamData(head.name, sets, vec_unit, st.span,
+                                              dict(values),
+                                              _default_value(default, vec_unit, st)), st.span)
+        return
     pdata: dict[tuple[Label, ...], float | np.ndarray] = {}
     out_unit = unit
     for e2, key, _ in b.ev.iterate(items, head.index.where if head.index else None, env,

@@ -96,7 +96,7 @@ _RISK_CALLS = frozenset({"expected", "cvar", *DISTRIBUTIONS})
 # what sends a declaration back to the element path: constructs the arrays leave alone, user
 # errors (reported there, at the same place as before), and, as a safety net, a defect of this
 # module (recorded in the fallbacks as "internal error: …"; the tests fail on any)
-_FALLBACK = (NotVectorisable, QglError, Suppressed, ArithmeticError, RecursionError)
+_FALLBACK = (NotVectorisable, Split, QglError, Suppressed, ArithmeticError, RecursionError)
 _INTERNAL = (IndexError, KeyError, TypeError, ValueError)
 
 
@@ -157,6 +157,23 @@ class Vectoriser:
         if (lo > hi + 1e-9).any():
             raise NotVectorisable("an empty domain")
         return [lo, hi]
+
+    def param_values(self, items: tuple[ast.Iterator, ...], where: ast.Expr | None, env: Env,
+                     value: ast.Expr, unit: U.Unit | None, name: str, span: Span
+                     ) -> tuple[dict[tuple[Label, ...], float], U.Unit | None] | None:
+        """``param x[t in T] = expr``: every value and the parameter's unit (None: use the
+        element path), as :func:`params.declare_param` computes them."""
+        out: list[Any] = []
+
+        def run() -> None:
+            fr, keys = self.frame(items, where, env)
+            v = self.scalar(value, fr)  # a Split (rows in different units) falls back
+            out_unit = unit if unit is not None else v.unit
+            f = U.convert(v.unit, out_unit, value.span, f"parameter '{name}'")
+            out.extend([dict(zip(keys, (v.value * f).tolist(), strict=True)), out_unit])
+
+        ok = self._attempt(value, f"param {name}", env, run)
+        return (out[0], out[1]) if ok else None
 
     def objective(self, st: ast.Objective, env: Env) -> Scalar | Affine | None:
         out: list[Scalar | Affine] = []
