@@ -189,3 +189,17 @@ def test_fuzzed_arithmetic_expands_the_same_both_ways(template: str, a: str, b: 
     # path hands every such row to the element path, which reports it as before
     text = FUZZ_PRELUDE + template.format(a, b)
     _agree(lambda: check_text(text, "fuzz.qgl"))
+
+
+def test_bounds_whose_rows_differ_in_unit_fall_back_and_agree() -> None:
+    # the if gives MW on some rows and kW on others: the array path cannot hold one unit for
+    # the bound, so this declaration goes element by element (recorded), with the same columns
+    text = """time T = 1..3 step 1 h
+var p[t in T]: kW in 0 .. (if ord(t) > 1 then 2 MW else 3 kW)
+minimize cost: sum(t in T) p[t] * 1 $/kWh * dt
+"""
+    outcome = _agree(lambda: check_text(text, "bounds.qgl"))
+    assert outcome[0] == "ok"
+    checked = check_text(text, "bounds.qgl")
+    assert checked.flat.ub.tolist() == [3.0, 2000.0, 2000.0]
+    assert [f.split(":")[0] for f in checked.expansion["fallbacks"]] == ["var p"]
