@@ -244,6 +244,7 @@ class Builder:
         if got is not None:
             keys, lo_a, hi_a = got
             data.cols = dict(zip(keys, range(start, start + len(keys)), strict=True))
+            self.vec.columns(st, data, start)
             self.lb.extend(lo_a.tolist())
             self.ub.extend(hi_a.tolist())
             self.kind.extend([KIND_CODE[st.kind]] * len(keys))
@@ -487,20 +488,19 @@ class Builder:
         A.sum_duplicates()
         blocks = list(self.blocks) + self.risk.blocks
         c = np.zeros(n)
-        qi: list[int] = []
-        qj: list[int] = []
-        qv: list[float] = []
+        qi = qj = np.zeros(0, np.int64)
+        qv = np.zeros(0)
         const = 0.0
         obj = self.objective
         obj_unit, f_obj = self._objective_unit()
         if obj is not None:
-            for k, v in obj.value.lin.items():
-                c[k] += v * f_obj
-            for (i, j), v in obj.value.quad.items():
-                if v != 0.0:
-                    qi.append(i)
-                    qj.append(j)
-                    qv.append(v * f_obj)
+            lin, quad = obj.value.lin, obj.value.quad
+            np.add.at(c, np.fromiter(lin.keys(), np.int64, len(lin)),
+                      np.fromiter(lin.values(), float, len(lin)) * f_obj)
+            pairs = np.fromiter((k for ij in quad for k in ij), np.int64, 2 * len(quad))
+            qv_all = np.fromiter(quad.values(), float, len(quad))
+            nz = qv_all != 0.0
+            qi, qj, qv = pairs[0::2][nz], pairs[1::2][nz], qv_all[nz] * f_obj
             const = obj.value.const * f_obj
         infos, e_rows, e_cols, e_vals, e_const = [], [], [], [], []
         eq: list[list[float]] = [[], [], [], []]

@@ -109,6 +109,8 @@ class Vectoriser:
         self._packed: dict[int, Any] = {}
         self._maps: dict[tuple[int, int], np.ndarray] = {}
         self._labels: dict[int, np.ndarray] = {}
+        self._last_codes = np.zeros(0, np.int64)
+        self._pending: tuple[ast.VarDecl, np.ndarray] | None = None
         self._lazy: dict[int, dict[int, Scalar]] = {}
         self.vectorised = 0  # declarations expanded with arrays
         self.fallbacks: list[str] = []  # declarations left to the per-element path, and why
@@ -129,9 +131,22 @@ class Vectoriser:
             items = st.index.items if st.index else ()
             fr, keys = self.frame(items, st.index.where if st.index else None, env)
             out.extend([keys, *self._bounds(st, fr, unit)])
+            self._pending = (st, self._last_codes)
 
         ok = self._attempt(st, f"var {st.name}", env, run)
         return (out[0], out[1], out[2]) if ok else None
+
+    def columns(self, st: ast.VarDecl, data: VarData, start: int) -> None:
+        """The key codes of the variable :meth:`var` just expanded (its frame gave them), so
+        that its first use needs no pass over its keys in Python."""
+        if self._pending is None or self._pending[0] is not st:
+            return
+        codes = self._pending[1]
+        self._pending = None
+        order = np.argsort(codes, kind="stable")
+        n = codes.shape[0]
+        self._packed[id(data) * 2] = KeyCodes(codes[order], order,
+                                              np.arange(start, start + n, dtype=np.int64), n)
 
     def _bounds(self, st: ast.VarDecl, fr: Frame, unit: U.Unit) -> list[np.ndarray]:
         """As :meth:`Builder._bounds`, on every row."""
@@ -281,7 +296,9 @@ class Vectoriser:
         b.row_hi.extend(hi.tolist())
         texts: dict[int, str] = {}
         for t, unit in zip(np.floor(tops[order]).astype(np.int64).tolist(), units, strict=True):
-            text = texts.setdefault(id(unit), U.unit_text(unit))
+            text = texts.get(id(unit))
+            if text is None:
+                text = texts[id(unit)] = U.unit_text(unit)
             b.rows.append(RowInfo(qname, keys[t], text, st.span))
 
     def _rows(self, body: ast.Compare, fr: Frame) -> tuple[Any, ...]:
@@ -417,6 +434,10 @@ class Vectoriser:
             fr, pos = fr.take(idx), [p[idx] for p in pos]
         self._count(fr.n)
         fr = Frame(fr.n, fr.bind, fr.time, np.arange(fr.n, dtype=np.int64), fr.env)
+        code = np.zeros(fr.n, np.int64)
+        for d, p in zip(doms, pos, strict=True):
+            code = code * len(d.elements) + p
+        self._last_codes = code  # the keys as codes over the declared sets (see columns())
         labels = [self._label_array(d)[p] for d, p in zip(doms, pos, strict=True)]
         keys = list(zip(*(lab.tolist() for lab in labels), strict=True)) if labels else \
             [()] * fr.n
@@ -726,7 +747,7 @@ class Vectoriser:
             values = np.fromiter(table.values(), np.int64, n)
         elif isinstance(item, ParamData):
             raw = list(table.values())
-            if all(np.ndim(v) == 0 for v in raw):
+            if all(type(v) is float or np.ndim(v) == 0 for v in raw):
                 values = np.array(raw, float)
         got = KeyCodes(codes[order], order, values, n)
         self._packed[id(item) * 2] = got
