@@ -181,3 +181,19 @@ def test_requested_interrupt_stops_scip_with_its_incumbent(tmp_path: Path) -> No
     sol = solve_interrupted_after(check_file(write_knapsack(tmp_path)), 2.0, "scip")
     assert sol.status == Status.INTERRUPTED and sol.info["scip_status"] == "userinterrupt"
     assert sol.feasible and sol.objective is not None and "Ctrl-C" in sol.message
+
+
+def test_scip_stopping_at_the_requested_gap_is_optimal_within_it() -> None:
+    # SCIP says "gaplimit" when --mip-gap is reached; like HiGHS (which stops at its default
+    # 1e-4 and says optimal) that is "optimal (within the MIP gap)", not a bare feasible plan
+    from qgridlang.checker import check_file
+
+    root = Path(__file__).resolve().parent.parent
+    checked = check_file(root / "examples" / "microgrid" / "microgrid.qgl")
+    sol = solve_model(checked, "scip", Options(mip_gap=0.05, seed=1))
+    assert sol.info["scip_status"] == "gaplimit"
+    assert sol.status is Status.OPTIMAL
+    assert 0.0 <= sol.info["mip_gap"] <= 0.05
+    exact = solve_model(checked, "highs", Options(mip_gap=0.0))
+    assert sol.objective >= exact.objective - 1e-6 * abs(exact.objective)  # a minimisation
+    assert sol.objective <= exact.objective * 1.05 + 1e-6

@@ -29,7 +29,9 @@ INF = float("inf")
 _SEED_SHIFT_MAX = 2**31 - 1  # randomization/randomseedshift is a C int
 
 _STATUS = {
-    "optimal": Status.OPTIMAL, "gaplimit": Status.FEASIBLE,
+    # gaplimit: the requested --mip-gap is reached, which is "optimal (within the MIP gap)" as
+    # HiGHS reports it; SCIP's own default gap is 0
+    "optimal": Status.OPTIMAL, "gaplimit": Status.OPTIMAL,
     "infeasible": Status.INFEASIBLE, "unbounded": Status.UNBOUNDED,
     "inforunbd": Status.INFEASIBLE_OR_UNBOUNDED,
     "timelimit": Status.TIME_LIMIT, "nodelimit": Status.TIME_LIMIT,
