@@ -10,6 +10,7 @@ per-element :class:`Affine` / :class:`Scalar` values.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,36 +139,27 @@ def free_names(node: ast.Node) -> frozenset[str]:
     return out
 
 
-def _walk_names(node: ast.Node) -> set[str]:
-    out: set[str] = set()
+def _walk(node: ast.Node) -> Iterator[ast.Node]:
+    """Every node under ``node`` (itself included), without recursion."""
     stack: list[Any] = [node]
     while stack:
         x = stack.pop()
-        if isinstance(x, ast.Ref):
-            out.add(x.parts[0].name)
         if isinstance(x, ast.Node):
+            yield x
             for name in type(x).model_fields:
                 if name != "span":
                     stack.append(getattr(x, name))
         elif isinstance(x, tuple | list):
             stack.extend(x)
-    return out
+
+
+def _walk_names(node: ast.Node) -> set[str]:
+    return {x.parts[0].name for x in _walk(node) if isinstance(x, ast.Ref)}
 
 
 def calls(node: ast.Node) -> set[str]:
-    out: set[str] = set()
-    stack: list[Any] = [node]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, ast.Call):
-            out.add(x.name)
-        if isinstance(x, ast.Node):
-            for name in type(x).model_fields:
-                if name != "span":
-                    stack.append(getattr(x, name))
-        elif isinstance(x, tuple | list):
-            stack.extend(x)
-    return out
+    """The names of the functions ``node`` calls."""
+    return {x.name for x in _walk(node) if isinstance(x, ast.Call)}
 
 
 # ---- helpers --------------------------------------------------------------------------------

@@ -184,12 +184,16 @@ def divide(a: Scalar | Affine, b: Scalar | Affine, span: Span) -> Scalar | Affin
                                    "multiply both sides by the divisor instead")
     if np.any(np.asarray(b.value) == 0):
         raise TypeMismatch("division by zero", span)
-    if a.unit is None and b.unit is None:
-        unit, uf = None, 1.0
-    elif b.unit is None:
-        unit, uf = a.unit, 1.0
-    else:
-        unit, uf = U.divide(a.unit or U.DIMENSIONLESS, b.unit)
+    unit, uf = quotient_unit(a.unit, b.unit)
     if isinstance(a, Scalar):
         return Scalar(a.value / b.value * uf, unit)
     return a.scaled(uf / float(b.value), unit)
+
+
+def quotient_unit(a: Unit | None, b: Unit | None) -> tuple[Unit | None, float]:
+    """The unit of ``a / b`` and the factor into it (a bare divisor keeps ``a``'s unit)."""
+    if a is None and b is None:
+        return None, 1.0
+    if b is None:
+        return a, 1.0
+    return U.divide(a or U.DIMENSIONLESS, b)

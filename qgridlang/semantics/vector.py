@@ -68,7 +68,7 @@ from qgridlang.semantics.arrays import (
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import DISTRIBUTIONS, Env, Suppressed
 from qgridlang.semantics.scope import ExprData, InstanceData, ParamData, Poisoned, VarData
-from qgridlang.semantics.values import Affine, Elem, Label, Scalar, SetValue
+from qgridlang.semantics.values import Affine, Elem, Label, Scalar, SetValue, quotient_unit
 
 _MODE = {"value": os.environ.get("QGL_EXPANSION", "auto")}
 _MODES = ("auto", "element")
@@ -881,12 +881,7 @@ class Vectoriser:
         bn = as_num(b)
         if (bn.value == 0).any():
             raise NotVectorisable("division by zero")
-        if a.unit is None and bn.unit is None:
-            unit, uf = None, 1.0
-        elif bn.unit is None:
-            unit, uf = a.unit, 1.0
-        else:
-            unit, uf = U.divide(a.unit or U.DIMENSIONLESS, bn.unit)
+        unit, uf = quotient_unit(a.unit, bn.unit)
         if isinstance(a, VNum):
             return VNum(a.value / bn.value * uf, unit)
         return a.scaled(uf / bn.value, unit)
