@@ -28,7 +28,8 @@ from typing import Any
 
 from qgridlang.errors import QglError, QglErrors, Span, UsageError
 
-__all__ = ["QglError", "QglErrors", "Span", "check", "compile", "parse", "solve", "targets"]
+__all__ = ["QglError", "QglErrors", "Span", "check", "compile", "estimate", "parse", "solve",
+           "targets"]
 
 
 def _version() -> str:
@@ -106,6 +107,27 @@ def solve(source: str | Path | Any, backend: str = "highs",
         source, overrides, allow_read=allow_read, max_size=max_size, max_read_mb=max_read_mb)
     with using(lim):
         return solve_model(checked, backend, _options(options))
+
+
+def estimate(source: str | Path | Any, measure: str, backend: str = "qae",
+             plan: str | Path | Any = None, overrides: dict[str, Any] | None = None, *,
+             allow_read: list[str | os.PathLike[str]] | None = None,
+             max_size: int | None = None, max_read_mb: float | None = None,
+             **options: Any) -> Any:
+    """Estimate ``measure`` (``"cvar(cost, alpha = 95 %)"``, ``"expected(cost)"``,
+    ``"var(cost, alpha = 0.9)"``, ``"probability(cost > 700 $)"``) of a plan with ``backend``
+    ``qae``, ``mc`` or ``exact``; ``plan`` is a solve's ``.json``/``.csv`` output, a column
+    vector, or None (solve with HiGHS first). Options as for ``qglc estimate --option``
+    (qubits, method, payoff, epsilon, alpha_conf, eval_qubits, shots, seed, device, samples).
+    Returns an ``Estimate`` (``to_dict()`` is the ``--json`` document)."""
+    from qgridlang.estimation.run import estimate as run
+    from qgridlang.limits import make, using
+
+    lim = make(max_size, allow_read, max_read_mb)
+    checked = source if hasattr(source, "flat") else check(
+        source, overrides, allow_read=allow_read, max_size=max_size, max_read_mb=max_read_mb)
+    with using(lim):
+        return run(checked, measure, backend, plan, options)
 
 
 def targets() -> dict[str, list[dict[str, Any]]]:

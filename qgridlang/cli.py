@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "qgl models.", epilog=_EXIT_HELP)
     p.add_argument("--version", action="version", version=f"qglc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                           metavar="{check,compile,solve,targets}")
+                           metavar="{check,compile,solve,estimate,targets}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -129,6 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "stderr is a terminal, and without the solver's log)")
     _common(s)
     _limit_options(s)
+    e = sub.add_parser("estimate", help="estimate a risk measure of a plan (expected, VaR, "
+                       "CVaR, a tail probability)",
+                       description="Estimate a risk measure of a plan over the model's "
+                       "scenarios: quantum amplitude estimation (qae), Monte Carlo (mc) or "
+                       "exact. The plan comes from --plan, or from solving with HiGHS.",
+                       epilog=_EXIT_HELP)
+    e.add_argument("file", type=Path, metavar="FILE", help="the model (.qgl)")
+    e.add_argument("--measure", "-m", required=True, metavar="M",
+                   help="required: expected(e), var(e, alpha = 95 %%), cvar(e, alpha = 0.9) "
+                        "or probability(e > x), e an expression indexed over a scenario set")
+    e.add_argument("--backend", "-b", default="qae", choices=["qae", "mc", "exact"],
+                   help="the estimator (default: %(default)s)")
+    e.add_argument("--plan", type=Path, metavar="PLAN",
+                   help="the plan: qglc solve --json output (.json) or --output plan (.csv) "
+                        "(default: solve the model with highs first)")
+    e.add_argument("--json", action="store_true", help="print one JSON document (default: a "
+                   "table)")
+    _common(e)
+    _limit_options(e)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
                        "each is available here.")
@@ -372,7 +391,26 @@ def _dispatch(args: argparse.Namespace) -> int:
     _print_warnings(checked.warnings)
     if args.command == "compile":
         return _compile(args, checked)
+    if args.command == "estimate":
+        return _estimate(args, checked)
     return _solve(args, checked)
+
+
+def _estimate(args: argparse.Namespace, checked: Any) -> int:
+    from qgridlang.estimation.run import estimate
+
+    opts = _options(args)
+    extra = dict(opts.extra)
+    if opts.seed is not None:  # --seed or --option seed (refused by the exact estimator)
+        extra["seed"] = opts.seed
+    est = estimate(checked, args.measure, args.backend, args.plan, extra)
+    if args.json:
+        _print_json(est.to_dict(), indent=None)
+    else:
+        from qgridlang.render import estimate_view
+
+        _console().print(estimate_view(est))
+    return EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -150,6 +150,9 @@ class FlatModel:
     e_quad: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # (row, i, j, v)
     quantum: QuantumSpec = field(default_factory=QuantumSpec)
     warnings: list[QglWarning] = field(default_factory=list)  # the checker's, for every output
+    # scenario set -> probabilities, in the set's order (the risk measures' weights; estimation
+    # reads them to build a measured expression's distribution)
+    scenarios: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

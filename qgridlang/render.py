@@ -151,6 +151,34 @@ def report_view(payload: dict[str, Any]) -> RenderableType:
     return t
 
 
+def estimate_view(est: Any) -> RenderableType:
+    """``qglc estimate``: the estimate with its interval, and the exact values beside it."""
+    unit = f" {est.unit}" if est.unit and est.measure.split("(")[0] != "probability" else ""
+    t = Table(title=f"qglc estimate --backend {est.backend}: {est.measure}", show_header=False,
+              box=None)
+    ci = f"  [{est.ci[0]:.6g}, {est.ci[1]:.6g}]" if est.ci is not None else ""
+    t.add_row("estimate", f"{est.value:.6g}{unit}{ci}")
+    d = est.discretisation
+    t.add_row("exact, scenarios", f"{est.exact_scenarios:.6g}{unit} ({d['scenarios']} "
+              f"scenarios of {est.scenario_set})")
+    bound = f", within {d['error_bound']:.3g}{unit} of the scenarios'" \
+        if d.get("error_bound") is not None else ""
+    t.add_row("exact, grid", f"{est.exact_grid:.6g}{unit} (2^{d['qubits']} points, step "
+              f"{d['step']:.4g}{unit}{bound})")
+    if est.oracle_queries is not None:
+        t.add_row("oracle queries", f"{est.oracle_queries}" + (
+            f", {est.shots} shots" if est.shots else ", exact probabilities"))
+        res = est.details.get("resources") or {}
+        if res:
+            t.add_row("circuit", _fmt(res))
+        t.add_row("method", f"{est.details.get('method')}, payoff {est.details.get('payoff')}")
+    if est.samples is not None:
+        t.add_row("samples", str(est.samples))
+    t.add_row("plan", est.plan)
+    t.add_row("time", f"{est.seconds:.3f} s")
+    return t
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"

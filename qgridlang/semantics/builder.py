@@ -541,6 +541,7 @@ class Builder:
             e_quad=(np.asarray(eq[0], np.int64), np.asarray(eq[1], np.int64),
                     np.asarray(eq[2], np.int64), np.asarray(eq[3], float)),
             quantum=self.qspec, warnings=list(self.warnings),
+            scenarios={k: np.asarray(v, float) for k, v in self.scenarios.items()},
         )
 
     def _objective_unit(self) -> tuple[U.Unit | None, float]:

@@ -1,0 +1,221 @@
+"""``qglc estimate`` / ``qg.estimate``: risk measures of a plan (exact, Monte Carlo; the quantum
+estimator's own tests are in test_estimate_qae.py and test_qae_*.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import qgridlang as qg
+from qgridlang.checker import check_file, check_text
+from qgridlang.errors import UsageError
+from qgridlang.estimation import exact, loss
+from qgridlang.estimation.measure import parse_measure
+from qgridlang.estimation.run import estimate
+
+ROOT = Path(__file__).resolve().parent.parent
+RISK = ROOT / "examples" / "risk" / "risk.qgl"
+
+
+@pytest.fixture(scope="module")
+def risk() -> object:
+    return check_file(RISK)
+
+
+@pytest.fixture(scope="module")
+def risk_solution(risk: object) -> object:
+    return qg.solve(risk, "highs")
+
+
+# ---- measures ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "kind", "alpha"), [
+    ("expected(cost)", "expected", None), ("var(cost, alpha = 95 %)", "var", 0.95),
+    ("cvar(cost, alpha = 0.9)", "cvar", 0.9), ("  var ( cost , alpha=0.5)", "var", 0.5)])
+def test_measures_parse(text: str, kind: str, alpha: float | None) -> None:
+    m = parse_measure(text)
+    assert (m.kind, m.expr, m.alpha) == (kind, "cost", alpha)
+
+
+def test_probability_keeps_its_threshold_and_unit() -> None:
+    m = parse_measure("probability(cost >= 700 $)")
+    assert (m.kind, m.op, m.threshold, m.threshold_unit) == ("probability", ">=", 700.0, "$")
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("cvar(cost)", "needs its level"), ("cvar(cost, alpha = 1.5)", "alpha must be in [0, 1)"),
+    ("cvar(cost, alpha = 5 MW)", "plain number or a percentage"),
+    ("median(cost)", "unknown measure 'median'"), ("expected(cost[1])", "takes the name"),
+    ("cvar(cost alpha = 0.9)", "column 11"), ("probability(cost)", "one comparison"),
+    ("probability(cost == 3)", "compares with >")])
+def test_bad_measures_are_usage_errors_that_say_why(text: str, says: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_measure(text)
+    assert says in err.value.message
+
+
+# ---- exact measures against their definitions ---------------------------------------------------
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=40),
+       st.floats(0.0, 0.99), st.integers(0, 2**31 - 1))
+def test_var_and_cvar_match_their_definitions(values: list[float], alpha: float,
+                                              seed: int) -> None:
+    v = np.asarray(values)
+    p = np.random.default_rng(seed).random(len(v)) + 0.01
+    p /= p.sum()
+    var = exact.value_at_risk(v, p, alpha)
+    # VaR: the smallest value whose cumulative probability reaches alpha
+    assert p[v <= var].sum() >= alpha - 1e-9
+    assert all(p[v <= w].sum() < alpha - 1e-12 for w in v if w < var)
+    # CVaR: Rockafellar-Uryasev's minimum over eta, attained at VaR
+    grid = np.unique(np.concatenate([v, np.linspace(v.min() - 1, v.max() + 1, 50)]))
+    ru = [eta + p @ np.maximum(v - eta, 0) / (1 - alpha) for eta in grid]
+    assert exact.cvar(v, p, alpha) == pytest.approx(min(ru), rel=1e-9, abs=1e-9)
+
+
+def test_the_grid_moves_each_value_by_at_most_half_a_step() -> None:
+    rng = np.random.default_rng(4)
+    emp = loss.Empirical("cost", "S", rng.normal(100, 15, 300), np.full(300, 1 / 300), "$")
+    for n in (2, 5, 9):
+        g = loss.discretise(emp, n)
+        assert len(g.values) == 2**n and g.probs.sum() == pytest.approx(1.0)
+        assert g.values[0] == emp.values.min() and g.values[-1] == emp.values.max()
+        for kind in ("expected", "var", "cvar"):
+            m = parse_measure(f"{kind}(cost)" if kind == "expected" else f"{kind}(cost, "
+                              "alpha = 0.9)")
+            on_grid = {"expected": exact.expected(g.values, g.probs),
+                       "var": exact.value_at_risk(g.values, g.probs, 0.9),
+                       "cvar": exact.cvar(g.values, g.probs, 0.9)}[m.kind]
+            own = {"expected": exact.expected(emp.values, emp.probs),
+                   "var": exact.value_at_risk(emp.values, emp.probs, 0.9),
+                   "cvar": exact.cvar(emp.values, emp.probs, 0.9)}[m.kind]
+            assert abs(on_grid - own) <= g.error_bound + 1e-9
+
+
+# ---- on the risk example: agreement with the MILP's own measures --------------------------------
+def test_exact_agrees_with_the_milps_expected_and_cvar_at_its_optimum(risk: object,
+                                                                     risk_solution: object
+                                                                     ) -> None:
+    sol = risk_solution
+    mean = float(sol.expression_results["mean_cost"].values[0])  # type: ignore[attr-defined]
+    tail = float(sol.expression_results["tail_cost"].values[0])  # type: ignore[attr-defined]
+    plan = sol.x  # type: ignore[attr-defined]
+    e = estimate(risk, "expected(cost)", "exact", plan, {"qubits": 8})
+    c = estimate(risk, "cvar(cost, alpha = 0.9)", "exact", plan, {"qubits": 8})
+    assert e.exact_scenarios == pytest.approx(mean, rel=1e-9)
+    assert c.exact_scenarios == pytest.approx(tail, rel=1e-6)
+    for est in (e, c):
+        assert abs(est.value - est.exact_scenarios) <= est.discretisation["error_bound"] + 1e-9
+        assert est.ci is None and est.unit == "$" and est.scenario_set == "S"
+
+
+def test_monte_carlo_interval_covers_the_exact_value(risk: object, risk_solution: object
+                                                     ) -> None:
+    plan = risk_solution.x  # type: ignore[attr-defined]
+    hits = 0
+    for seed in range(20):
+        r = estimate(risk, "expected(cost)", "mc", plan, {"samples": 2000, "seed": seed})
+        hits += r.ci[0] <= r.exact_scenarios <= r.ci[1]  # type: ignore[index]
+        assert r.samples == 2000
+    assert hits >= 16  # a 95 % interval: 19 of 20 expected, >= 16 with probability > 0.99
+    p = estimate(risk, "probability(cost > 700 $)", "mc", plan, {"samples": 5000, "seed": 1})
+    assert p.ci[0] <= p.exact_scenarios <= p.ci[1]  # type: ignore[index]
+    c = estimate(risk, "cvar(cost, alpha = 0.9)", "mc", plan, {"samples": 50_000, "seed": 2})
+    assert abs(c.value - c.exact_scenarios) < 0.01 * c.exact_scenarios
+
+
+def test_a_threshold_in_another_unit_is_converted() -> None:
+    text = """time T = 1..2 step 1 h
+set S = 1..4
+scenarios S = sample(seed = 1) { d[t in T] ~ uniform(0, 10) }
+var p[T]: MW in 0 .. 20
+constraint cover[s in S, t in T]: p[t] >= d[s, t] * 1 MW
+expr energy[s in S]: MWh = sum(t in T) (p[t] - d[s, t] * 1 MW) * dt
+minimize cost: sum(t in T) p[t] * 1 $/MWh * dt
+"""
+    checked = check_text(text, "units.qgl")
+    a = estimate(checked, "probability(energy > 2 MWh)", "exact")
+    b = estimate(checked, "probability(energy > 2000 kWh)", "exact")
+    assert a.exact_scenarios == b.exact_scenarios
+
+
+# ---- plans from files ---------------------------------------------------------------------------
+def test_a_plan_from_json_or_csv_gives_the_solved_plans_numbers(tmp_path: Path, risk: object,
+                                                                risk_solution: object) -> None:
+    sol = risk_solution
+    (tmp_path / "plan.json").write_text(json.dumps(sol.to_json()),  # type: ignore[attr-defined]
+                                        encoding="utf-8")
+    sol.write(tmp_path / "plan.csv")  # type: ignore[attr-defined]
+    direct = estimate(risk, "cvar(cost, alpha = 0.9)", "exact", sol.x)  # type: ignore[attr-defined]
+    for name in ("plan.json", "plan.csv"):
+        got = estimate(risk, "cvar(cost, alpha = 0.9)", "exact", tmp_path / name)
+        assert got.exact_scenarios == pytest.approx(direct.exact_scenarios, rel=1e-12)
+        assert got.plan.endswith(name)
+
+
+def test_plan_errors_are_usage_errors(tmp_path: Path, risk: object) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"status": "optimal"}', encoding="utf-8")
+    with pytest.raises(UsageError, match="no 'variables'"):
+        estimate(risk, "expected(cost)", "exact", bad)
+    other = tmp_path / "plan.txt"
+    other.write_text("x", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"\.json .* or \.csv"):
+        estimate(risk, "expected(cost)", "exact", other)
+    part = tmp_path / "part.csv"
+    part.write_text("kind,name,key,value,unit\nvariable,buy,1,5,kW\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="no value for buy\\[2\\]|no values for variable"):
+        estimate(risk, "expected(cost)", "exact", part)
+    with pytest.raises(UsageError, match="cannot read"):
+        estimate(risk, "expected(cost)", "exact", tmp_path / "missing.json")
+
+
+def test_measuring_what_is_not_over_scenarios_is_refused(risk: object) -> None:
+    with pytest.raises(UsageError, match="did you mean 'cost'"):
+        estimate(risk, "expected(costs)", "exact", np.zeros(risk.flat.n))  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="not over one scenario set"):
+        estimate(risk, "expected(mean_cost)", "exact", np.zeros(risk.flat.n))  # type: ignore[attr-defined]
+
+
+def test_estimator_options_are_checked(risk: object) -> None:
+    x = np.zeros(risk.flat.n)  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="has no option 'seed'"):
+        estimate(risk, "expected(cost)", "exact", x, {"seed": 1})
+    with pytest.raises(UsageError, match="did you mean 'samples'"):
+        estimate(risk, "expected(cost)", "mc", x, {"sample": 10})
+    with pytest.raises(UsageError, match="qubits must be from 1 to 24"):
+        estimate(risk, "expected(cost)", "exact", x, {"qubits": 40})
+    with pytest.raises(UsageError, match="unknown estimator"):
+        estimate(risk, "expected(cost)", "quantum", x)
+
+
+# ---- the CLI, as a process ----------------------------------------------------------------------
+def _qglc(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qgridlang", *argv], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+def test_cli_estimate_json_is_one_document_and_matches_the_api(risk: object) -> None:
+    proc = _qglc("estimate", str(RISK), "--measure", "cvar(cost, alpha = 90 %)", "--backend",
+                 "mc", "--seed", "5", "--option", "samples=4000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    api = qg.estimate(RISK, "cvar(cost, alpha = 90 %)", "mc", samples=4000, seed=5)
+    assert doc["value"] == pytest.approx(api.value, rel=1e-12)
+    assert doc["measure"] == "cvar(cost, alpha = 0.9)" and doc["unit"] == "$"
+    assert doc["plan"].startswith("solved with highs")
+
+
+def test_cli_estimate_errors_exit_2_with_a_message() -> None:
+    proc = _qglc("estimate", str(RISK), "--measure", "cvar(cost)", "--backend", "exact")
+    assert proc.returncode == 2 and "needs its level" in proc.stderr and proc.stdout == ""
+    proc = _qglc("estimate", str(RISK), "--measure", "expected(cost)", "--backend", "exact",
+                 "--json", "--plan", "nowhere.json")
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["errors"][0]["message"].startswith("--plan nowhere.json")
