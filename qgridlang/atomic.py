@@ -47,6 +47,17 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{secrets.token_hex(6)}.tmp.{path.name}")
 
 
+def final_path(tmp: Path) -> Path:
+    """The path a :func:`temporary_path` stands for (an export that writes a second file next
+    to its artifact names it after this one)."""
+    name = tmp.name
+    if name.startswith(".") and ".tmp." in name:
+        head, _, rest = name.partition(".tmp.")
+        if len(head) == 13:
+            return tmp.with_name(rest)
+    return tmp
+
+
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` and move ``tmp`` onto ``path`` (see the module docstring)."""
     path = Path(path)

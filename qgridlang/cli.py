@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "…; cqm: .lp .cqm) (default: write nothing)")
     k.add_argument("--json", action="store_true", help="print one JSON document (default: a "
                    "table)")
+    k.add_argument("--measure", "-m", metavar="M",
+                   help="qae target: the risk measure whose oracle to build, e.g. "
+                        "\"cvar(cost, alpha = 95 %%)\" (default: none; required there)")
+    k.add_argument("--plan", type=Path, metavar="PLAN",
+                   help="qae target: the plan, a solve's .json or .csv output (default: solve "
+                        "with highs)")
     _common(k)
     _limit_options(k)
     s = sub.add_parser("solve", help="solve a model with a backend",
@@ -460,7 +466,12 @@ def _exit_code(err: QglError) -> int:
 def _compile(args: argparse.Namespace, checked: Any) -> int:
     from qgridlang.dispatcher import compile_model
 
-    compiled = compile_model(checked, args.target, _options(args), args.output)
+    options = _options(args)
+    if args.measure is not None:  # the qae target's; any other target refuses the option
+        options.extra["measure"] = args.measure
+    if args.plan is not None:
+        options.extra["plan"] = str(args.plan)
+    compiled = compile_model(checked, args.target, options, args.output)
     payload = {"target": compiled.target, "report": compiled.report,
                "timings": {k: round(v, 6) for k, v in compiled.timings.items()},
                "output": str(args.output) if args.output else None}

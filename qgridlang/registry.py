@@ -194,7 +194,7 @@ _BUILTIN_MODULES = (
     "qgridlang.backends.cvxpy_backend",
     "qgridlang.targets.qubo", "qgridlang.backends.samplers",
     "qgridlang.targets.dwave", "qgridlang.targets.cqm", "qgridlang.backends.dwave",
-    "qgridlang.targets.qaoa", "qgridlang.backends.qaoa",
+    "qgridlang.targets.qaoa", "qgridlang.backends.qaoa", "qgridlang.targets.qae",
 )
 _loaded = False
 # two threads solving at once in a fresh process: the second must wait for the first's imports

@@ -59,7 +59,7 @@ def estimate(m: Measure, grid: Grid, threshold: float | None, s: QaeSettings) ->
         resources = qae.resources(oracle.circuit, s.device)
     elif m.kind == "probability":
         assert threshold is not None and m.op is not None
-        k, upper = _threshold_index(grid.values, threshold, m.op)
+        k, upper = threshold_index(grid.values, threshold, m.op)
         if k >= len(grid.values):  # nothing beyond the threshold on the grid
             value, ci, resources = 0.0, (0.0, 0.0), {}
         elif k == 0:
@@ -82,13 +82,17 @@ def estimate(m: Measure, grid: Grid, threshold: float | None, s: QaeSettings) ->
         else:
             tail = run.tail(qae, lossgrid, k)
             oracle = qae.expectation_oracle(lossgrid, s.payoff, threshold_index=k)
-            a = run(oracle, f"E[L 1(i >= {k})]")
-            lo, hi = float(grid.values[0]), float(grid.values[-1])
-            num = lo * tail.estimate + (hi - lo) * a.estimate
-            value = v + (num - v * tail.estimate) / (1.0 - m.alpha)
-            n_lo = lo * tail.ci[0] + (hi - lo) * a.ci[0] - v * tail.ci[1]
-            n_hi = lo * tail.ci[1] + (hi - lo) * a.ci[1] - v * tail.ci[0]
-            ci = (v + n_lo / (1.0 - m.alpha), v + n_hi / (1.0 - m.alpha))
+            a = run(oracle, f"E[f 1(i >= {k})]")
+
+            def cvar_of(amp: float, p_tail: float) -> float:
+                # E[(L - VaR)^+] = E[L 1(i >= k)] - VaR P(i >= k), the grid being sorted
+                tail_mean = qae.tail_expectation(oracle, amp, p_tail)
+                return v + (tail_mean - v * p_tail) / (1.0 - m.alpha)
+
+            value = cvar_of(a.estimate, tail.estimate)
+            # affine in the amplitude and in P(i >= k): the extremes are at the corners
+            corners = [cvar_of(x, y) for x in a.ci for y in tail.ci]
+            ci = (min(corners), max(corners))
             resources = qae.resources(oracle.circuit, s.device)
     return QaeResult(float(value), None if ci is None else (float(ci[0]), float(ci[1])),
                      run.queries, run.shots, run.seconds, run.steps, resources)
@@ -99,7 +103,7 @@ def _mapped(oracle: Any, ci: tuple[float, float]) -> tuple[float, float]:
     return (min(a, b), max(a, b))
 
 
-def _threshold_index(values: np.ndarray, threshold: float, op: str) -> tuple[int, bool]:
+def threshold_index(values: np.ndarray, threshold: float, op: str) -> tuple[int, bool]:
     """The first grid index in the event's upper part, and whether the event is that part
     (``>``, ``>=``) or its complement (``<``, ``<=``)."""
     if op in (">", "<="):

@@ -144,7 +144,7 @@ def estimate(checked: Any, measure: str | Measure, backend: str = "qae",
 
         x, source = from_file(flat, Path(plan)), str(plan)
     emp = loss.empirical(flat, x, m.expr)
-    threshold = _threshold(m, emp.unit)
+    threshold = threshold_in(m, emp.unit)
     grid = loss.discretise(emp, int(opts.get("qubits", 6)))
     on_scen = _exact(m, emp.values, emp.probs, threshold)
     on_grid = _exact(m, grid.values, grid.probs, threshold)
@@ -181,7 +181,7 @@ def estimate(checked: Any, measure: str | Measure, backend: str = "qae",
     return out
 
 
-def _threshold(m: Measure, unit: str) -> float | None:
+def threshold_in(m: Measure, unit: str) -> float | None:
     """``probability(e > x)``'s x in the expression's reported unit."""
     if m.threshold is None:
         return None
