@@ -254,7 +254,7 @@ def expectation_oracle(grid: LossGrid, payoff: str = "exact", *,
         rotations = 0
         for i in np.flatnonzero(theta):
             controls = [k if (int(i) >> k) & 1 else rev[k] for k in range(n)]
-            qc.append(RYGate(float(theta[i])).control(n), [*controls, obj])
+            qc.append(RYGate(float(theta[i])).control(n, annotated=False), [*controls, obj])
             rotations += 1
         notes.update(reversal_qubits=rev, multi_controlled_rotations=rotations)
     a = float(np.dot(p, target))
@@ -303,7 +303,7 @@ def _linear_oracle(grid: LossGrid, f: np.ndarray, mask: np.ndarray, k: int | Non
         qc.cry(base, flag, obj)
         for j, s in enumerate(slopes):
             if s != 0.0:
-                qc.append(RYGate(s).control(2), [flag, j, obj])
+                qc.append(RYGate(s).control(2, annotated=False), [flag, j, obj])
     phi = base + 2.0 * c * step * index
     amp = np.where(mask, np.sin(phi / 2.0) ** 2, 0.0)
     a = float(np.dot(p, amp))
