@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,6 +18,9 @@ pytest.importorskip("qiskit_aer")
 from qgridlang.backends import qae as runner  # noqa: E402
 from qgridlang.compilers import qae  # noqa: E402
 from qgridlang.errors import BackendError, UsageError  # noqa: E402
+
+if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,7 @@ def test_exact_canonical_ae_is_the_nearest_grid_point() -> None:
             assert abs(theta - est) <= math.pi / 2 ** (m + 1) + 1e-12
 
 
-def _ry_circuit(a: float):  # type: ignore[no-untyped-def]
+def _ry_circuit(a: float) -> QuantumCircuit:
     from qiskit import QuantumCircuit
 
     qc = QuantumCircuit(1)
@@ -171,3 +175,31 @@ def test_bad_arguments_are_usage_errors(oracle: qae.Oracle, kwargs: dict[str, ob
                                         message: str) -> None:
     with pytest.raises(UsageError, match=message):
         runner.estimate_amplitude(oracle, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("n", "m"), [(2, 3), (3, 5), (1, 7)])
+def test_analytic_canonical_ae_equals_the_simulated_circuit(n: int, m: int) -> None:
+    rng = np.random.default_rng(n + m)
+    p = rng.random(1 << n)
+    oracle = qae.expectation_oracle(qae.LossGrid(p / p.sum(), np.sort(rng.normal(size=1 << n))))
+    circuit = runner.estimate_amplitude(oracle, "ae", eval_qubits=m)
+    analytic = runner.estimate_amplitude(oracle, "ae", eval_qubits=m,
+                                         options={"engine": "analytic"})
+    assert analytic.estimate == circuit.estimate
+    assert analytic.ci == pytest.approx(circuit.ci, abs=1e-12)
+    assert analytic.oracle_queries == circuit.oracle_queries == 2**m - 1
+    assert analytic.info["max_probability"] == pytest.approx(circuit.info["max_probability"],
+                                                             abs=1e-10)
+    assert analytic.info["mle"] == pytest.approx(circuit.info["mle"], abs=1e-7)
+    assert analytic.info["simulated_amplitude"] == pytest.approx(oracle.exact_amplitude,
+                                                                 abs=1e-12)
+    # the distribution itself: a probability vector peaked at the nearest grid point
+    dist = runner.ae_distribution(oracle.exact_amplitude, m)
+    assert dist.sum() == pytest.approx(1.0) and dist.min() >= 0.0
+
+
+def test_analytic_engine_is_exact_canonical_ae_only(oracle: qae.Oracle) -> None:
+    with pytest.raises(UsageError, match="engine=analytic"):
+        runner.estimate_amplitude(oracle, "iqae", options={"engine": "analytic"})
+    with pytest.raises(UsageError, match="engine=analytic"):
+        runner.estimate_amplitude(oracle, "ae", shots=10, options={"engine": "analytic"})

@@ -243,7 +243,18 @@ def estimate_amplitude(oracle: Oracle, method: str = "iqae", *, epsilon: float =
         where = "exact"
     info: dict[str, Any] = {"qubits": width, "backend": where}
     if where in ("exact", "aer"):
-        qaoa_backend.check_memory(width, WORKSPACE, f"amplitude estimation ({method})")
+        simulated = oracle.circuit.num_qubits if opts.get("engine") == "analytic" else width
+        qaoa_backend.check_memory(simulated, WORKSPACE, f"amplitude estimation ({method})")
+    engine = str(opts.get("engine", "circuit")).lower()
+    if engine not in ("circuit", "analytic"):
+        raise UsageError(f"unknown engine '{engine}'", hint="'circuit' or 'analytic'")
+    if engine == "analytic":
+        if method != "ae" or where != "exact":
+            raise UsageError("engine=analytic is exact canonical AE only (method ae, no shots, "
+                             "no device)")
+        estimate, ci, queries = _analytic_ae(oracle, eval_qubits, info)
+        return AmplitudeResult(estimate=estimate, ci=ci, oracle_queries=queries, shots=None,
+                               seconds=time.perf_counter() - t0, method=method, info=info)
     sampler, run_shots = _sampler(oracle, method, shots, seed, device, where, width, opts, info)
     problem = _problem(oracle)
     algorithm = _algorithm(method, sampler, epsilon, alpha, eval_qubits, opts, info)
@@ -331,7 +342,7 @@ def _sampler(oracle: Oracle, method: str, shots: int | None, seed: int | None,
     from qiskit_ibm_runtime import SamplerV2 as RuntimeSampler
 
     name = str(device).partition(":")[2] or None
-    extra = {k: opts[k] for k in ("channel", "instance", "account") if k in opts}
+    extra: dict[str, Any] = {k: opts[k] for k in ("channel", "instance", "account") if k in opts}
     if name is not None:
         extra["device"] = name
     backend, local = qaoa_backend.ibm_device(qaoa_backend.Settings(extra=extra), width)
@@ -352,6 +363,84 @@ def _sampler(oracle: Oracle, method: str, shots: int | None, seed: int | None,
             return runtime.run(_transpiled(pubs, pm), shots=shots or n_shots)
 
     return Runtime(), n_shots
+
+
+def ae_distribution(a: float, m: int) -> np.ndarray:
+    """Exact outcome distribution of canonical AE's ``m``-qubit register for amplitude ``a``.
+
+    ``A|0>`` is ``(|psi+> - |psi->)/sqrt 2`` (up to phases) in Q's eigenvectors with eigenphases
+    ``+-2 theta``, ``a = sin^2 theta``; phase estimation maps each to the Fejer kernel
+    ``F(d) = sin^2(M pi d) / (M^2 sin^2(pi d))`` around ``+-theta/pi`` and the eigenvectors are
+    orthogonal, so ``P(y) = (F(y/M - theta/pi) + F(y/M + theta/pi)) / 2`` with no cross term.
+    """
+    big_m = 1 << m
+    theta = math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+    y = np.arange(big_m, dtype=float) / big_m
+
+    def fejer(d: np.ndarray) -> np.ndarray:
+        s = np.sin(np.pi * d)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.sin(big_m * np.pi * d) ** 2 / (big_m**2 * s**2)
+        return np.where(np.abs(s) < 1e-15, 1.0, out)
+
+    p = 0.5 * (fejer(y - theta / math.pi) + fejer(y + theta / math.pi))
+    return np.asarray(p / p.sum())
+
+
+def _analytic_ae(oracle: Oracle, m: int, info: dict[str, Any]
+                 ) -> tuple[float, tuple[float, float], int]:
+    """Canonical AE without simulating its ``m + width`` qubits and ``2^m - 1`` Grover
+    operators: ``a`` from the statevector of ``A`` alone (so the circuit is still what is
+    measured), the outcome distribution from :func:`ae_distribution`, the grid estimate, the MLE
+    (qiskit-algorithms' own) and the grid interval as in the circuit run. Identical, up to
+    rounding, to the full circuit's exact probabilities (tests/test_qae_runner.py)."""
+    from qiskit import ClassicalRegister, transpile
+    from qiskit_algorithms import AmplitudeEstimation
+    from qiskit_algorithms.amplitude_estimators.ae import AmplitudeEstimationResult
+
+    flat = transpile(oracle.circuit, basis_gates=BASIS, optimization_level=1)
+    measured = flat.copy()
+    creg = ClassicalRegister(1, "obj")
+    measured.add_register(creg)
+    measured.measure(oracle.objective_qubit, creg[0])
+    a = exact_probabilities(measured)["obj"].get("1", 0.0)
+    dist = ae_distribution(a, m)
+    big_m = 1 << m
+    samples: dict[float, float] = {}
+    for y, p in enumerate(dist):
+        key = float(np.round(math.sin(math.pi * y / big_m) ** 2, 7))
+        samples[key] = samples.get(key, 0.0) + float(p)
+    result = AmplitudeEstimationResult()
+    result.num_evaluation_qubits = m
+    result.shots = 1
+    result.samples = samples
+    result.estimation = max(samples, key=lambda k: samples[k])
+    grid = grid_value(result.estimation, m)
+    mle = float(AmplitudeEstimation.compute_mle(result))
+    info.update(engine="analytic", simulated_amplitude=a, mle=mle, eval_qubits=m,
+                max_probability=samples[result.estimation], nominal_shots=1, backend="exact")
+    _, ci = _grid_interval(grid, m, info)
+    return grid, ci, big_m - 1
+
+
+def grid_value(a: float, m: int) -> float:
+    """``sin^2(pi y / 2^m)`` for the grid point nearest ``a`` (qiskit-algorithms rounds its
+    grid values to 7 decimals, visible in relative errors of 1e-5 % at m = 11)."""
+    big_m = 1 << m
+    y = round(big_m * math.asin(math.sqrt(min(max(a, 0.0), 1.0))) / math.pi)
+    return math.sin(math.pi * y / big_m) ** 2
+
+
+def _grid_interval(grid: float, m: int, info: dict[str, Any]
+                   ) -> tuple[float, tuple[float, float]]:
+    """With the exact outcome distribution the most likely grid point is one of the two
+    nearest to ``theta = arcsin sqrt(a)`` (the Fejer kernel's peak), so theta lies within one
+    grid step ``pi / 2^m`` of it: a deterministic interval, not a statistical one."""
+    step = math.pi / (1 << m)
+    theta = math.asin(math.sqrt(min(max(grid, 0.0), 1.0)))
+    lo_t, hi_t = max(theta - step, 0.0), min(theta + step, math.pi / 2)
+    info["ci_kind"] = "grid: theta within one step pi/2^m of the most likely grid point"
+    return grid, (math.sin(lo_t) ** 2, math.sin(hi_t) ** 2)
 
 
 def fae_iterations(epsilon: float) -> int:
@@ -393,17 +482,10 @@ def _read(method: str, algorithm: Any, result: Any, alpha: float, m: int, where:
           info: dict[str, Any]) -> tuple[float, tuple[float, float]]:
     """The estimate and its interval, per method."""
     if method == "ae":
-        grid = float(result.estimation)
+        grid = grid_value(float(result.estimation), m)
         info.update(mle=float(result.mle), max_probability=float(result.max_probability))
         if where == "exact":
-            # With the exact outcome distribution the most likely grid point is one of the two
-            # nearest to theta = arcsin sqrt(a) (the Fejer kernel's peak), so theta lies within
-            # one grid step pi / 2^m of it: a deterministic interval, not a statistical one.
-            step = math.pi / (1 << m)
-            theta = math.asin(math.sqrt(min(max(grid, 0.0), 1.0)))
-            lo_t, hi_t = max(theta - step, 0.0), min(theta + step, math.pi / 2)
-            info["ci_kind"] = "grid: theta within one step pi/2^m of the most likely grid point"
-            return grid, (math.sin(lo_t) ** 2, math.sin(hi_t) ** 2)
+            return _grid_interval(grid, m, info)
         ci = algorithm.compute_confidence_interval(result, alpha, kind="likelihood_ratio")
         info["ci_kind"] = "likelihood_ratio (qiskit-algorithms), around the MLE"
         return grid, (min(ci[0], grid), max(ci[1], grid))
