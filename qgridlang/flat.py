@@ -124,6 +124,32 @@ class QuantumSpec:
     span: Span | None = None
 
 
+@dataclass(frozen=True)
+class DrawSpec:
+    """How one sampled value was declared: ``slope * D + intercept`` with ``D`` the draw
+    ``dist(*args)`` (``x[t] ~ uniform(-0.3, 0.3) * pv[t]`` is ``uniform(-0.3, 0.3)`` with slope
+    ``pv[t]``), in the sampled parameter's unit."""
+
+    dist: str
+    args: tuple[float, ...]
+    slope: float
+    intercept: float
+
+
+@dataclass(frozen=True)
+class SampledParam:
+    """A parameter drawn in a ``scenarios … = sample(…)`` block: its per-scenario values for
+    each key (``values[k]`` over the scenario set) and, where the declaration is affine in one
+    draw, that draw (:class:`DrawSpec`, else None)."""
+
+    name: str
+    scenario_set: str
+    unit: str
+    keys: tuple[Key, ...]
+    values: np.ndarray  # (len(keys), scenarios)
+    specs: tuple[DrawSpec | None, ...]
+
+
 @dataclass
 class FlatModel:
     """A fully expanded model over one column space (see module docstring)."""
@@ -153,6 +179,7 @@ class FlatModel:
     # scenario set -> probabilities, in the set's order (the risk measures' weights; estimation
     # reads them to build a measured expression's distribution)
     scenarios: dict[str, np.ndarray] = field(default_factory=dict)
+    sampled: dict[str, SampledParam] = field(default_factory=dict)  # by parameter name
 
     @property
     def n(self) -> int:

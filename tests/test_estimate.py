@@ -219,3 +219,95 @@ def test_cli_estimate_errors_exit_2_with_a_message() -> None:
                  "--json", "--plan", "nowhere.json")
     assert proc.returncode == 2
     assert json.loads(proc.stdout)["errors"][0]["message"].startswith("--plan nowhere.json")
+
+
+# ---- the declared distribution (source=declared) ------------------------------------------------
+IMBALANCE = """time T = 1..4 step 6 h
+set S = 1..400
+param forecast[T]: MW = {1: 80, 2: 120, 3: 150, 4: 100}
+param da_price[T]: $/MWh = {1: 40, 2: 55, 3: 70, 4: 50}
+param rt_price: $/MWh = 90
+param premium: $ = 1500
+scenarios S = sample(seed = 11) { err ~ normal(0 MWh, 40 MWh) }
+var h in 0 .. 0.8
+expr cost[s in S]: $ = sum(t in T) da_price[t] * forecast[t] * dt + premium * h
+                       + rt_price * err[s] * (1 - h)
+minimize total: expected(cost) + 0.5 * cvar(cost, alpha = 0.95)
+"""
+
+
+@pytest.fixture(scope="module")
+def imbalance() -> object:
+    return check_text(IMBALANCE, "imbalance.qgl")
+
+
+def test_a_sampled_value_records_its_declared_draw(imbalance: object) -> None:
+    (spec,) = imbalance.flat.sampled["err"].specs  # type: ignore[attr-defined]
+    assert (spec.dist, spec.args, spec.intercept) == ("normal", (0.0, 40.0), 0.0)
+    assert spec.slope == pytest.approx(1.0, rel=1e-12)
+    risk = check_file(RISK)
+    pv = risk.flat.sampled["pv_dev"]
+    # pv_dev[t] ~ uniform(-0.3, 0.3) * pv_forecast[t]: the draw scaled by the forecast (kW)
+    assert [s.slope for s in pv.specs] == pytest.approx([0.0, 60.0, 180.0, 160.0, 30.0, 0.0],
+                                                       abs=1e-9)
+    assert {s.dist for s in pv.specs} == {"uniform"}
+
+
+def test_declared_normal_matches_its_closed_form(imbalance: object) -> None:
+    from scipy.stats import norm
+
+    # the plan: h = 0.8 (the hedge pays off), so cost = 153000 $ + 18 $/MWh * err
+    c = 90.0 * (1 - 0.8)
+    cvar_closed = 153_000.0 + c * 40.0 * norm.pdf(norm.ppf(0.95)) / 0.05
+    est = estimate(imbalance, "cvar(cost, alpha = 0.95)", "exact", None,
+                   {"source": "declared", "qubits": 10, "truncate": 6})
+    d = est.discretisation
+    assert d["exact_declared"] == pytest.approx(cvar_closed, rel=1e-9)
+    assert est.value == pytest.approx(cvar_closed, abs=c * d["step"] / 18)
+    assert d["map"].startswith("cost = 18 * err + 153000") and d["mass_outside"] < 1e-8
+    # the default cut at 3 sd is stated, with the mass it leaves out
+    cut = estimate(imbalance, "cvar(cost, alpha = 0.95)", "exact", None, {"source": "declared"})
+    assert "mean ± 3 sd" in cut.discretisation["truncation"]
+    assert cut.discretisation["mass_outside"] == pytest.approx(2 * norm.sf(3), rel=1e-9)
+
+
+def test_declared_monte_carlo_and_qae_agree_with_the_closed_form(imbalance: object) -> None:
+    pytest.importorskip("qiskit_algorithms")
+    mc = estimate(imbalance, "expected(cost)", "mc", None,
+                  {"source": "declared", "samples": 20000, "seed": 4})
+    assert mc.ci[0] <= 153_000.0 <= mc.ci[1]  # type: ignore[index]
+    q = estimate(imbalance, "expected(cost)", "qae", None,
+                 {"source": "declared", "qubits": 4, "payoff": "linear", "epsilon": 0.01,
+                  "seed": 1})
+    assert q.ci is not None and q.ci[0] - 1e-6 <= q.exact_grid <= q.ci[1] + 1e-6
+
+
+def test_declared_is_refused_where_no_single_draw_explains_the_loss() -> None:
+    risk = check_file(RISK)
+    with pytest.raises(UsageError, match="not affine in one sampled value"):
+        estimate(risk, "expected(cost)", "exact", None, {"source": "declared"})
+    text = IMBALANCE.replace("err ~ normal(0 MWh, 40 MWh)", "err ~ exp(normal(0, 1)) * 1 MWh")
+    with pytest.raises(UsageError, match="not one draw scaled and shifted"):
+        estimate(check_text(text, "exp.qgl"), "expected(cost)", "exact", None,
+                 {"source": "declared"})
+
+
+def test_functions_of_draws_give_one_value_per_scenario() -> None:
+    # exp, sqrt, min, max … of a draw were a TypeError (one float expected) before issue 9
+    text = """set S = 1..50
+scenarios S = sample(seed = 3) { x ~ exp(normal(0, 0.5)); y ~ max(normal(0, 1), 0); z ~ min(uniform(0, 2), 1) }
+param m = 1
+"""
+    sampled = check_text(text, "draws.qgl").flat.sampled
+    rng = np.random.default_rng(3)
+    x = np.exp(rng.normal(0, 0.5, 50))
+    y = np.maximum(rng.normal(0, 1, 50), 0)
+    z = np.minimum(rng.uniform(0, 2, 50), 1)
+    for name, want in (("x", x), ("y", y), ("z", z)):
+        assert sampled[name].values[0] == pytest.approx(want, rel=1e-12)
+    # not affine in their draw (max is caught across the draw's range): no declared density
+    assert sampled["x"].specs == (None,) and sampled["y"].specs == (None,)
+    assert sampled["z"].specs == (None,)
+    with pytest.raises(Exception, match="sqrt\\(-"):
+        check_text("set S = 1..5\nscenarios S = sample(seed = 1) { w ~ sqrt(normal(0, 1)) }\n",
+                   "bad.qgl")

@@ -4,9 +4,11 @@ discretisation (the grid a quantum state can hold)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from qgridlang.distributions import scipy_distribution
 from qgridlang.errors import UsageError, did_you_mean
 from qgridlang.flat import FlatModel
 
@@ -81,3 +83,103 @@ def discretise(emp: Empirical, n: int) -> Grid:
     index = np.clip(np.rint((emp.values - lo) / (hi - lo) * (size - 1)), 0, size - 1)
     probs = np.bincount(index.astype(np.int64), weights=emp.probs, minlength=size)
     return Grid(n, values, probs / probs.sum(), emp.unit)
+
+
+# ---- a declared distribution instead of the scenarios -----------------------------------------
+_AFFINE_RTOL = 1e-9  # the measured values must be affine in one sampled value to this
+
+
+def declared(flat: FlatModel, emp: Empirical, n: int, truncate: float
+             ) -> tuple[Grid, dict[str, Any]]:
+    """The measured expression through the declared distribution of the one sampled value it
+    is affine in (``L = a x + b`` over the scenarios, ``x ~ slope * D + intercept``): ``D``'s
+    range (its support, or ``mean ± truncate * sd`` where it is unbounded) in 2**n equal bins,
+    each with its probability under ``D`` (CDF differences, renormalised: the mass outside is
+    reported) at its midpoint. Refused, with the reason, where no single sampled value fits."""
+    if not 1 <= n <= MAX_QUBITS:
+        raise UsageError(f"qubits must be from 1 to {MAX_QUBITS}, got {n}")
+    if not truncate > 0:
+        raise UsageError(f"truncate must be > 0 standard deviations, got {truncate:g}")
+    found = _affine_in(flat, emp)
+    param, key, a, b, spec = found
+    dist = scipy_distribution(spec.dist, spec.args)
+    lo, hi = dist.support()
+    mean, sd = float(dist.mean()), float(dist.std())
+    cut_lo, cut_hi = max(lo, mean - truncate * sd), min(hi, mean + truncate * sd)
+    edges = np.linspace(cut_lo, cut_hi, 2**n + 1)
+    probs = np.diff(dist.cdf(edges))
+    inside = float(probs.sum())
+    mids = 0.5 * (edges[:-1] + edges[1:])
+    loss = a * (spec.slope * mids + spec.intercept) + b
+    if loss[0] > loss[-1]:  # a decreasing map: the grid runs from the smallest loss
+        loss, probs = loss[::-1], probs[::-1]
+    grid = Grid(n, loss, probs / inside, emp.unit)
+    where = f"{param}[{','.join(str(k) for k in key)}]" if key else param
+    shown = f"{spec.dist}({', '.join(f'{x:g}' for x in spec.args)})"
+    info = {
+        "source": "declared", "parameter": where, "distribution": shown,
+        "map": f"{emp.expr} = {a:.6g} * {where} + {b:.6g}; {where} = {spec.slope:.6g} * "
+               f"{shown} + {spec.intercept:.6g}",
+        "truncation": None if (cut_lo, cut_hi) == (lo, hi) else
+        f"[{cut_lo:.6g}, {cut_hi:.6g}] of {shown} (mean ± {truncate:g} sd where unbounded)",
+        "mass_outside": 1.0 - inside,
+        "expected_untruncated": float(a * (spec.slope * mean + spec.intercept) + b),
+    }
+
+    def sample(size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draws of the loss from the declared (untruncated) distribution."""
+        return a * (spec.slope * dist.rvs(size=size, random_state=rng) + spec.intercept) + b
+
+    c, d = a * spec.slope, a * spec.intercept + b  # L = c D + d
+
+    def measure(kind: str, alpha: float | None, threshold: float | None,
+                op: str | None) -> float:
+        """The measure of the declared (untruncated, continuous) distribution."""
+        if kind == "expected":
+            return float(c * mean + d)
+        if kind == "probability":
+            assert threshold is not None and op is not None
+            q = (threshold - d) / c
+            above = float(dist.sf(q)) if c > 0 else float(dist.cdf(q))
+            return above if op in (">", ">=") else 1.0 - above
+        assert alpha is not None
+        var = float(c * dist.ppf(alpha if c > 0 else 1.0 - alpha) + d)
+        if kind == "var":
+            return var
+        excess = float(dist.expect(lambda z: max(c * z + d - var, 0.0)))
+        return var + excess / (1.0 - alpha)
+
+    info["sample"] = sample
+    info["measure"] = measure
+    return grid, info
+
+
+def _affine_in(flat: FlatModel, emp: Empirical) -> tuple[str, Any, float, float, Any]:
+    """The sampled value (parameter, key) the measured values are exactly affine in."""
+    e = emp.values
+    scale = max(1.0, float(np.abs(e).max()))
+    best: tuple[str, Any, float, float, Any] | None = None
+    several = []
+    for p in flat.sampled.values():
+        if p.scenario_set != emp.scenario_set:
+            continue
+        for k, key in enumerate(p.keys):
+            x = p.values[k]
+            if np.ptp(x) == 0.0:
+                continue
+            a, b = np.polyfit(x, e, 1)
+            if np.abs(a * x + b - e).max() <= _AFFINE_RTOL * scale and a != 0.0:
+                several.append(f"{p.name}{list(key) if key else ''}")
+                if best is None:
+                    best = (p.name, key, float(a), float(b), p.specs[k])
+    if best is None:
+        raise UsageError(
+            f"'{emp.expr}' is not affine in one sampled value of {emp.scenario_set} under this "
+            "plan (it depends on several draws, or on scenario-indexed decisions)",
+            hint="estimate over the scenarios themselves (option source=scenarios, the "
+                 "default)")
+    if best[4] is None:
+        raise UsageError(f"'{emp.expr}' follows {several[0]}, whose declaration is not one "
+                         "draw scaled and shifted (e.g. exp(normal(…)), or bernoulli/poisson)",
+                         hint="estimate over the scenarios themselves (source=scenarios)")
+    return best

@@ -25,12 +25,16 @@ class McResult:
 
 
 def estimate(m: Measure, values: np.ndarray, probs: np.ndarray, threshold: float | None,
-             samples: int, alpha_conf: float, seed: int | None) -> McResult:
+             samples: int, alpha_conf: float, seed: int | None, *,
+             resample: bool = True) -> McResult:
+    """``resample``: draw ``samples`` of ``values`` by ``probs``; False: ``values`` are the
+    samples already (draws of a declared distribution)."""
     import time
 
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    draw = values[rng.choice(len(values), size=samples, p=probs / probs.sum())]
+    draw = values[rng.choice(len(values), size=samples, p=probs / probs.sum())] if resample \
+        else np.asarray(values, float)
     z = float(norm.ppf(1.0 - alpha_conf / 2.0))
     if m.kind == "expected":
         mean = float(draw.mean())

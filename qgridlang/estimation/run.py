@@ -15,6 +15,11 @@ from qgridlang.estimation import exact, loss
 from qgridlang.estimation.measure import Measure, parse_measure
 from qgridlang.semantics import units as U
 
+_SOURCE = {
+    "source": "scenarios (default: the scenarios' values and probabilities) | declared (the "
+              "declared distribution of the one sampled value the expression is affine in)",
+    "truncate": "declared: an unbounded distribution is cut at mean ± truncate sd (default 3)",
+}
 ESTIMATORS: dict[str, str] = {
     "qae": "quantum amplitude estimation on qiskit-aer (statevector, shots, or a fake IBM "
            "device's noise)",
@@ -36,18 +41,22 @@ OPTIONS: dict[str, dict[str, str]] = {
         "seed": "simulator seed",
         "device": "a fake IBM backend whose noise model the circuits run under "
                   "(e.g. fake_manila); shots default to 8192 there",
+        **{k: v for k, v in _SOURCE.items()},
     },
     "mc": {
         "samples": "Monte Carlo samples (default 10000)",
         "qubits": "also report the exact value on the 2**n-point grid (default 6)",
         "alpha_conf": "1 - confidence level of the interval (default 0.05)",
         "seed": "random seed",
+        **{k: v for k, v in _SOURCE.items()},
     },
-    "exact": {"qubits": "grid points 2**n for the discretised value (default 6)"},
+    "exact": {"qubits": "grid points 2**n for the discretised value (default 6)",
+              **{k: v for k, v in _SOURCE.items()}},
 }
 _INTS = {"qubits": 1, "eval_qubits": 1, "shots": 1, "samples": 1, "seed": 0}
-_FLOATS = {"epsilon": (0.0, 0.5), "alpha_conf": (0.0, 1.0)}
-_CHOICES = {"method": ("ae", "iqae", "mlae", "fae"), "payoff": ("exact", "exact_mc", "linear")}
+_FLOATS = {"epsilon": (0.0, 0.5), "alpha_conf": (0.0, 1.0), "truncate": (0.0, 100.0)}
+_CHOICES = {"method": ("ae", "iqae", "mlae", "fae"), "payoff": ("exact", "exact_mc", "linear"),
+            "source": ("scenarios", "declared")}
 
 
 @dataclass
@@ -145,22 +154,37 @@ def estimate(checked: Any, measure: str | Measure, backend: str = "qae",
         x, source = from_file(flat, Path(plan)), str(plan)
     emp = loss.empirical(flat, x, m.expr)
     threshold = threshold_in(m, emp.unit)
-    grid = loss.discretise(emp, int(opts.get("qubits", 6)))
+    n = int(opts.get("qubits", 6))
+    declared: dict[str, Any] = {}
+    if opts.get("source", "scenarios") == "declared":
+        grid, declared = loss.declared(flat, emp, n, float(opts.get("truncate", 3.0)))
+    else:
+        grid = loss.discretise(emp, n)
     on_scen = _exact(m, emp.values, emp.probs, threshold)
     on_grid = _exact(m, grid.values, grid.probs, threshold)
     disc = {"qubits": grid.n, "points": 2**grid.n, "lo": float(grid.values[0]),
             "hi": float(grid.values[-1]), "step": grid.step,
-            "error_bound": grid.error_bound if m.kind != "probability" else None,
-            "scenarios": len(emp.values)}
+            "error_bound": grid.error_bound if m.kind != "probability" and not declared
+            else None, "scenarios": len(emp.values),
+            **{k: v for k, v in declared.items() if k not in ("sample", "measure")}}
+    if declared:  # the declared distribution's own value (continuous, untruncated)
+        disc["exact_declared"] = declared["measure"](m.kind, m.alpha, threshold, m.op)
     # exact: the grid's value, no interval (the scenarios' own value is beside it)
     out = Estimate(m.label, m.expr, emp.scenario_set, emp.unit, backend, on_grid, None,
                    on_scen, on_grid, disc, source, 0.0)
     if backend == "mc":
         from qgridlang.estimation import montecarlo
 
-        r = montecarlo.estimate(m, emp.values, emp.probs, threshold,
-                                int(opts.get("samples", 10_000)),
-                                float(opts.get("alpha_conf", 0.05)), opts.get("seed"))
+        samples = int(opts.get("samples", 10_000))
+        if declared:  # draws of the declared distribution itself, as Monte Carlo would make
+            rng = np.random.default_rng(opts.get("seed"))
+            draws = declared["sample"](samples, rng)
+            r = montecarlo.estimate(m, draws, np.full(samples, 1.0 / samples), threshold,
+                                    samples, float(opts.get("alpha_conf", 0.05)),
+                                    opts.get("seed"), resample=False)
+        else:
+            r = montecarlo.estimate(m, emp.values, emp.probs, threshold, samples,
+                                    float(opts.get("alpha_conf", 0.05)), opts.get("seed"))
         out.value, out.ci, out.samples = r.value, r.ci, r.samples
     elif backend == "qae":
         from qgridlang.estimation import quantum

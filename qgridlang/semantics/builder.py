@@ -28,7 +28,15 @@ from qgridlang.errors import (
     UsageError,
     did_you_mean,
 )
-from qgridlang.flat import KIND_CODE, ExprInfo, FlatModel, QuantumSpec, RowInfo, VarBlock
+from qgridlang.flat import (
+    KIND_CODE,
+    ExprInfo,
+    FlatModel,
+    QuantumSpec,
+    RowInfo,
+    SampledParam,
+    VarBlock,
+)
 from qgridlang.semantics import report_units as R
 from qgridlang.semantics import units as U
 from qgridlang.semantics.components import instantiate
@@ -91,6 +99,7 @@ class Builder:
         self.objective: Objective | None = None
         self.quantum: ast.QuantumBlock | None = None
         self.scenarios: dict[str, np.ndarray] = {}
+        self.sampled: dict[str, SampledParam] = {}
         self.time_sets: list[SetValue] = []
         self.buses: list[Scope] = []
         self.qspec = QuantumSpec()
@@ -542,6 +551,7 @@ class Builder:
                     np.asarray(eq[2], np.int64), np.asarray(eq[3], float)),
             quantum=self.qspec, warnings=list(self.warnings),
             scenarios={k: np.asarray(v, float) for k, v in self.scenarios.items()},
+            sampled=dict(self.sampled),
         )
 
     def _objective_unit(self) -> tuple[U.Unit | None, float]:

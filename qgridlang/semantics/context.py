@@ -22,7 +22,7 @@ import numpy as np
 
 from qgridlang import ast
 from qgridlang.errors import Span
-from qgridlang.flat import RowInfo, VarBlock
+from qgridlang.flat import RowInfo, SampledParam, VarBlock
 from qgridlang.semantics.evaluate import Env, Evaluator
 from qgridlang.semantics.scope import ExprData, Key, Scope
 from qgridlang.semantics.units import Unit
@@ -77,6 +77,9 @@ class Context(Protocol):
 
     @property
     def scenarios(self) -> dict[str, np.ndarray]: ...  # scenario set -> probabilities
+
+    @property
+    def sampled(self) -> dict[str, SampledParam]: ...  # sampled parameters (estimation reads)
 
     @property
     def quantum(self) -> ast.QuantumBlock | None: ...

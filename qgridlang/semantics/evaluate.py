@@ -127,6 +127,11 @@ def _arith_error(exc: ArithmeticError, node: ast.Expr) -> TypeMismatch:
     return TypeMismatch(f"{what} overflows: its magnitude exceeds 1.8e308", node.span)
 
 
+# the functions of a vector of scenario draws (Python's round and numpy's both round half to even)
+_ARRAY_FN: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "round": np.round, "sqrt": np.sqrt,
+    "exp": np.exp, "log": np.log}
+
 # operators that chain left to right (a left-deep tree folded in a loop, see Evaluator._BinOp)
 _GROUP = {"+": "add", "-": "add", "*": "mul", "/": "mul", "and": "logic", "or": "logic"}
 
@@ -745,6 +750,11 @@ class Evaluator:
     def _minmax(self, node: ast.Call, env: Env, pick: Callable[..., Any]) -> Scalar:
         vals = self._scalars(node, env)
         unit, fs = U.common([v.unit for v in vals], node.span, f"{node.name}()")
+        if any(np.ndim(v.value) for v in vals):  # scenario draws: one value per scenario
+            stacked = np.broadcast_arrays(*[np.asarray(v.value, float) * f
+                                            for v, f in zip(vals, fs, strict=True)])
+            reduce = np.minimum.reduce if pick is min else np.maximum.reduce
+            return Scalar(reduce(stacked), unit)
         return Scalar(pick([float(v.value) * f for v, f in zip(vals, fs, strict=True)]), unit)
 
     def _fn_min(self, node: ast.Call, env: Env) -> Scalar:
@@ -760,6 +770,14 @@ class Evaluator:
         if not keep_unit and v.unit is not None and not v.unit.dimensionless:
             raise TypeMismatch(f"{node.name}() needs a dimensionless argument, got "
                                f"{U.describe(v.unit)}", node.span)
+        if np.ndim(v.value):  # scenario draws: the function of each (numpy's, same rules)
+            x = np.asarray(v.value, float)
+            with np.errstate(all="ignore"):
+                out = _ARRAY_FN[node.name](x)
+            bad = ~np.isfinite(out)
+            if bad.any():
+                raise TypeMismatch(f"{node.name}({float(x[bad][0]):g}) is undefined", node.span)
+            return Scalar(out.astype(float), v.unit if keep_unit else None)
         try:
             return Scalar(float(fn(float(v.value))), v.unit if keep_unit else None)
         except (ValueError, OverflowError):

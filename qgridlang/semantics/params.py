@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -10,11 +11,13 @@ from qgridlang import ast
 from qgridlang.errors import (
     DataError,
     DimensionMismatch,
+    QglError,
     Span,
     TypeMismatch,
     UnknownName,
     UsageError,
 )
+from qgridlang.flat import DrawSpec, SampledParam
 from qgridlang.limits import check_size
 from qgridlang.semantics import units as U
 from qgridlang.semantics.context import Context
@@ -383,14 +386,93 @@ def _sample(b: Context, stmt: ast.SampleStmt, s: SetValue, rng: np.random.Genera
     check_size(n * combos, f"sampled parameter {stmt.name}", "values", stmt.span)
     # Draws are vectors: numpy reports overflow and NaN by warnings, which the evaluator's
     # arithmetic guard turns into located errors instead.
+    keys: list[tuple[Label, ...]] = []
+    rows: list[np.ndarray] = []
+    specs: list[DrawSpec | None] = []
     with np.errstate(all="ignore"):
         for e2, key, _ in b.ev.iterate(items, where, senv):
             v = b.ev.constant(stmt.value, e2, f"sampled parameter '{stmt.name}'")
             if unit is None:
                 unit = v.unit
-            vec = np.broadcast_to(np.asarray(v.value, float) *
-                                  U.convert(v.unit, unit, stmt.value.span, stmt.name), (n,))
+            f = U.convert(v.unit, unit, stmt.value.span, stmt.name)
+            vec = np.broadcast_to(np.asarray(v.value, float) * f, (n,))
             for lab, x in zip(s.elements, vec, strict=True):
                 data[(lab, *key)] = float(x)
+            keys.append(key)
+            rows.append(np.array(vec, float))
+            specs.append(_draw_spec(b, stmt, e2, f))
     sets: list[SetValue | None] = [s, *b.ev.domains(items, env)]
     env.scope.define(stmt.name, ParamData(stmt.name, sets, unit, stmt.span, data), stmt.span)
+    b.sampled[stmt.name] = SampledParam(
+        stmt.name, s.name, U.unit_text(unit), tuple(keys),
+        np.array(rows).reshape(len(keys), n), tuple(specs))
+
+
+class _Probe:
+    """Stands for the random generator while a sampled value is evaluated once more: every
+    draw returns ``value`` (and is recorded), so the value as a function of its draw can be
+    read off at a few points (:func:`_draw_spec`)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.calls: list[tuple[str, tuple[float, ...]]] = []
+
+    def _draw(self, name: str, *args: Any) -> np.ndarray:
+        *params, size = args
+        self.calls.append((name, tuple(float(np.asarray(a)) for a in params)))
+        return np.full(size, self.value)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("normal", "uniform", "lognormal", "triangular", "exponential", "beta",
+                    "gamma", "poisson"):
+            return lambda *args: self._draw(name, *args)
+        if name == "random":  # bernoulli(p) draws rng.random(n) < p: not a density to load
+            return lambda size: self._draw("bernoulli", size)
+        raise AttributeError(name)
+
+
+def _draw_spec(b: Context, stmt: ast.SampleStmt, env: Env, unit_factor: float
+               ) -> DrawSpec | None:
+    """The declaration of one sampled value as ``slope * D + intercept`` of one draw ``D``
+    (None where it draws several times, or is not affine in its draw)."""
+    first = _probe(b, stmt, env, 0.0)  # which draw, with which arguments
+    if first is None or first[1][0] in ("poisson", "bernoulli"):
+        return None
+    from qgridlang.distributions import scipy_distribution
+
+    try:
+        dist = scipy_distribution(*first[1])
+        points = [float(dist.ppf(q)) for q in (0.01, 0.2, 0.5, 0.8, 0.99)]
+    except (UsageError, ValueError):
+        return None
+    outs: list[float] = []
+    for p in points:  # across the draw's range: max(normal(…), 0) is caught, not taken as affine
+        got = _probe(b, stmt, env, p)
+        if got is None or got[1] != first[1]:
+            return None
+        outs.append(got[0] * unit_factor)
+    xs, ys = np.asarray(points), np.asarray(outs)
+    if not np.all(np.isfinite(ys)) or np.ptp(xs) == 0.0:
+        return None
+    slope, intercept = np.polyfit(xs, ys, 1)
+    if np.abs(slope * xs + intercept - ys).max() > 1e-9 * max(1.0, float(np.abs(ys).max())):
+        return None  # not affine in its draw (exp(normal(…)), max(normal(…), 0))
+    # the value at a draw of 0 is the intercept itself (no least-squares rounding)
+    slope, intercept = float(slope), first[0] * unit_factor
+    name, args = first[1]
+    return DrawSpec(name, args, slope, intercept)
+
+
+def _probe(b: Context, stmt: ast.SampleStmt, env: Env, value: float
+           ) -> tuple[float, tuple[str, tuple[float, ...]]] | None:
+    """The sampled value when its one draw returns ``value``, and that draw (None: it draws
+    more than once, or fails there)."""
+    probe = _Probe(value)
+    e = Env(env.scope, env.bind, env.time, probe, 1)  # type: ignore[arg-type]
+    try:
+        v = b.ev.constant(stmt.value, e, stmt.name)
+    except QglError:
+        return None
+    if len(probe.calls) != 1 or np.size(v.value) != 1:
+        return None
+    return float(np.asarray(v.value).ravel()[0]), probe.calls[0]

@@ -60,6 +60,10 @@ class QaeTarget(Target):
         "qubits": "loader qubits n: the loss on 2**n grid points (default 6)",
         "payoff": "exact (default) | exact_mc (the paper's Circuit-2) | linear (Circuit-1)",
         "device": "a fake IBM backend to transpile to for the report (default: none)",
+        "source": "scenarios (default) | declared: the declared distribution of the one "
+                  "sampled value the expression is affine in",
+        "truncate": "declared: an unbounded distribution is cut at mean ± truncate sd "
+                    "(default 3)",
     }
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[QaeProgram, None]:
@@ -78,14 +82,19 @@ class QaeTarget(Target):
         plan = extra.pop("plan", None)
         device = extra.pop("device", None)
         opts = check_options("qae", {k: v for k, v in extra.items()
-                                     if k in ("qubits", "payoff")})
+                                     if k in ("qubits", "payoff", "source", "truncate")})
         loss.empirical(flat, np.zeros(flat.n), m.expr)  # a wrong name costs no solve
         if plan is None:
             x, source = by_solving(SimpleNamespace(flat=flat, timings={}))
         else:
             x, source = from_file(flat, Path(str(plan))), str(plan)
         emp = loss.empirical(flat, x, m.expr)
-        grid = loss.discretise(emp, int(opts.get("qubits", 6)))
+        n = int(opts.get("qubits", 6))
+        declared: dict[str, Any] = {}
+        if opts.get("source") == "declared":
+            grid, declared = loss.declared(flat, emp, n, float(opts.get("truncate", 3.0)))
+        else:
+            grid = loss.discretise(emp, n)
         lossgrid = qae.LossGrid(grid.probs, grid.values)
         payoff = str(opts.get("payoff", "exact"))
         if m.kind == "expected":
@@ -104,7 +113,8 @@ class QaeTarget(Target):
         grover = qae.grover_operator(oracle)
         disc = {"qubits": grid.n, "points": 2**grid.n, "lo": float(grid.values[0]),
                 "hi": float(grid.values[-1]), "step": grid.step, "unit": grid.unit,
-                "scenarios": len(emp.values)}
+                "scenarios": len(emp.values),
+                **{k: v for k, v in declared.items() if k not in ("sample", "measure")}}
         device = None if device in (None, "none") else str(device)
         program = QaeProgram(m.label, oracle, grover, disc, source,
                              qae.resources(oracle.circuit, device),
