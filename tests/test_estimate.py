@@ -265,8 +265,11 @@ def test_declared_normal_matches_its_closed_form(imbalance: object) -> None:
     assert d["exact_declared"] == pytest.approx(cvar_closed, rel=1e-9)
     assert est.value == pytest.approx(cvar_closed, abs=c * d["step"] / 18)
     assert d["map"].startswith("cost = 18 * err + 153000") and d["mass_outside"] < 1e-8
-    # the default cut at 3 sd is stated, with the mass it leaves out
-    cut = estimate(imbalance, "cvar(cost, alpha = 0.95)", "exact", None, {"source": "declared"})
+    # an unbounded draw is never cut silently; the cut is stated, with the mass it leaves out
+    with pytest.raises(UsageError, match="unbounded: say where to cut"):
+        estimate(imbalance, "cvar(cost, alpha = 0.95)", "exact", None, {"source": "declared"})
+    cut = estimate(imbalance, "cvar(cost, alpha = 0.95)", "exact", None,
+                   {"source": "declared", "truncate": 3})
     assert "mean ± 3 sd" in cut.discretisation["truncation"]
     assert cut.discretisation["mass_outside"] == pytest.approx(2 * norm.sf(3), rel=1e-9)
 
@@ -274,28 +277,32 @@ def test_declared_normal_matches_its_closed_form(imbalance: object) -> None:
 def test_declared_monte_carlo_and_qae_agree_with_the_closed_form(imbalance: object) -> None:
     pytest.importorskip("qiskit_algorithms")
     mc = estimate(imbalance, "expected(cost)", "mc", None,
-                  {"source": "declared", "samples": 20000, "seed": 4})
+                  {"source": "declared", "truncate": 3, "samples": 20000, "seed": 4})
     assert mc.ci[0] <= 153_000.0 <= mc.ci[1]  # type: ignore[index]
     q = estimate(imbalance, "expected(cost)", "qae", None,
-                 {"source": "declared", "qubits": 4, "payoff": "linear", "epsilon": 0.01,
-                  "seed": 1})
+                 {"source": "declared", "truncate": 3, "qubits": 4, "payoff": "linear",
+                  "epsilon": 0.01, "seed": 1})
     assert q.ci is not None and q.ci[0] - 1e-6 <= q.exact_grid <= q.ci[1] + 1e-6
 
 
 def test_declared_is_refused_where_no_single_draw_explains_the_loss() -> None:
     risk = check_file(RISK)
     with pytest.raises(UsageError, match="not affine in one sampled value"):
-        estimate(risk, "expected(cost)", "exact", None, {"source": "declared"})
+        estimate(risk, "expected(cost)", "exact", None, {"source": "declared", "truncate": 3})
     text = IMBALANCE.replace("err ~ normal(0 MWh, 40 MWh)", "err ~ exp(normal(0, 1)) * 1 MWh")
     with pytest.raises(UsageError, match="not one draw scaled and shifted"):
         estimate(check_text(text, "exp.qgl"), "expected(cost)", "exact", None,
-                 {"source": "declared"})
+                 {"source": "declared", "truncate": 3})
 
 
 def test_functions_of_draws_give_one_value_per_scenario() -> None:
     # exp, sqrt, min, max … of a draw were a TypeError (one float expected) before issue 9
     text = """set S = 1..50
-scenarios S = sample(seed = 3) { x ~ exp(normal(0, 0.5)); y ~ max(normal(0, 1), 0); z ~ min(uniform(0, 2), 1) }
+scenarios S = sample(seed = 3) {
+  x ~ exp(normal(0, 0.5))
+  y ~ max(normal(0, 1), 0)
+  z ~ min(uniform(0, 2), 1)
+}
 param m = 1
 """
     sampled = check_text(text, "draws.qgl").flat.sampled

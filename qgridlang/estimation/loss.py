@@ -89,7 +89,7 @@ def discretise(emp: Empirical, n: int) -> Grid:
 _AFFINE_RTOL = 1e-9  # the measured values must be affine in one sampled value to this
 
 
-def declared(flat: FlatModel, emp: Empirical, n: int, truncate: float
+def declared(flat: FlatModel, emp: Empirical, n: int, truncate: float | None
              ) -> tuple[Grid, dict[str, Any]]:
     """The measured expression through the declared distribution of the one sampled value it
     is affine in (``L = a x + b`` over the scenarios, ``x ~ slope * D + intercept``): ``D``'s
@@ -98,13 +98,20 @@ def declared(flat: FlatModel, emp: Empirical, n: int, truncate: float
     reported) at its midpoint. Refused, with the reason, where no single sampled value fits."""
     if not 1 <= n <= MAX_QUBITS:
         raise UsageError(f"qubits must be from 1 to {MAX_QUBITS}, got {n}")
-    if not truncate > 0:
-        raise UsageError(f"truncate must be > 0 standard deviations, got {truncate:g}")
     found = _affine_in(flat, emp)
     param, key, a, b, spec = found
     dist = scipy_distribution(spec.dist, spec.args)
     lo, hi = dist.support()
     mean, sd = float(dist.mean()), float(dist.std())
+    if truncate is None:
+        if np.isfinite(lo) and np.isfinite(hi):
+            truncate = np.inf  # bounded: its whole support
+        else:  # never a silent cut: the user states where the tails end
+            raise UsageError(f"{spec.dist}(…) is unbounded: say where to cut its tails to load "
+                             "it on a grid", hint="--option truncate=3 (mean ± 3 sd, the "
+                             "paper's choice); the report states the mass left out")
+    elif not truncate > 0:
+        raise UsageError(f"truncate must be > 0 standard deviations, got {truncate:g}")
     cut_lo, cut_hi = max(lo, mean - truncate * sd), min(hi, mean + truncate * sd)
     edges = np.linspace(cut_lo, cut_hi, 2**n + 1)
     probs = np.diff(dist.cdf(edges))

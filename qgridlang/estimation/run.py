@@ -18,7 +18,8 @@ from qgridlang.semantics import units as U
 _SOURCE = {
     "source": "scenarios (default: the scenarios' values and probabilities) | declared (the "
               "declared distribution of the one sampled value the expression is affine in)",
-    "truncate": "declared: an unbounded distribution is cut at mean ± truncate sd (default 3)",
+    "truncate": "declared: cut an unbounded distribution at mean ± truncate sd (required for "
+                "one; e.g. 3)",
 }
 ESTIMATORS: dict[str, str] = {
     "qae": "quantum amplitude estimation on qiskit-aer (statevector, shots, or a fake IBM "
@@ -157,7 +158,7 @@ def estimate(checked: Any, measure: str | Measure, backend: str = "qae",
     n = int(opts.get("qubits", 6))
     declared: dict[str, Any] = {}
     if opts.get("source", "scenarios") == "declared":
-        grid, declared = loss.declared(flat, emp, n, float(opts.get("truncate", 3.0)))
+        grid, declared = loss.declared(flat, emp, n, opts.get("truncate"))
     else:
         grid = loss.discretise(emp, n)
     on_scen = _exact(m, emp.values, emp.probs, threshold)

@@ -62,8 +62,8 @@ class QaeTarget(Target):
         "device": "a fake IBM backend to transpile to for the report (default: none)",
         "source": "scenarios (default) | declared: the declared distribution of the one "
                   "sampled value the expression is affine in",
-        "truncate": "declared: an unbounded distribution is cut at mean ± truncate sd "
-                    "(default 3)",
+        "truncate": "declared: cut an unbounded distribution at mean ± truncate sd (required "
+                    "for one; e.g. 3)",
     }
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[QaeProgram, None]:
@@ -92,7 +92,7 @@ class QaeTarget(Target):
         n = int(opts.get("qubits", 6))
         declared: dict[str, Any] = {}
         if opts.get("source") == "declared":
-            grid, declared = loss.declared(flat, emp, n, float(opts.get("truncate", 3.0)))
+            grid, declared = loss.declared(flat, emp, n, opts.get("truncate"))
         else:
             grid = loss.discretise(emp, n)
         lossgrid = qae.LossGrid(grid.probs, grid.values)
