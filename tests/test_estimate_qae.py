@@ -123,3 +123,16 @@ def test_qae_errors_are_usage_errors(risk: object, solution: object) -> None:
     with pytest.raises(UsageError, match="no expression 'profit'"):
         qg.compile(risk, "qae", measure="expected(profit)")
 
+
+
+def test_ibm_without_an_account_fails_clearly(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QISKIT_", "IBM"))}
+    env["HOME"] = str(tmp_path)  # no saved account
+    proc = subprocess.run(
+        [sys.executable, "-m", "qgridlang", "estimate", str(RISK), "-m", "expected(cost)",
+         "--option", "qubits=3", "--option", "device=ibm", "--option", "epsilon=0.05"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert "IBM Quantum account" in proc.stderr and "Traceback" not in proc.stderr

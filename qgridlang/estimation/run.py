@@ -40,8 +40,9 @@ OPTIONS: dict[str, dict[str, str]] = {
                        "(default 5)",
         "shots": "shots per circuit (default: exact statevector probabilities)",
         "seed": "simulator seed",
-        "device": "a fake IBM backend whose noise model the circuits run under "
-                  "(e.g. fake_manila); shots default to 8192 there",
+        "device": "where the circuits run: a fake IBM device under its noise model "
+                  "(FakeManilaV2 …), ibm or ibm:<device> (IBM Quantum via qiskit-ibm-runtime, "
+                  "saved account; ibm:Fake… is its local testing mode) (default: Aer)",
         **{k: v for k, v in _SOURCE.items()},
     },
     "mc": {
