@@ -163,8 +163,14 @@ def estimate_view(est: Any) -> RenderableType:
               f"scenarios of {est.scenario_set})")
     bound = f", within {d['error_bound']:.3g}{unit} of the scenarios'" \
         if d.get("error_bound") is not None else ""
-    t.add_row("exact, grid", f"{est.exact_grid:.6g}{unit} (2^{d['qubits']} points, step "
-              f"{d['step']:.4g}{unit}{bound})")
+    step = f", step {d['step']:.4g}{unit}" if d.get("step") is not None else ""
+    t.add_row("exact, grid", f"{est.exact_grid:.6g}{unit} (2^{d['qubits']} points{step}{bound})")
+    if d.get("source") == "declared":
+        t.add_row("declared", d["map"])
+        if d.get("truncation"):
+            t.add_row("truncation", f"{d['truncation']}, mass outside {d['mass_outside']:.3g}")
+        if d.get("exact_declared") is not None:
+            t.add_row("exact, declared", f"{d['exact_declared']:.6g}{unit} (continuous, uncut)")
     if est.oracle_queries is not None:
         t.add_row("oracle queries", f"{est.oracle_queries}" + (
             f", {est.shots} shots" if est.shots else ", exact probabilities"))

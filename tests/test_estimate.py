@@ -285,9 +285,9 @@ def test_declared_monte_carlo_and_qae_agree_with_the_closed_form(imbalance: obje
     assert q.ci is not None and q.ci[0] - 1e-6 <= q.exact_grid <= q.ci[1] + 1e-6
 
 
-def test_declared_is_refused_where_no_single_draw_explains_the_loss() -> None:
+def test_declared_is_refused_where_no_draw_explains_the_loss() -> None:
     risk = check_file(RISK)
-    with pytest.raises(UsageError, match="not affine in one sampled value"):
+    with pytest.raises(UsageError, match="not affine in the sampled values of S"):
         estimate(risk, "expected(cost)", "exact", None, {"source": "declared", "truncate": 3})
     text = IMBALANCE.replace("err ~ normal(0 MWh, 40 MWh)", "err ~ exp(normal(0, 1)) * 1 MWh")
     with pytest.raises(UsageError, match="not one draw scaled and shifted"):
@@ -318,3 +318,35 @@ param m = 1
     with pytest.raises(Exception, match="sqrt\\(-"):
         check_text("set S = 1..5\nscenarios S = sample(seed = 1) { w ~ sqrt(normal(0, 1)) }\n",
                    "bad.qgl")
+
+
+TWO_DRAWS = """set S = 1..300
+scenarios S = sample(seed = 5) {
+  load_err ~ normal(0 MWh, 30 MWh)
+  pv_err ~ uniform(-20 MWh, 20 MWh)
+}
+param price: $/MWh = 80
+var hedge in 0 .. 1
+expr cost[s in S]: $ = 1000 $ * hedge + price * (load_err[s] - pv_err[s]) * (1.2 - hedge)
+minimize total: expected(cost) + cvar(cost, alpha = 0.9)
+"""
+
+
+def test_two_independent_draws_load_as_one_register_over_their_product() -> None:
+    checked = check_text(TWO_DRAWS, "two.qgl")
+    est = estimate(checked, "cvar(cost, alpha = 0.9)", "exact", None,
+                   {"source": "declared", "truncate": 4, "qubits": 5})
+    d = est.discretisation
+    assert d["register"] == {"draws": 2, "qubits": 10, "states": 1024}
+    assert d["parameters"] == ["load_err", "pv_err"] and d["step"] is None
+    assert "load_err: [-120, 120] of normal(0, 30)" in d["truncation"]  # uniform: not cut
+    mc = estimate(checked, "cvar(cost, alpha = 0.9)", "mc", None,
+                  {"source": "declared", "truncate": 4, "samples": 400_000, "seed": 2})
+    assert est.value == pytest.approx(mc.value, rel=0.01)
+    assert d["exact_declared"] is None  # no closed form for a sum of draws here
+    mean = estimate(checked, "expected(cost)", "exact", None,
+                    {"source": "declared", "truncate": 4, "qubits": 5})
+    assert mean.value == pytest.approx(mean.discretisation["exact_declared"], abs=1e-6)
+    with pytest.raises(UsageError, match="2 x 13 qubits is more than 24"):
+        estimate(checked, "expected(cost)", "exact", None,
+                 {"source": "declared", "truncate": 4, "qubits": 13})

@@ -91,59 +91,77 @@ _AFFINE_RTOL = 1e-9  # the measured values must be affine in one sampled value t
 
 def declared(flat: FlatModel, emp: Empirical, n: int, truncate: float | None
              ) -> tuple[Grid, dict[str, Any]]:
-    """The measured expression through the declared distribution of the one sampled value it
-    is affine in (``L = a x + b`` over the scenarios, ``x ~ slope * D + intercept``): ``D``'s
-    range (its support, or ``mean ± truncate * sd`` where it is unbounded) in 2**n equal bins,
-    each with its probability under ``D`` (CDF differences, renormalised: the mass outside is
-    reported) at its midpoint. Refused, with the reason, where no single sampled value fits."""
+    """The measured expression through the declared distributions of the sampled values it is
+    affine in (``L = b + sum_k a_k x_k`` over the scenarios, each ``x_k ~ slope_k D_k +
+    intercept_k``, the draws independent).
+
+    Each ``D_k``'s range (its support, or ``mean ± truncate * sd`` where it is unbounded) is
+    split into 2**n equal bins, each with its probability under ``D_k`` (CDF differences,
+    renormalised: the mass outside is reported) at its midpoint. Several draws make one register
+    over their product (``n`` qubits each), its states sorted by loss. Refused, with the reason,
+    where the loss is not affine in declared draws.
+    """
     if not 1 <= n <= MAX_QUBITS:
         raise UsageError(f"qubits must be from 1 to {MAX_QUBITS}, got {n}")
-    found = _affine_in(flat, emp)
-    param, key, a, b, spec = found
-    dist = scipy_distribution(spec.dist, spec.args)
-    lo, hi = dist.support()
-    mean, sd = float(dist.mean()), float(dist.std())
-    if truncate is None:
-        if np.isfinite(lo) and np.isfinite(hi):
-            truncate = np.inf  # bounded: its whole support
-        else:  # never a silent cut: the user states where the tails end
-            raise UsageError(f"{spec.dist}(…) is unbounded: say where to cut its tails to load "
-                             "it on a grid", hint="--option truncate=3 (mean ± 3 sd, the "
-                             "paper's choice); the report states the mass left out")
-    elif not truncate > 0:
-        raise UsageError(f"truncate must be > 0 standard deviations, got {truncate:g}")
-    cut_lo, cut_hi = max(lo, mean - truncate * sd), min(hi, mean + truncate * sd)
-    edges = np.linspace(cut_lo, cut_hi, 2**n + 1)
-    probs = np.diff(dist.cdf(edges))
-    inside = float(probs.sum())
-    mids = 0.5 * (edges[:-1] + edges[1:])
-    loss = a * (spec.slope * mids + spec.intercept) + b
-    if loss[0] > loss[-1]:  # a decreasing map: the grid runs from the smallest loss
-        loss, probs = loss[::-1], probs[::-1]
-    grid = Grid(n, loss, probs / inside, emp.unit)
-    where = f"{param}[{','.join(str(k) for k in key)}]" if key else param
-    shown = f"{spec.dist}({', '.join(f'{x:g}' for x in spec.args)})"
-    info = {
-        "source": "declared", "parameter": where, "distribution": shown,
-        "map": f"{emp.expr} = {a:.6g} * {where} + {b:.6g}; {where} = {spec.slope:.6g} * "
-               f"{shown} + {spec.intercept:.6g}",
-        "truncation": None if (cut_lo, cut_hi) == (lo, hi) else
-        f"[{cut_lo:.6g}, {cut_hi:.6g}] of {shown} (mean ± {truncate:g} sd where unbounded)",
-        "mass_outside": 1.0 - inside,
-        "expected_untruncated": float(a * (spec.slope * mean + spec.intercept) + b),
+    terms, b = _affine_terms(flat, emp)
+    if len(terms) * n > MAX_QUBITS:
+        raise UsageError(f"'{emp.expr}' follows {len(terms)} draws: {len(terms)} x {n} qubits is "
+                         f"more than {MAX_QUBITS}", hint=f"fewer qubits per draw (qubits <= "
+                         f"{MAX_QUBITS // len(terms)}), or source=scenarios")
+    loss = np.full(1, b)
+    probs = np.ones(1)
+    inside_all = 1.0
+    shown, cuts, maps = [], [], []
+    dists = []
+    for where, a, spec in terms:
+        dist = scipy_distribution(spec.dist, spec.args)
+        lo, hi = dist.support()
+        mean, sd = float(dist.mean()), float(dist.std())
+        cut = _cut(spec.dist, lo, hi, mean, sd, truncate)
+        edges = np.linspace(cut[0], cut[1], 2**n + 1)
+        p = np.diff(dist.cdf(edges))
+        inside = float(p.sum())
+        mids = 0.5 * (edges[:-1] + edges[1:])
+        loss = np.add.outer(loss, a * (spec.slope * mids + spec.intercept)).ravel()
+        probs = np.multiply.outer(probs, p / inside).ravel()
+        inside_all *= inside
+        text = f"{spec.dist}({', '.join(f'{x:g}' for x in spec.args)})"
+        shown.append(text)
+        maps.append(f"{where} = {spec.slope:.6g} * {text} + {spec.intercept:.6g}")
+        if cut != (lo, hi):
+            cuts.append(f"{where}: [{cut[0]:.6g}, {cut[1]:.6g}] of {text}")
+        dists.append((a, spec, dist, mean))
+    order = np.argsort(loss, kind="stable")  # one register, its states in loss order
+    grid = Grid(n * len(terms), loss[order], probs[order], emp.unit)
+    lin = " + ".join(f"{a:.6g} * {w}" for w, a, _ in terms)
+    info: dict[str, Any] = {
+        "source": "declared", "parameters": [w for w, _, _ in terms], "distributions": shown,
+        "map": f"{emp.expr} = {lin} + {b:.6g}; " + "; ".join(maps),
+        "truncation": "; ".join(cuts) + f" (mean ± {truncate:g} sd where unbounded)"
+        if cuts else None,
+        "mass_outside": 1.0 - inside_all,
+        "register": {"draws": len(terms), "qubits": n * len(terms), "states": 2**grid.n},
+        "expected_untruncated": float(b + sum(a * (sp.slope * m + sp.intercept)
+                                              for a, sp, _, m in dists)),
     }
 
     def sample(size: int, rng: np.random.Generator) -> np.ndarray:
-        """Draws of the loss from the declared (untruncated) distribution."""
-        return a * (spec.slope * dist.rvs(size=size, random_state=rng) + spec.intercept) + b
-
-    c, d = a * spec.slope, a * spec.intercept + b  # L = c D + d
+        """Draws of the loss from the declared (untruncated) distributions."""
+        out = np.full(size, b)
+        for a, sp, dist, _ in dists:
+            out += a * (sp.slope * dist.rvs(size=size, random_state=rng) + sp.intercept)
+        return out
 
     def measure(kind: str, alpha: float | None, threshold: float | None,
-                op: str | None) -> float:
-        """The measure of the declared (untruncated, continuous) distribution."""
+                op: str | None) -> float | None:
+        """The measure of the declared (untruncated, continuous) distribution; None where it
+        has no closed form here (a sum of several draws, except its expectation)."""
         if kind == "expected":
-            return float(c * mean + d)
+            return float(info["expected_untruncated"])
+        if len(dists) != 1:
+            return None
+        a, sp, dist, _ = dists[0]
+        c, d = a * sp.slope, a * sp.intercept + b  # L = c D + d
         if kind == "probability":
             assert threshold is not None and op is not None
             q = (threshold - d) / c
@@ -161,32 +179,56 @@ def declared(flat: FlatModel, emp: Empirical, n: int, truncate: float | None
     return grid, info
 
 
-def _affine_in(flat: FlatModel, emp: Empirical) -> tuple[str, Any, float, float, Any]:
-    """The sampled value (parameter, key) the measured values are exactly affine in."""
+def _cut(name: str, lo: float, hi: float, mean: float, sd: float, truncate: float | None
+         ) -> tuple[float, float]:
+    if truncate is None:
+        if np.isfinite(lo) and np.isfinite(hi):
+            return lo, hi  # bounded: its whole support
+        # never a silent cut: the user states where the tails end
+        raise UsageError(f"{name}(…) is unbounded: say where to cut its tails to load it on a "
+                         "grid", hint="--option truncate=3 (mean ± 3 sd, the paper's choice); "
+                         "the report states the mass left out")
+    if not truncate > 0:
+        raise UsageError(f"truncate must be > 0 standard deviations, got {truncate:g}")
+    return max(lo, mean - truncate * sd), min(hi, mean + truncate * sd)
+
+
+def _affine_terms(flat: FlatModel, emp: Empirical) -> tuple[list[tuple[str, float, Any]], float]:
+    """The sampled values the measured values are exactly affine in, with their coefficients,
+    and the constant: one value alone where one fits, else all of the set's by least squares."""
     e = emp.values
     scale = max(1.0, float(np.abs(e).max()))
-    best: tuple[str, Any, float, float, Any] | None = None
-    several = []
+    cols: list[tuple[str, np.ndarray, Any]] = []
     for p in flat.sampled.values():
         if p.scenario_set != emp.scenario_set:
             continue
         for k, key in enumerate(p.keys):
-            x = p.values[k]
-            if np.ptp(x) == 0.0:
-                continue
-            a, b = np.polyfit(x, e, 1)
-            if np.abs(a * x + b - e).max() <= _AFFINE_RTOL * scale and a != 0.0:
-                several.append(f"{p.name}{list(key) if key else ''}")
-                if best is None:
-                    best = (p.name, key, float(a), float(b), p.specs[k])
-    if best is None:
+            if np.ptp(p.values[k]) > 0.0:
+                where = f"{p.name}[{','.join(str(x) for x in key)}]" if key else p.name
+                cols.append((where, p.values[k], p.specs[k]))
+    fits = []
+    for where, x, spec in cols:
+        a, b = np.polyfit(x, e, 1)
+        if a != 0.0 and np.abs(a * x + b - e).max() <= _AFFINE_RTOL * scale:
+            fits.append(([(where, float(a), spec)], float(b)))
+    if not fits and cols and len(cols) < len(e):
+        X = np.column_stack([np.ones(len(e)), *[x for _, x, _ in cols]])
+        coef, *_ = np.linalg.lstsq(X, e, rcond=None)
+        if np.abs(X @ coef - e).max() <= _AFFINE_RTOL * scale:
+            used = [(w, float(c), sp) for (w, x, sp), c in zip(cols, coef[1:], strict=True)
+                    if abs(c) * float(np.ptp(x)) > _AFFINE_RTOL * scale]
+            if used:
+                fits.append((used, float(coef[0])))
+    if not fits:
         raise UsageError(
-            f"'{emp.expr}' is not affine in one sampled value of {emp.scenario_set} under this "
-            "plan (it depends on several draws, or on scenario-indexed decisions)",
+            f"'{emp.expr}' is not affine in the sampled values of {emp.scenario_set} under this "
+            "plan (it depends on scenario-indexed decisions, or on a draw non-linearly)",
             hint="estimate over the scenarios themselves (option source=scenarios, the "
                  "default)")
-    if best[4] is None:
-        raise UsageError(f"'{emp.expr}' follows {several[0]}, whose declaration is not one "
-                         "draw scaled and shifted (e.g. exp(normal(…)), or bernoulli/poisson)",
-                         hint="estimate over the scenarios themselves (source=scenarios)")
-    return best
+    terms, b = fits[0]
+    for where, _, spec in terms:
+        if spec is None:
+            raise UsageError(f"'{emp.expr}' follows {where}, whose declaration is not one draw "
+                             "scaled and shifted (e.g. exp(normal(…)), or bernoulli/poisson)",
+                             hint="estimate over the scenarios themselves (source=scenarios)")
+    return terms, b

@@ -165,7 +165,9 @@ def estimate(checked: Any, measure: str | Measure, backend: str = "qae",
     on_scen = _exact(m, emp.values, emp.probs, threshold)
     on_grid = _exact(m, grid.values, grid.probs, threshold)
     disc = {"qubits": grid.n, "points": 2**grid.n, "lo": float(grid.values[0]),
-            "hi": float(grid.values[-1]), "step": grid.step,
+            "hi": float(grid.values[-1]),
+            # equal steps, except over several declared draws (their product, sorted by loss)
+            "step": grid.step if len(declared.get("parameters", ())) <= 1 else None,
             "error_bound": grid.error_bound if m.kind != "probability" and not declared
             else None, "scenarios": len(emp.values),
             **{k: v for k, v in declared.items() if k not in ("sample", "measure")}}
