@@ -438,12 +438,11 @@ def _draw_spec(b: Context, stmt: ast.SampleStmt, env: Env, unit_factor: float
     first = _probe(b, stmt, env, 0.0)  # which draw, with which arguments
     if first is None or first[1][0] in ("poisson", "bernoulli"):
         return None
-    from qgridlang.distributions import scipy_distribution
+    from qgridlang.distributions import probe_points
 
     try:
-        dist = scipy_distribution(*first[1])
-        points = [float(dist.ppf(q)) for q in (0.01, 0.2, 0.5, 0.8, 0.99)]
-    except (UsageError, ValueError):
+        points = [float(x) for x in probe_points(*first[1])]
+    except (UsageError, ValueError, IndexError):
         return None
     outs: list[float] = []
     for p in points:  # across the draw's range: max(normal(…), 0) is caught, not taken as affine
