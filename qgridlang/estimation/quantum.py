@@ -84,10 +84,12 @@ def estimate(m: Measure, grid: Grid, threshold: float | None, s: QaeSettings) ->
             oracle = qae.expectation_oracle(lossgrid, s.payoff, threshold_index=k)
             a = run(oracle, f"E[f 1(i >= {k})]")
 
+            alpha = m.alpha
+
             def cvar_of(amp: float, p_tail: float) -> float:
                 # E[(L - VaR)^+] = E[L 1(i >= k)] - VaR P(i >= k), the grid being sorted
                 tail_mean = qae.tail_expectation(oracle, amp, p_tail)
-                return v + (tail_mean - v * p_tail) / (1.0 - m.alpha)
+                return v + (tail_mean - v * p_tail) / (1.0 - alpha)
 
             value = cvar_of(a.estimate, tail.estimate)
             # affine in the amplitude and in P(i >= k): the extremes are at the corners

@@ -439,8 +439,8 @@ class Vectoriser:
             code = code * len(d.elements) + p
         self._last_codes = code  # the keys as codes over the declared sets (see columns())
         labels = [self._label_array(d)[p] for d, p in zip(doms, pos, strict=True)]
-        keys = list(zip(*(lab.tolist() for lab in labels), strict=True)) if labels else \
-            [()] * fr.n
+        keys: list[tuple[Label, ...]] = list(zip(*(lab.tolist() for lab in labels),
+                                                 strict=True)) if labels else [()] * fr.n
         return fr, keys
 
     def _expand(self, fr: Frame, items: tuple[ast.Iterator, ...], doms: list[SetValue]
@@ -634,6 +634,7 @@ class Vectoriser:
                 cols = np.full(fr.n, col, np.int64)
             else:
                 codes, packed = self._codes(item, item.cols, part.index, item.sets, fr)
+                assert packed.values is not None  # a variable's keys carry its columns
                 cols = packed.values[lookup(packed, codes)]
             return VAff(np.zeros(fr.n), item.unit, np.arange(fr.n, dtype=np.int64), cols,
                         np.ones(fr.n))
@@ -797,11 +798,11 @@ class Vectoriser:
         if node.op in ("and", "or"):
             left = self.cond(node.left, fr)
             need = left if node.op == "and" else ~left
-            out = left.copy()
+            truth = left.copy()
             idx = np.flatnonzero(need)
             if idx.size:
-                out[idx] = self.cond(node.right, fr.take(idx))
-            return out
+                truth[idx] = self.cond(node.right, fr.take(idx))
+            return truth
         a = self.num(node.left, fr)
         b = self.num(node.right, fr)
         for v in (a, b):

@@ -103,7 +103,9 @@ class QaeTarget(Target):
             from qgridlang.estimation.quantum import threshold_index
             from qgridlang.estimation.run import threshold_in
 
-            k, _ = threshold_index(grid.values, threshold_in(m, grid.unit), str(m.op))
+            at = threshold_in(m, grid.unit)
+            assert at is not None  # a probability measure has its threshold
+            k, _ = threshold_index(grid.values, at, str(m.op))
             oracle = qae.tail_probability_oracle(lossgrid, min(max(k, 0), len(grid.values)))
         else:
             assert m.alpha is not None
@@ -130,8 +132,11 @@ class QaeTarget(Target):
         path.write_text(_qasm(artifact.oracle.circuit), encoding="utf-8")
         final = final_path(path)
         grover = final.with_name(final.name.removesuffix(".qasm") + ".grover.qasm")
-        write_atomically(grover, lambda tmp: tmp.write_text(_qasm(artifact.grover),
-                                                            encoding="utf-8"))
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(_qasm(artifact.grover), encoding="utf-8")
+
+        write_atomically(grover, write)
 
     def report(self, artifact: QaeProgram, inverse: Any) -> dict[str, Any]:
         o = artifact.oracle
