@@ -42,6 +42,7 @@ from qgridlang.semantics import units as U
 from qgridlang.semantics.components import instantiate
 from qgridlang.semantics.evaluate import Env, Evaluator, Suppressed
 from qgridlang.semantics.params import check_param_bounds, declare_param, declare_scenarios
+from qgridlang.semantics.positive import Positive
 from qgridlang.semantics.quantum import quantum_spec
 from qgridlang.semantics.risk import Risk
 from qgridlang.semantics.scope import (
@@ -78,6 +79,7 @@ class Builder:
         self.ev = Evaluator(self)
         self.vec = Vectoriser(self)
         self.risk = Risk(self)
+        self.positive = Positive(self)
         self.model = Scope()
         self.components: dict[str, ast.ComponentDecl] = {}
         self.overrides = dict(overrides or {})
@@ -121,6 +123,7 @@ class Builder:
                        node=data.node, bound=data.names)
         self.guard(self._bus_balances, [])
         self.guard(self.risk.check_usage, [])
+        self.guard(self.positive.check_usage, [])
         self.guard(self._quantum, [])
         for name in self.subsets:
             self.errors.add(UnknownName(f"no set '{name}' to restrict", None))

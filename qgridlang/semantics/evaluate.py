@@ -49,12 +49,21 @@ class RiskMeasures(Protocol):
     def cvar(self, node: ast.Call, env: Env) -> Affine: ...
 
 
+class PositiveParts(Protocol):
+    """``pos(…)``: the owner's :class:`~qgridlang.semantics.positive.Positive`."""
+
+    def of(self, value: Scalar | Affine, node: ast.Expr) -> Scalar | Affine: ...
+
+
 class Owner(Protocol):
     """What an :class:`Evaluator` uses of the builder that owns it. The builder satisfies it
     structurally; this module never imports the builder (no import cycle: tests/test_layout)."""
 
     @property
     def risk(self) -> RiskMeasures: ...
+
+    @property
+    def positive(self) -> PositiveParts: ...
 
     def expr_value(self, data: ExprData, key: Key, span: Span) -> Scalar | Affine: ...
 
@@ -81,7 +90,7 @@ class Env:
 
 
 BUILTINS = ("first", "last", "prev", "next", "ord", "card", "min", "max", "abs", "sqrt", "exp",
-            "log", "floor", "ceil", "round", "expected", "cvar", "sum", "dt")
+            "log", "floor", "ceil", "round", "expected", "cvar", "sum", "dt", "pos")
 DISTRIBUTIONS = ("normal", "uniform", "lognormal", "triangular", "exponential", "beta", "gamma",
                  "poisson", "bernoulli")
 
@@ -747,7 +756,13 @@ class Evaluator:
             out.append(v)
         return out
 
-    def _minmax(self, node: ast.Call, env: Env, pick: Callable[..., Any]) -> Scalar:
+    def _minmax(self, node: ast.Call, env: Env, pick: Callable[..., Any]) -> Scalar | Affine:
+        if pick is max and len(node.args) == 2:
+            a, b = (self.numeric(x, env, "max()") for x in node.args)
+            if isinstance(a, Affine) or isinstance(b, Affine):
+                # max(a, b) = b + pos(a - b): convex, an epigraph column (semantics.positive)
+                return V.add(b, self.b.positive.of(V.add(a, b, -1.0, node.span), node), 1.0,
+                             node.span)
         vals = self._scalars(node, env)
         unit, fs = U.common([v.unit for v in vals], node.span, f"{node.name}()")
         if any(np.ndim(v.value) for v in vals):  # scenario draws: one value per scenario
@@ -757,11 +772,15 @@ class Evaluator:
             return Scalar(reduce(stacked), unit)
         return Scalar(pick([float(v.value) * f for v, f in zip(vals, fs, strict=True)]), unit)
 
-    def _fn_min(self, node: ast.Call, env: Env) -> Scalar:
+    def _fn_min(self, node: ast.Call, env: Env) -> Scalar | Affine:
         return self._minmax(node, env, min)
 
-    def _fn_max(self, node: ast.Call, env: Env) -> Scalar:
+    def _fn_max(self, node: ast.Call, env: Env) -> Scalar | Affine:
         return self._minmax(node, env, max)
+
+    def _fn_pos(self, node: ast.Call, env: Env) -> Scalar | Affine:
+        (arg,) = self._args(node, 1)
+        return self.b.positive.of(self.numeric(arg, env, "pos()"), node)
 
     def _unary(self, node: ast.Call, env: Env, fn: Callable[[float], float],
                keep_unit: bool) -> Scalar:

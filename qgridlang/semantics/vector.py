@@ -92,7 +92,9 @@ def enabled() -> bool:
 
 
 _RISKY: dict[int, tuple[ast.Node, bool]] = {}  # node id -> (node, calls expected/cvar/draws)
-_RISK_CALLS = frozenset({"expected", "cvar", *DISTRIBUTIONS})
+# calls that add columns and rows as they are evaluated (or draw): their declarations are left to
+# the element path, which evaluates them exactly once
+_RISK_CALLS = frozenset({"expected", "cvar", "pos", *DISTRIBUTIONS})
 # what sends a declaration back to the element path: constructs the arrays leave alone, user
 # errors (reported there, at the same place as before), and, as a safety net, a defect of this
 # module (recorded in the fallbacks as "internal error: …"; the tests fail on any)
