@@ -164,3 +164,15 @@ def test_the_front_doors_targets_survives_the_targets_package() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     same, names, backends = json.loads(proc.stdout.strip().splitlines()[-1])
     assert same and {"cqm", "dwave", "milp", "qaoa", "qubo"} <= set(names) and backends > 0
+
+
+def test_every_package_directory_is_installed() -> None:
+    """A package missing from pyproject's list imports from a source tree but not from the
+    wheel (qgridlang.estimation was nearly shipped that way)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+                 ["tool"]["setuptools"]["packages"])
+    here = {".".join(p.parent.relative_to(ROOT).parts)
+            for p in (ROOT / "qgridlang").rglob("__init__.py")}
+    assert here <= listed, sorted(here - listed)

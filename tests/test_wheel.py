@@ -42,3 +42,9 @@ def test_installed_wheel_solves_an_example(tmp_path: Path) -> None:
                             str(ROOT / "examples/microgrid/microgrid.qgl")],
                            capture_output=True, text=True, env=env, cwd=work)
     assert check.returncode == 0, check.stderr
+    # every package ships: the estimation verb runs from the wheel (exact: no quantum stack)
+    est = subprocess.run([str(env_dir / "bin" / "qglc"), "estimate", "risk.qgl", "--measure",
+                          "cvar(cost, alpha = 90 %)", "--backend", "exact", "--json"],
+                         capture_output=True, text=True, env=env, cwd=work)
+    assert est.returncode == 0, est.stderr
+    assert json.loads(est.stdout)["unit"] == "$"
