@@ -203,3 +203,43 @@ def test_analytic_engine_is_exact_canonical_ae_only(oracle: qae.Oracle) -> None:
         runner.estimate_amplitude(oracle, "iqae", options={"engine": "analytic"})
     with pytest.raises(UsageError, match="engine=analytic"):
         runner.estimate_amplitude(oracle, "ae", shots=10, options={"engine": "analytic"})
+
+
+class _Stuck(Exception):
+    pass
+
+
+def _capped_rounds(monkeypatch: pytest.MonkeyPatch, cap: int) -> None:
+    """Make IQAE raise after ``cap`` rounds instead of looping for ever."""
+    from qiskit_algorithms import IterativeAmplitudeEstimation
+
+    original = IterativeAmplitudeEstimation._find_next_k
+    rounds = [0]
+
+    def counted(self: object, *args: object, **kwargs: object) -> object:
+        rounds[0] += 1
+        if rounds[0] > cap:
+            raise _Stuck
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IterativeAmplitudeEstimation, "_find_next_k", counted)
+
+
+def test_iqae_with_few_shots_terminates_inside_its_interval(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    one = qae.Oracle(_ry_circuit(0.35), 0, [], "exact", 0.35, float)
+    _capped_rounds(monkeypatch, 300)
+    for seed in (1, 2, 3):
+        r = runner.estimate_amplitude(one, "iqae", epsilon=1e-2, shots=100, seed=seed)
+        assert r.ci[0] <= 0.35 <= r.ci[1] and (r.ci[1] - r.ci[0]) / 2 <= 1e-2
+
+
+def test_iqae_floor_works_around_the_upstream_endless_loop(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # the same run without the floor: qiskit-algorithms 0.4's interval drifts a cycle a round
+    one = qae.Oracle(_ry_circuit(0.35), 0, [], "exact", 0.35, float)
+    _capped_rounds(monkeypatch, 300)
+    floor = runner.iqae_floor
+    monkeypatch.setattr(runner, "iqae_floor", lambda active=True: floor(False))
+    with pytest.raises(_Stuck):
+        runner.estimate_amplitude(one, "iqae", epsilon=1e-2, shots=100, seed=1)
