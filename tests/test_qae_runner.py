@@ -238,7 +238,7 @@ def test_iqae_floor_works_around_the_upstream_endless_loop(monkeypatch: pytest.M
                                                            ) -> None:
     # the same run without the floor: qiskit-algorithms 0.4's interval drifts a cycle a round
     one = qae.Oracle(_ry_circuit(0.35), 0, [], "exact", 0.35, float)
-    _capped_rounds(monkeypatch, 300)
+    _capped_rounds(monkeypatch, 100)  # the floored runs above need fewer than 30
     floor = runner.iqae_floor
     monkeypatch.setattr(runner, "iqae_floor", lambda active=True: floor(False))
     with pytest.raises(_Stuck):
