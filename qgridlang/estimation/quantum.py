@@ -56,7 +56,7 @@ def estimate(m: Measure, grid: Grid, threshold: float | None, s: QaeSettings) ->
         oracle = qae.expectation_oracle(lossgrid, s.payoff)
         a = run(oracle, "expected")
         value, ci = oracle.post_processing(a.estimate), _mapped(oracle, a.ci)
-        resources = qae.resources(oracle.circuit, s.device)
+        resources = qae.resources(oracle.circuit, _fake(s.device))
     elif m.kind == "probability":
         assert threshold is not None and m.op is not None
         k, upper = threshold_index(grid.values, threshold, m.op)
@@ -68,7 +68,7 @@ def estimate(m: Measure, grid: Grid, threshold: float | None, s: QaeSettings) ->
             oracle = qae.tail_probability_oracle(lossgrid, k)
             a = run(oracle, f"P(i >= {k})")
             value, ci = a.estimate, a.ci
-            resources = qae.resources(oracle.circuit, s.device)
+            resources = qae.resources(oracle.circuit, _fake(s.device))
         if not upper:  # P(L < x) = 1 - P(i >= k)
             value, ci = 1.0 - value, (1.0 - ci[1], 1.0 - ci[0])
     else:
@@ -78,7 +78,7 @@ def estimate(m: Measure, grid: Grid, threshold: float | None, s: QaeSettings) ->
         if m.kind == "var":
             value, ci = v, None
             resources = qae.resources(qae.tail_probability_oracle(lossgrid, max(k, 1)).circuit,
-                                      s.device)
+                                      _fake(s.device))
         else:
             tail = run.tail(qae, lossgrid, k)
             oracle = qae.expectation_oracle(lossgrid, s.payoff, threshold_index=k)
@@ -95,9 +95,15 @@ def estimate(m: Measure, grid: Grid, threshold: float | None, s: QaeSettings) ->
             # affine in the amplitude and in P(i >= k): the extremes are at the corners
             corners = [cvar_of(x, y) for x in a.ci for y in tail.ci]
             ci = (min(corners), max(corners))
-            resources = qae.resources(oracle.circuit, s.device)
+            resources = qae.resources(oracle.circuit, _fake(s.device))
     return QaeResult(float(value), None if ci is None else (float(ci[0]), float(ci[1])),
                      run.queries, run.shots, run.seconds, run.steps, resources)
+
+
+def _fake(device: str | None) -> str | None:
+    """The device to transpile to for the resource report: a fake one (an IBM Quantum device's
+    own transpilation happens in the runner, on the service)."""
+    return device if device is not None and device.lower().startswith("fake") else None
 
 
 def _mapped(oracle: Any, ci: tuple[float, float]) -> tuple[float, float]:
