@@ -103,8 +103,16 @@ def test_fits_recover_slopes_and_plot_is_written(bench: ModuleType, tmp_path: Pa
 
 
 def test_cost_point_counts_a_applications(bench: ModuleType) -> None:
+    from qgridlang.backends.qae import estimate_amplitude
+    from qgridlang.compilers.qae import expectation_oracle
+
     ae = bench.cost_point("ae", {"eval_qubits": 3}, 3, [0], 30.0)
     assert ae["a_applications"] == 15 and ae["oracle_queries"] == 7
+    # the mode of the exact distribution is the runner's own canonical-AE estimate
+    grid, _ = bench.loss_grid(bench.DailyCost(), 3)
+    res = estimate_amplitude(expectation_oracle(grid, "exact"), "ae", eval_qubits=3,
+                             options={"engine": "analytic"})
+    assert ae["estimate"] == pytest.approx(res.estimate, abs=1e-12)
     mlae = bench.cost_point("mlae", {"eval_qubits": 2, "shots": 10}, 3, [0], 30.0)
     # powers 0 and 1: 10 shots x (1 + 3) applications of A
     assert mlae["a_applications"] == 40 and mlae["oracle_queries_each"] == [10]
