@@ -418,8 +418,9 @@ def cost_point(series: str, params: dict[str, Any], n: int, seeds: list[int],
                    a_applications=params["samples"], seeds=seeds)
     elif series.startswith("ae"):
         payoff = "linear" if "linear" in series else "exact"
-        kw = {"linear_scale": params["linear_scale"]} if payoff == "linear" else {}
-        oracle = expectation_oracle(grid, payoff, **kw)
+        scale: dict[str, Any] = ({"linear_scale": params["linear_scale"]}
+                                 if payoff == "linear" else {})
+        oracle = expectation_oracle(grid, payoff, **scale)
         m = params["eval_qubits"]
         # a from the statevector of A (the runner's analytic engine); the estimate is the mode
         # of AE's register, argmax of its exact distribution (ae_distribution): what the engine

@@ -10,6 +10,7 @@ import math
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,7 +94,8 @@ def test_fits_recover_slopes_and_plot_is_written(bench: ModuleType, tmp_path: Pa
                           "error_pct": 3.0 / x} for x in xs}
     points.update({f"mc {x}": {"series": "mc", "status": "ok", "a_applications": x,
                                "error_pct": 2.0 / math.sqrt(x)} for x in xs})
-    doc = {"setting": {"e_exact": 100.0, "loader_qubits": 3}, "points": points}
+    doc: dict[str, Any] = {"setting": {"e_exact": 100.0, "loader_qubits": 3},
+                           "points": points}
     doc["fits"] = bench.fits(doc)
     assert doc["fits"]["ae"]["slope"] == pytest.approx(-1.0)
     assert doc["fits"]["mc"]["slope"] == pytest.approx(-0.5)
