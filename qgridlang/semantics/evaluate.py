@@ -743,12 +743,14 @@ class Evaluator:
     def _fn_next(self, node: ast.Call, env: Env) -> Elem:
         return self._shift(node, env, 1)
 
-    def _scalars(self, node: ast.Call, env: Env) -> list[Scalar]:
+    def _scalars(self, node: ast.Call, env: Env,
+                 given: list[Scalar | Affine] | None = None) -> list[Scalar]:
+        """The arguments as numbers (``given``: already evaluated, in order)."""
         if not node.args:
             raise TypeMismatch(f"{node.name}() needs at least one argument", node.span)
         out = []
-        for a in node.args:
-            v = self.numeric(a, env, f"{node.name}()")
+        for k, a in enumerate(node.args):
+            v = given[k] if given is not None else self.numeric(a, env, f"{node.name}()")
             if isinstance(v, Affine):
                 raise UnsupportedConstruct(
                     f"{node.name}() of a variable is not linear", a.span,
@@ -757,13 +759,14 @@ class Evaluator:
         return out
 
     def _minmax(self, node: ast.Call, env: Env, pick: Callable[..., Any]) -> Scalar | Affine:
-        if pick is max and len(node.args) == 2:
-            a, b = (self.numeric(x, env, "max()") for x in node.args)
-            if isinstance(a, Affine) or isinstance(b, Affine):
-                # max(a, b) = b + pos(a - b): convex, an epigraph column (semantics.positive)
-                return V.add(b, self.b.positive.of(V.add(a, b, -1.0, node.span), node), 1.0,
-                             node.span)
-        vals = self._scalars(node, env)
+        # each argument evaluated once: a draw in it (sample blocks) consumes the generator
+        given = [self.numeric(x, env, f"{node.name}()") for x in node.args]
+        if pick is max and len(given) == 2 and any(isinstance(v, Affine) for v in given):
+            a, b = given
+            # max(a, b) = b + pos(a - b): convex, an epigraph column (semantics.positive)
+            return V.add(b, self.b.positive.of(V.add(a, b, -1.0, node.span), node), 1.0,
+                         node.span)
+        vals = self._scalars(node, env, given)
         unit, fs = U.common([v.unit for v in vals], node.span, f"{node.name}()")
         if any(np.ndim(v.value) for v in vals):  # scenario draws: one value per scenario
             stacked = np.broadcast_arrays(*[np.asarray(v.value, float) * f
