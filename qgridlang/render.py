@@ -178,6 +178,11 @@ def estimate_view(est: Any) -> RenderableType:
         if res:
             t.add_row("circuit", _fmt(res))
         t.add_row("method", f"{est.details.get('method')}, payoff {est.details.get('payoff')}")
+        mc = est.details.get("monte_carlo")
+        if mc:
+            t.add_row("Monte Carlo", f"{mc['value']:.6g}{unit}  [{mc['ci'][0]:.6g}, "
+                      f"{mc['ci'][1]:.6g}] with {mc['samples']} samples (as many as A-queries"
+                      f"{', capped' if mc['capped'] else ''})")
     if est.samples is not None:
         t.add_row("samples", str(est.samples))
     t.add_row("plan", est.plan)

@@ -40,6 +40,8 @@ def test_qae_agrees_with_the_exact_value_of_its_grid(risk: object, solution: obj
                                                      measure: str) -> None:
     est = estimate(risk, measure, "qae", solution.x, FAST)  # type: ignore[attr-defined]
     assert est.oracle_queries and est.oracle_queries > 0
+    mc = est.details["monte_carlo"]  # the classical estimate at the same cost, beside it
+    assert mc["samples"] == min(est.oracle_queries, 1_000_000)
     if measure.startswith("var"):
         # the bisection's decisions on estimated tails: the grid's VaR or a neighbouring point
         assert abs(est.value - est.exact_grid) <= est.discretisation["step"] + 1e-9

@@ -204,9 +204,33 @@ def estimate(checked: Any, measure: str | Measure, backend: str = "qae",
         out.oracle_queries, out.shots = q.oracle_queries, q.shots or None
         out.details = {"method": s.method, "payoff": s.payoff, "steps": q.steps,
                        "resources": q.resources, "simulation_seconds": q.seconds,
-                       "device": s.device}
+                       "device": s.device,
+                       # the classical estimate at the same cost: as many samples as A-queries
+                       "monte_carlo": _same_cost_mc(m, emp, declared, threshold, q.oracle_queries,
+                                                    s.alpha_conf, s.seed)}
     out.seconds = time.perf_counter() - start
     return out
+
+
+_MC_CAP = 1_000_000  # samples of the same-cost Monte Carlo beside a quantum estimate
+
+
+def _same_cost_mc(m: Measure, emp: loss.Empirical, declared: dict[str, Any],
+                  threshold: float | None, queries: int, alpha_conf: float,
+                  seed: int | None) -> dict[str, Any]:
+    """Monte Carlo with as many samples as the quantum estimate's A-queries (capped), from the
+    same distribution (the scenarios, or the declared draws)."""
+    from qgridlang.estimation import montecarlo
+
+    n = int(min(max(queries, 2), _MC_CAP))
+    if declared:
+        draws = declared["sample"](n, np.random.default_rng(seed))
+        r = montecarlo.estimate(m, draws, np.full(n, 1.0 / n), threshold, n, alpha_conf, seed,
+                                resample=False)
+    else:
+        r = montecarlo.estimate(m, emp.values, emp.probs, threshold, n, alpha_conf, seed)
+    return {"value": r.value, "ci": list(r.ci), "samples": r.samples,
+            "capped": queries > _MC_CAP}
 
 
 def threshold_in(m: Measure, unit: str) -> float | None:
