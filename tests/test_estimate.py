@@ -350,3 +350,17 @@ def test_two_independent_draws_load_as_one_register_over_their_product() -> None
     with pytest.raises(UsageError, match="2 x 13 qubits is more than 24"):
         estimate(checked, "expected(cost)", "exact", None,
                  {"source": "declared", "truncate": 4, "qubits": 13})
+
+
+def test_without_a_plan_an_infeasible_model_has_nothing_to_estimate() -> None:
+    text = """set S = 1..3
+scenarios S = equal()
+param d[S]: MW = {1: 1, 2: 2, 3: 3}
+var p: MW in 0 .. 1
+constraint impossible: p >= 2 MW
+expr cost[s in S]: $ = 10 $/MWh * (p + d[s]) * 1 h
+minimize c: expected(cost)
+"""
+    with pytest.raises(UsageError, match="no plan to estimate: HiGHS says infeasible") as err:
+        estimate(check_text(text, "inf.qgl"), "expected(cost)", "exact")
+    assert "--plan" in (err.value.hint or "")
