@@ -521,14 +521,22 @@ def test_eight_thousand_errors_are_capped_and_fast(tmp_path: Path) -> None:
 
 
 def test_error_collection_is_linear() -> None:
+    from qgridlang.gcpause import paused
+
     def collect(n: int) -> float:
-        c = ErrorCollector()
-        t0 = time.perf_counter()
-        for i in range(n):
-            c.add(QglError(f"e{i}", Span("f", i + 1, 1)))
-            c.add(QglError(f"e{i}", Span("f", i + 1, 1)))  # a duplicate is dropped
-        assert len(c.errors) == n
-        return time.perf_counter() - t0
+        # the algorithm's cost, best of 3 with the cyclic GC paused: its passes over 100k live
+        # error objects (and a loaded CI machine) made this flaky, not the collector's lookups
+        best = float("inf")
+        for _ in range(3):
+            c = ErrorCollector()
+            with paused():
+                t0 = time.perf_counter()
+                for i in range(n):
+                    c.add(QglError(f"e{i}", Span("f", i + 1, 1)))
+                    c.add(QglError(f"e{i}", Span("f", i + 1, 1)))  # a duplicate is dropped
+                best = min(best, time.perf_counter() - t0)
+            assert len(c.errors) == n
+        return best
 
     small, large = collect(5_000), collect(50_000)
     assert large < 2.0 and large < 40 * max(small, 1e-3)  # 10x the errors, not 100x the time
