@@ -136,10 +136,13 @@ def _arith_error(exc: ArithmeticError, node: ast.Expr) -> TypeMismatch:
     return TypeMismatch(f"{what} overflows: its magnitude exceeds 1.8e308", node.span)
 
 
-# the functions of a vector of scenario draws (Python's round and numpy's both round half to even)
-_ARRAY_FN: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "round": np.round, "sqrt": np.sqrt,
-    "exp": np.exp, "log": np.log}
+# the one-argument functions on arrays: numpy's (its round and Python's both round half to even),
+# for scenario draws here and whole index domains in semantics.vector; and whether the result
+# keeps the argument's unit (sqrt, exp and log need a dimensionless one)
+ARRAY_FUNCTIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], bool]] = {
+    "abs": (np.abs, True), "floor": (np.floor, True), "ceil": (np.ceil, True),
+    "round": (np.round, True), "sqrt": (np.sqrt, False), "exp": (np.exp, False),
+    "log": (np.log, False)}
 
 # operators that chain left to right (a left-deep tree folded in a loop, see Evaluator._BinOp)
 _GROUP = {"+": "add", "-": "add", "*": "mul", "/": "mul", "and": "logic", "or": "logic"}
@@ -795,7 +798,7 @@ class Evaluator:
         if np.ndim(v.value):  # scenario draws: the function of each (numpy's, same rules)
             x = np.asarray(v.value, float)
             with np.errstate(all="ignore"):
-                out = _ARRAY_FN[node.name](x)
+                out = ARRAY_FUNCTIONS[node.name][0](x)
             bad = ~np.isfinite(out)
             if bad.any():
                 raise TypeMismatch(f"{node.name}({float(x[bad][0]):g}) is undefined", node.span)

@@ -17,6 +17,7 @@ import numpy as np
 
 from qgridlang import ast
 from qgridlang.errors import Span, TypeMismatch, UnsupportedConstruct
+from qgridlang.semantics import epigraph
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.values import Affine, Scalar
 
@@ -61,23 +62,8 @@ class Positive:
         """Each column minimised (see the module docstring), else a located refusal."""
         if not self._parts:
             return
-        rows = np.asarray(self.b.r_rows, np.int64)
-        cols = np.asarray(self.b.r_cols, np.int64)
-        vals = np.asarray(self.b.r_vals, float)
-        obj = self.b.objective
-        for part in self._parts:
-            used, ok = False, True
-            coef = obj.value.lin.get(part.column, 0.0) if obj is not None else 0.0
-            if coef != 0.0:
-                assert obj is not None
-                used = True
-                ok &= coef > 0 if obj.sense == "min" else coef < 0
-            for r, v in zip(rows[cols == part.column], vals[cols == part.column], strict=True):
-                if self.b.rows[int(r)].name == part.row_name:
-                    continue
-                used = True
-                lo, hi = self.b.row_lo[int(r)], self.b.row_hi[int(r)]
-                ok &= (v > 0 and lo == -INF) or (v < 0 and hi == INF)
+        uses = epigraph.usage(self.b, [(p.column, p.row_name) for p in self._parts])
+        for part, (used, ok) in zip(self._parts, uses, strict=True):
             if not used:
                 raise TypeMismatch(f"{part.label} has weight 0 in the objective and appears in "
                                    "no constraint, so its value would be undetermined",

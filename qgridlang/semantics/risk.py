@@ -14,6 +14,7 @@ import numpy as np
 from qgridlang import ast
 from qgridlang.errors import Span, TypeMismatch, UnitMismatch, UnsupportedConstruct
 from qgridlang.flat import VarBlock
+from qgridlang.semantics import epigraph
 from qgridlang.semantics import units as U
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import Env
@@ -112,24 +113,9 @@ class Risk:
         """CVaR must be minimised: positive in a minimised objective, on the <= side of a row."""
         if not self._cvars:
             return
-        rows = np.asarray(self.b.r_rows, np.int64)
-        cols = np.asarray(self.b.r_cols, np.int64)
-        vals = np.asarray(self.b.r_vals, float)
-        obj = self.b.objective
-        for cv, _ in self._cvars.values():
-            sign_ok = True
-            used = False
-            if obj is not None and obj.value.lin.get(cv.eta, 0.0) != 0.0:
-                used = True
-                coef = obj.value.lin[cv.eta]
-                sign_ok &= coef > 0 if obj.sense == "min" else coef < 0
-            for r, v in zip(rows[cols == cv.eta], vals[cols == cv.eta], strict=True):
-                info = self.b.rows[int(r)]
-                if info.name == cv.label + ".tail":
-                    continue
-                used = True
-                lo, hi = self.b.row_lo[int(r)], self.b.row_hi[int(r)]
-                sign_ok &= (v > 0 and lo == -np.inf) or (v < 0 and hi == np.inf)
+        cvars = [cv for cv, _ in self._cvars.values()]
+        uses = epigraph.usage(self.b, [(cv.eta, cv.label + ".tail") for cv in cvars])
+        for cv, (used, sign_ok) in zip(cvars, uses, strict=True):
             if not used:
                 raise TypeMismatch(f"{cv.label} has weight 0 in the objective and appears in no "
                                    "constraint, so its value would be undetermined", cv.span,

@@ -66,7 +66,7 @@ from qgridlang.semantics.arrays import (
     to_values,
 )
 from qgridlang.semantics.context import Context
-from qgridlang.semantics.evaluate import DISTRIBUTIONS, Env, Suppressed
+from qgridlang.semantics.evaluate import ARRAY_FUNCTIONS, DISTRIBUTIONS, Env, Suppressed
 from qgridlang.semantics.scope import ExprData, InstanceData, ParamData, Poisoned, VarData
 from qgridlang.semantics.values import Affine, Elem, Label, Scalar, SetValue, quotient_unit
 
@@ -1028,6 +1028,8 @@ class Vectoriser:
     def _Call(self, node: ast.Call, fr: Frame) -> Any:
         if node.kwargs or node.name in _RISK_CALLS:
             raise NotVectorisable(f"{node.name}(…)")
+        if node.name in ARRAY_FUNCTIONS:  # abs, floor, … sqrt, exp, log: numpy's, as evaluate
+            return self._unary(node, fr, *ARRAY_FUNCTIONS[node.name])
         fn = getattr(self, "_fn_" + node.name, None)
         if fn is None:
             return self._rowwise(node, fr)
@@ -1116,26 +1118,6 @@ class Vectoriser:
         finite(out)
         return VNum(out.astype(float), v.unit if keep_unit else None)
 
-    def _fn_abs(self, node: ast.Call, fr: Frame) -> VNum:
-        return self._unary(node, fr, np.abs, True)
-
-    def _fn_floor(self, node: ast.Call, fr: Frame) -> VNum:
-        return self._unary(node, fr, np.floor, True)
-
-    def _fn_ceil(self, node: ast.Call, fr: Frame) -> VNum:
-        return self._unary(node, fr, np.ceil, True)
-
-    def _fn_round(self, node: ast.Call, fr: Frame) -> VNum:
-        return self._unary(node, fr, np.round, True)  # half to even, as Python's round
-
-    def _fn_sqrt(self, node: ast.Call, fr: Frame) -> VNum:
-        return self._unary(node, fr, np.sqrt, False)
-
-    def _fn_exp(self, node: ast.Call, fr: Frame) -> VNum:
-        return self._unary(node, fr, np.exp, False)
-
-    def _fn_log(self, node: ast.Call, fr: Frame) -> VNum:
-        return self._unary(node, fr, np.log, False)  # log(x <= 0) is not finite: left alone
 
 def _why(exc: BaseException) -> str:
     if isinstance(exc, QglError):
