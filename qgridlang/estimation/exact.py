@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_CUMULATIVE_TOL = 1e-12  # probabilities sum in floating point: 0.95 may be 0.9499999999999
+CUMULATIVE_TOL = 1e-12  # probabilities sum in floating point: 0.95 may be 0.9499999999999
 
 
 def expected(values: np.ndarray, probs: np.ndarray) -> float:
@@ -20,7 +20,7 @@ def var_index(values: np.ndarray, probs: np.ndarray, alpha: float) -> int:
     """Index (in ``values`` sorted ascending) of the alpha-quantile."""
     order = np.argsort(values, kind="stable")
     cdf = np.cumsum(probs[order])
-    k = int(np.searchsorted(cdf, alpha - _CUMULATIVE_TOL, side="left"))
+    k = int(np.searchsorted(cdf, alpha - CUMULATIVE_TOL, side="left"))
     return int(order[min(k, len(order) - 1)])
 
 

@@ -47,8 +47,9 @@ class Grid:
         return self.step / 2.0
 
 
-def empirical(flat: FlatModel, x: np.ndarray, expr: str) -> Empirical:
-    """The value of named expression ``expr[s]`` for every scenario ``s``, under plan ``x``."""
+def locate(flat: FlatModel, expr: str) -> tuple[list[int], str]:
+    """The rows of named expression ``expr`` in ``flat.exprs`` and its scenario set (usage
+    errors for a name that is missing or not indexed over one scenario set)."""
     rows = [k for k, e in enumerate(flat.exprs) if e.name == expr]
     if not rows:
         names = sorted({e.name for e in flat.exprs if len(e.index) == 1})
@@ -62,13 +63,19 @@ def empirical(flat: FlatModel, x: np.ndarray, expr: str) -> Empirical:
                          hint="declare the set's probabilities with `scenarios S = …` and "
                          f"index the expression over it: expr {expr}[s in S] = …")
     set_name = info.index[0]
-    probs = flat.scenarios[set_name]
-    if len(rows) != len(probs):
-        raise UsageError(f"'{expr}' is defined for {len(rows)} of the {len(probs)} scenarios "
-                         f"of {set_name}: a measure needs its value in every scenario")
+    if len(rows) != len(flat.scenarios[set_name]):
+        raise UsageError(f"'{expr}' is defined for {len(rows)} of the "
+                         f"{len(flat.scenarios[set_name])} scenarios of {set_name}: a measure "
+                         "needs its value in every scenario")
+    return rows, set_name
+
+
+def empirical(flat: FlatModel, x: np.ndarray, expr: str) -> Empirical:
+    """The value of named expression ``expr[s]`` for every scenario ``s``, under plan ``x``."""
+    rows, set_name = locate(flat, expr)
     values = flat.expr_values(x)[rows] * np.array([flat.exprs[k].report_scale for k in rows])
-    return Empirical(expr, set_name, values, np.asarray(probs, float),
-                     info.shown_unit)
+    return Empirical(expr, set_name, values, np.asarray(flat.scenarios[set_name], float),
+                     flat.exprs[rows[0]].shown_unit)
 
 
 def discretise(emp: Empirical, n: int) -> Grid:

@@ -7,6 +7,7 @@ Confidence intervals at level ``1 - alpha_conf`` (normal approximation): the sam
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,8 +30,6 @@ def estimate(m: Measure, values: np.ndarray, probs: np.ndarray, threshold: float
              resample: bool = True) -> McResult:
     """``resample``: draw ``samples`` of ``values`` by ``probs``; False: ``values`` are the
     samples already (draws of a declared distribution)."""
-    import time
-
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     draw = values[rng.choice(len(values), size=samples, p=probs / probs.sum())] if resample \

@@ -126,7 +126,7 @@ def _var_bisection(qae: Any, grid: Any, alpha: float, run: _Runner) -> int:
     while lo < hi:
         mid = (lo + hi) // 2
         p = run.tail(qae, grid, mid + 1).estimate
-        if p <= 1.0 - alpha + exact._CUMULATIVE_TOL:
+        if p <= 1.0 - alpha + exact.CUMULATIVE_TOL:
             hi = mid
         else:
             lo = mid + 1

@@ -43,22 +43,78 @@ OPTIONS: dict[str, dict[str, str]] = {
         "device": "where the circuits run: a fake IBM device under its noise model "
                   "(FakeManilaV2 …), ibm or ibm:<device> (IBM Quantum via qiskit-ibm-runtime, "
                   "saved account; ibm:Fake… is its local testing mode) (default: Aer)",
-        **{k: v for k, v in _SOURCE.items()},
+        **_SOURCE,
     },
     "mc": {
         "samples": "Monte Carlo samples (default 10000)",
         "qubits": "also report the exact value on the 2**n-point grid (default 6)",
         "alpha_conf": "1 - confidence level of the interval (default 0.05)",
         "seed": "random seed",
-        **{k: v for k, v in _SOURCE.items()},
+        **_SOURCE,
     },
-    "exact": {"qubits": "grid points 2**n for the discretised value (default 6)",
-              **{k: v for k, v in _SOURCE.items()}},
+    "exact": {"qubits": "grid points 2**n for the discretised value (default 6)", **_SOURCE},
 }
 _INTS = {"qubits": 1, "eval_qubits": 1, "shots": 1, "samples": 1, "seed": 0}
 _FLOATS = {"epsilon": (0.0, 0.5), "alpha_conf": (0.0, 1.0), "truncate": (0.0, 100.0)}
 _CHOICES = {"method": ("ae", "iqae", "mlae", "fae"), "payoff": ("exact", "exact_mc", "linear"),
             "source": ("scenarios", "declared")}
+
+
+@dataclass
+class Loss:
+    """A measure's loss for one plan: the scenarios' values, the grid an estimator reads and,
+    with ``source=declared``, the declared draws behind it (what ``qglc estimate`` and the
+    ``qae`` target both start from)."""
+
+    measure: Measure
+    emp: loss.Empirical
+    grid: loss.Grid
+    declared: dict[str, Any]
+    plan: str  # where the plan came from
+    threshold: float | None  # probability(e > x): x in the expression's unit
+
+    def discretisation(self) -> dict[str, Any]:
+        """The grid and how it was made, for reports."""
+        m, grid, declared = self.measure, self.grid, self.declared
+        disc = {"qubits": grid.n, "points": 2**grid.n, "lo": float(grid.values[0]),
+                "hi": float(grid.values[-1]),
+                # equal steps, except over several declared draws (their product by loss)
+                "step": grid.step if len(declared.get("parameters", ())) <= 1 else None,
+                "error_bound": grid.error_bound if m.kind != "probability" and not declared
+                else None, "scenarios": len(self.emp.values),
+                **{k: v for k, v in declared.items() if k not in ("sample", "measure")}}
+        if declared:  # the declared distribution's own value (continuous, untruncated)
+            disc["exact_declared"] = declared["measure"](m.kind, m.alpha, self.threshold,
+                                                         m.op)
+        return disc
+
+
+def prepare(checked: Any, m: Measure, plan: str | Path | np.ndarray | None,
+            opts: dict[str, Any]) -> Loss:
+    """The plan (a file, a column vector, or None: solve with HiGHS) and the measured loss on
+    its grid (options ``qubits``, ``source``, ``truncate``, already checked)."""
+    flat = checked.flat
+    loss.locate(flat, m.expr)  # the measure's expression first: a wrong name costs no solve
+    if plan is None:
+        from qgridlang.estimation.plan import by_solving
+
+        x, source = by_solving(checked)
+    elif isinstance(plan, np.ndarray):
+        if plan.shape != (flat.n,):
+            raise UsageError(f"a plan has {flat.n} column values, got shape {plan.shape}")
+        x, source = plan.astype(float), "given as a column vector"
+    else:
+        from qgridlang.estimation.plan import from_file
+
+        x, source = from_file(flat, Path(plan)), str(plan)
+    emp = loss.empirical(flat, x, m.expr)
+    n = int(opts.get("qubits", 6))
+    declared: dict[str, Any] = {}
+    if opts.get("source", "scenarios") == "declared":
+        grid, declared = loss.declared(flat, emp, n, opts.get("truncate"))
+    else:
+        grid = loss.discretise(emp, n)
+    return Loss(m, emp, grid, declared, source, threshold_in(m, emp.unit))
 
 
 @dataclass
@@ -139,40 +195,12 @@ def estimate(checked: Any, measure: str | Measure, backend: str = "qae",
     start = time.perf_counter()
     opts = check_options(backend, dict(options or {}))
     m = measure if isinstance(measure, Measure) else parse_measure(measure)
-    flat = checked.flat
-    # the measure's expression first: a wrong name costs no solve
-    loss.empirical(flat, np.zeros(flat.n), m.expr)
-    if plan is None:
-        from qgridlang.estimation.plan import by_solving
-
-        x, source = by_solving(checked)
-    elif isinstance(plan, np.ndarray):
-        if plan.shape != (flat.n,):
-            raise UsageError(f"a plan has {flat.n} column values, got shape {plan.shape}")
-        x, source = plan.astype(float), "given as a column vector"
-    else:
-        from qgridlang.estimation.plan import from_file
-
-        x, source = from_file(flat, Path(plan)), str(plan)
-    emp = loss.empirical(flat, x, m.expr)
-    threshold = threshold_in(m, emp.unit)
-    n = int(opts.get("qubits", 6))
-    declared: dict[str, Any] = {}
-    if opts.get("source", "scenarios") == "declared":
-        grid, declared = loss.declared(flat, emp, n, opts.get("truncate"))
-    else:
-        grid = loss.discretise(emp, n)
+    lo = prepare(checked, m, plan, opts)
+    emp, grid, declared, threshold = lo.emp, lo.grid, lo.declared, lo.threshold
     on_scen = _exact(m, emp.values, emp.probs, threshold)
     on_grid = _exact(m, grid.values, grid.probs, threshold)
-    disc = {"qubits": grid.n, "points": 2**grid.n, "lo": float(grid.values[0]),
-            "hi": float(grid.values[-1]),
-            # equal steps, except over several declared draws (their product, sorted by loss)
-            "step": grid.step if len(declared.get("parameters", ())) <= 1 else None,
-            "error_bound": grid.error_bound if m.kind != "probability" and not declared
-            else None, "scenarios": len(emp.values),
-            **{k: v for k, v in declared.items() if k not in ("sample", "measure")}}
-    if declared:  # the declared distribution's own value (continuous, untruncated)
-        disc["exact_declared"] = declared["measure"](m.kind, m.alpha, threshold, m.op)
+    disc = lo.discretisation()
+    source = lo.plan
     # exact: the grid's value, no interval (the scenarios' own value is beside it)
     out = Estimate(m.label, m.expr, emp.scenario_set, emp.unit, backend, on_grid, None,
                    on_scen, on_grid, disc, source, 0.0)

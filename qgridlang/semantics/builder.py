@@ -254,9 +254,9 @@ class Builder:
         broken = False
         got = self.vec.var(st, env, unit)  # keys and bounds with arrays, else one by one
         if got is not None:
-            keys, lo_a, hi_a = got
+            keys, lo_a, hi_a, codes = got
             data.cols = dict(zip(keys, range(start, start + len(keys)), strict=True))
-            self.vec.columns(st, data, start)
+            self.vec.columns(data, codes, start)
             self.lb.extend(lo_a.tolist())
             self.ub.extend(hi_a.tolist())
             self.kind.extend([KIND_CODE[st.kind]] * len(keys))

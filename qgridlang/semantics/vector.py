@@ -111,8 +111,6 @@ class Vectoriser:
         self._packed: dict[int, Any] = {}
         self._maps: dict[tuple[int, int], np.ndarray] = {}
         self._labels: dict[int, np.ndarray] = {}
-        self._last_codes = np.zeros(0, np.int64)
-        self._pending: tuple[ast.VarDecl, np.ndarray] | None = None
         self._lazy: dict[int, dict[int, Scalar]] = {}
         self.vectorised = 0  # declarations expanded with arrays
         self.fallbacks: list[str] = []  # declarations left to the per-element path, and why
@@ -125,26 +123,21 @@ class Vectoriser:
         return self._attempt(st, qname, env, lambda: self._constraint(st, body, env, qname))
 
     def var(self, st: ast.VarDecl, env: Env, unit: U.Unit
-            ) -> tuple[list[tuple[Label, ...]], np.ndarray, np.ndarray] | None:
-        """A variable's keys and bounds with arrays (None: use the element path)."""
+            ) -> tuple[list[tuple[Label, ...]], np.ndarray, np.ndarray, np.ndarray] | None:
+        """A variable's keys, bounds and key codes with arrays (None: use the element path)."""
         out: list[Any] = []
 
         def run() -> None:
             items = st.index.items if st.index else ()
-            fr, keys = self.frame(items, st.index.where if st.index else None, env)
-            out.extend([keys, *self._bounds(st, fr, unit)])
-            self._pending = (st, self._last_codes)
+            fr, keys, codes = self.frame(items, st.index.where if st.index else None, env)
+            out.extend([keys, *self._bounds(st, fr, unit), codes])
 
         ok = self._attempt(st, f"var {st.name}", env, run)
-        return (out[0], out[1], out[2]) if ok else None
+        return (out[0], out[1], out[2], out[3]) if ok else None
 
-    def columns(self, st: ast.VarDecl, data: VarData, start: int) -> None:
-        """The key codes of the variable :meth:`var` just expanded (its frame gave them), so
-        that its first use needs no pass over its keys in Python."""
-        if self._pending is None or self._pending[0] is not st:
-            return
-        codes = self._pending[1]
-        self._pending = None
+    def columns(self, data: VarData, codes: np.ndarray, start: int) -> None:
+        """Keep the key codes :meth:`var` gave for ``data`` (columns ``start ..``), so that its
+        first use needs no pass over its keys in Python."""
         order = np.argsort(codes, kind="stable")
         n = codes.shape[0]
         self._packed[id(data) * 2] = KeyCodes(codes[order], order,
@@ -183,7 +176,7 @@ class Vectoriser:
         out: list[Any] = []
 
         def run() -> None:
-            fr, keys = self.frame(items, where, env)
+            fr, keys, _ = self.frame(items, where, env)
             v = self.scalar(value, fr)  # a Split (rows in different units) falls back
             out_unit = unit if unit is not None else v.unit
             f = U.convert(v.unit, out_unit, value.span, f"parameter '{name}'")
@@ -274,7 +267,7 @@ class Vectoriser:
                     qname: str) -> None:
         items = st.index.items if st.index else ()
         where = st.index.where if st.index else None
-        fr, keys = self.frame(items, where, env)
+        fr, keys, _ = self.frame(items, where, env)
         parts = self._top(fr, lambda f: self._rows(body, f))
         # rows in the per-element order: by top-level row, then by comparison
         tops = np.concatenate([p[0] for p in parts])
@@ -417,9 +410,9 @@ class Vectoriser:
 
     # ---- frames ------------------------------------------------------------------------------
     def frame(self, items: tuple[ast.Iterator, ...], where: ast.Expr | None, env: Env
-              ) -> tuple[Frame, list[tuple[Label, ...]]]:
-        """Every binding of a declaration's index (and its keys), as the element path orders
-        them."""
+              ) -> tuple[Frame, list[tuple[Label, ...]], np.ndarray]:
+        """Every binding of a declaration's index, as the element path orders them: the frame,
+        its keys, and the keys as integer codes over the declared sets."""
         names = set(env.bind)
         doms: list[SetValue] = []
         for it in items:
@@ -439,11 +432,10 @@ class Vectoriser:
         code = np.zeros(fr.n, np.int64)
         for d, p in zip(doms, pos, strict=True):
             code = code * len(d.elements) + p
-        self._last_codes = code  # the keys as codes over the declared sets (see columns())
         labels = [self._label_array(d)[p] for d, p in zip(doms, pos, strict=True)]
         keys: list[tuple[Label, ...]] = list(zip(*(lab.tolist() for lab in labels),
                                                  strict=True)) if labels else [()] * fr.n
-        return fr, keys
+        return fr, keys, code
 
     def _expand(self, fr: Frame, items: tuple[ast.Iterator, ...], doms: list[SetValue]
                 ) -> tuple[Frame, list[np.ndarray]]:

@@ -68,10 +68,9 @@ class QaeTarget(Target):
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[QaeProgram, None]:
         from qgridlang.compilers import qae
-        from qgridlang.estimation import exact, loss
+        from qgridlang.estimation import exact
         from qgridlang.estimation.measure import parse_measure
-        from qgridlang.estimation.plan import by_solving, from_file
-        from qgridlang.estimation.run import check_options
+        from qgridlang.estimation.run import check_options, prepare
 
         extra = dict(options.extra)
         text = extra.pop("measure", None)
@@ -83,27 +82,17 @@ class QaeTarget(Target):
         device = extra.pop("device", None)
         opts = check_options("qae", {k: v for k, v in extra.items()
                                      if k in ("qubits", "payoff", "source", "truncate")})
-        loss.empirical(flat, np.zeros(flat.n), m.expr)  # a wrong name costs no solve
-        if plan is None:
-            x, source = by_solving(SimpleNamespace(flat=flat, timings={}))
-        else:
-            x, source = from_file(flat, Path(str(plan))), str(plan)
-        emp = loss.empirical(flat, x, m.expr)
-        n = int(opts.get("qubits", 6))
-        declared: dict[str, Any] = {}
-        if opts.get("source") == "declared":
-            grid, declared = loss.declared(flat, emp, n, opts.get("truncate"))
-        else:
-            grid = loss.discretise(emp, n)
+        lo = prepare(SimpleNamespace(flat=flat, timings={}), m,
+                     None if plan is None else Path(str(plan)), opts)
+        grid = lo.grid
         lossgrid = qae.LossGrid(grid.probs, grid.values)
         payoff = str(opts.get("payoff", "exact"))
         if m.kind == "expected":
             oracle = qae.expectation_oracle(lossgrid, payoff)
         elif m.kind == "probability":
             from qgridlang.estimation.quantum import threshold_index
-            from qgridlang.estimation.run import threshold_in
 
-            at = threshold_in(m, grid.unit)
+            at = lo.threshold
             assert at is not None  # a probability measure has its threshold
             k, _ = threshold_index(grid.values, at, str(m.op))
             oracle = qae.tail_probability_oracle(lossgrid, min(max(k, 0), len(grid.values)))
@@ -113,12 +102,9 @@ class QaeTarget(Target):
             oracle = qae.tail_probability_oracle(lossgrid, k) if m.kind == "var" else \
                 qae.expectation_oracle(lossgrid, payoff, threshold_index=k)
         grover = qae.grover_operator(oracle)
-        disc = {"qubits": grid.n, "points": 2**grid.n, "lo": float(grid.values[0]),
-                "hi": float(grid.values[-1]), "step": grid.step, "unit": grid.unit,
-                "scenarios": len(emp.values),
-                **{k: v for k, v in declared.items() if k not in ("sample", "measure")}}
+        disc = {**lo.discretisation(), "unit": grid.unit}
         device = None if device in (None, "none") else str(device)
-        program = QaeProgram(m.label, oracle, grover, disc, source,
+        program = QaeProgram(m.label, oracle, grover, disc, lo.plan,
                              qae.resources(oracle.circuit, device),
                              qae.resources(grover, device))
         return program, None
