@@ -202,14 +202,21 @@ class PortDecl(Node):
     name: str
     index: IndexSpec | None = None
     value: Expr
+    terminal: str | None = None  # `port a.p[…]`: attached to the bus at terminal a
 
 
 class NodeDecl(Node):
     name: str
     index: IndexSpec | None = None
+    collects: str | None = None  # `node reactive of q`: the ports named q (None: every other)
 
 
-ComponentStmt = Union[ParamDecl, VarDecl, ExprDecl, ConstraintDecl, PortDecl, NodeDecl]  # noqa: UP007
+class IgnoreDecl(Node):
+    names: tuple[str, ...]  # `ignore q`: ports of these names are dropped at this bus
+
+
+ComponentStmt = Union[  # noqa: UP007
+    ParamDecl, VarDecl, ExprDecl, ConstraintDecl, PortDecl, NodeDecl, IgnoreDecl]
 
 
 class ComponentDecl(Node):
@@ -217,6 +224,13 @@ class ComponentDecl(Node):
     params: tuple[CParam, ...]
     over: str | None
     body: tuple[ComponentStmt, ...]
+    variant: str | None = None  # `component line for dc (…)`: used under `network flow = dc`
+    terminals: tuple[str, ...] = ()  # `between a, b`
+
+
+class NetworkDecl(Node):
+    option: str  # "flow"
+    value: str  # "transport" | "dc" | "lindistflow"
 
 
 class Binding(Node):
@@ -263,7 +277,7 @@ class QuantumBlock(Node):
 
 Statement = Union[  # noqa: UP007
     ModelDecl, Import, Use, SetDecl, ParamDecl, VarDecl, ExprDecl, ConstraintDecl, Objective,
-    ComponentDecl, Instance, ScenariosDecl, QuantumBlock,
+    ComponentDecl, Instance, ScenariosDecl, QuantumBlock, NetworkDecl,
 ]
 
 

@@ -34,6 +34,8 @@ class CheckedModel:
     # how the checker expanded declarations: how many with arrays, which one by one and why
     # (see qgridlang.semantics.vector)
     expansion: dict[str, Any] = field(default_factory=dict)
+    # the network's buses and branches (qgridlang.semantics.network); None without buses
+    network: Any = None
 
     @property
     def warnings(self) -> list[QglWarning]:
@@ -107,8 +109,11 @@ def _build(b: Builder, statements: list[Any], errors: ErrorCollector, text: str,
     flat = b.flat()
     ir = summarize(b, flat)
     t2 = time.perf_counter()
+    from qgridlang.semantics.network import build as build_network
+
     return CheckedModel(ir, flat, text, file, {"parse": t1 - t0, "check": t2 - t1},
-                        {"vectorised": b.vec.vectorised, "fallbacks": list(b.vec.fallbacks)})
+                        {"vectorised": b.vec.vectorised, "fallbacks": list(b.vec.fallbacks)},
+                        build_network(b))
 
 
 def check_file(path: str | Path, overrides: dict[str, str] | None = None,

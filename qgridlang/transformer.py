@@ -212,8 +212,22 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
         over_toks = [c for c in ch[1:] if isinstance(c, Token) and c.type == "NAME"]
         body = tuple(c for c in ch if isinstance(c, ast.Node) and not _is(c, ast.CParam))
         over = str(over_toks[0]) if over_toks else None
+        variant = next((c[1] for c in ch if isinstance(c, tuple) and c[0] == "variant"), None)
+        terminals = next((c[1] for c in ch if isinstance(c, tuple) and c[0] == "terminals"), ())
         return ast.ComponentDecl(span=self.span(meta), name=str(ch[0]), params=params, over=over,
-                                 body=body)
+                                 body=body, variant=variant, terminals=terminals)
+
+    def variant(self, meta: Meta, ch: list[Any]) -> tuple[str, str]:
+        return ("variant", str(ch[0]))
+
+    def terminals(self, meta: Meta, ch: list[Any]) -> tuple[str, tuple[str, ...]]:
+        return ("terminals", tuple(str(c) for c in ch))
+
+    def network_decl(self, meta: Meta, ch: list[Any]) -> ast.NetworkDecl:
+        return ast.NetworkDecl(span=self.span(meta), option=str(ch[0]), value=str(ch[1]))
+
+    def ignore_decl(self, meta: Meta, ch: list[Any]) -> ast.IgnoreDecl:
+        return ast.IgnoreDecl(span=self.span(meta), names=tuple(str(c) for c in ch))
 
     def cparam(self, meta: Meta, ch: list[Any]) -> ast.CParam:
         index = next((c for c in ch if _is(c, ast.IndexSpec)), None)
@@ -224,12 +238,17 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
                           default=rest[0] if rest else None)
 
     def port_decl(self, meta: Meta, ch: list[Any]) -> ast.PortDecl:
-        index = ch[1] if len(ch) == 3 else None
-        return ast.PortDecl(span=self.span(meta), name=str(ch[0]), index=index, value=ch[-1])
+        names = [str(c) for c in ch if isinstance(c, Token) and c.type == "NAME"]
+        index = next((c for c in ch if _is(c, ast.IndexSpec)), None)
+        terminal, name = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+        return ast.PortDecl(span=self.span(meta), name=name, index=index, value=ch[-1],
+                            terminal=terminal)
 
     def node_decl(self, meta: Meta, ch: list[Any]) -> ast.NodeDecl:
-        return ast.NodeDecl(span=self.span(meta), name=str(ch[0]),
-                            index=ch[1] if len(ch) > 1 else None)
+        index = next((c for c in ch if _is(c, ast.IndexSpec)), None)
+        names = [str(c) for c in ch if isinstance(c, Token) and c.type == "NAME"]
+        return ast.NodeDecl(span=self.span(meta), name=names[0], index=index,
+                            collects=names[1] if len(names) > 1 else None)
 
     def instance(self, meta: Meta, ch: list[Any]) -> ast.Instance:
         names = [c for c in ch if isinstance(c, Token) and c.type == "NAME"]

@@ -41,6 +41,7 @@ from qgridlang.semantics import report_units as R
 from qgridlang.semantics import units as U
 from qgridlang.semantics.components import instantiate
 from qgridlang.semantics.evaluate import Env, Evaluator, Suppressed
+from qgridlang.semantics.network import check_radial
 from qgridlang.semantics.params import check_param_bounds, declare_param, declare_scenarios
 from qgridlang.semantics.positive import Positive
 from qgridlang.semantics.quantum import quantum_spec
@@ -82,6 +83,9 @@ class Builder:
         self.positive = Positive(self)
         self.model = Scope()
         self.components: dict[str, ast.ComponentDecl] = {}
+        self.variants: dict[tuple[str, str], ast.ComponentDecl] = {}  # (name, formulation)
+        self.network: ast.NetworkDecl | None = None
+        self.branches: list[tuple[Scope, Span]] = []  # two-terminal instances (lines)
         self.overrides = dict(overrides or {})
         self.used_overrides: set[str] = set()
         self.model_name = "model"
@@ -112,8 +116,11 @@ class Builder:
         for st in statements:
             if isinstance(st, ast.ComponentDecl):
                 self.guard(lambda st=st: self._component(st), [])
+        for st in statements:  # before any instance: it chooses the components' variants
+            if isinstance(st, ast.NetworkDecl):
+                self.guard(lambda st=st: self._network(st), [])
         for st in statements:
-            if not isinstance(st, ast.ComponentDecl):
+            if not isinstance(st, ast.ComponentDecl | ast.NetworkDecl):
                 self.guard(lambda st=st: self.statement(st, self.model), _defined(st), node=st)
         # Named expressions are lazy; evaluate every element here, inside the guard, so their
         # errors are collected with the rest (and risk measures they use exist before the
@@ -122,6 +129,7 @@ class Builder:
             self.guard(functools.partial(self._evaluate_expr, data), [], data.scope,
                        node=data.node, bound=data.names)
         self.guard(self._bus_balances, [])
+        self.guard(lambda: check_radial(self), [])
         self.guard(self.risk.check_usage, [])
         self.guard(self.positive.check_usage, [])
         self.guard(self._quantum, [])
@@ -174,9 +182,34 @@ class Builder:
         self.qspec = quantum_spec(self)
 
     def _component(self, st: ast.ComponentDecl) -> None:
+        if st.variant is not None:
+            if (st.name, st.variant) in self.variants:
+                raise TypeMismatch(f"component '{st.name}' for {st.variant} is already declared",
+                                   st.span)
+            self.variants[(st.name, st.variant)] = st
+            return
         if st.name in self.components:
             raise TypeMismatch(f"component '{st.name}' is already declared", st.span)
         self.components[st.name] = st
+
+    @property
+    def network_flow(self) -> str:
+        """The network's power-flow formulation (`network flow = …`; transport without one)."""
+        return self.network.value if self.network is not None else "transport"
+
+    def _network(self, st: ast.NetworkDecl) -> None:
+        if st.option != "flow":
+            raise UnknownName(f"unknown network option '{st.option}'", st.span,
+                              "write `network flow = transport | dc | lindistflow`")
+        if self.network is not None:
+            raise TypeMismatch("a model has one `network` statement", st.span,
+                               f"the first is at line {self.network.span.line}")
+        known = {v for (_, v) in self.variants} | {"transport"}
+        if st.value not in known:
+            raise UnknownName(f"no component has a variant for `network flow = {st.value}`",
+                              st.span, did_you_mean(st.value, known) or
+                              f"known formulations: {', '.join(sorted(known))}")
+        self.network = st
 
     def statement(self, st: ast.Statement, scope: Scope) -> None:
         env = Env(scope)
@@ -472,13 +505,14 @@ class Builder:
 
     # ---- buses ----------------------------------------------------------------------------
     def _bus_balances(self) -> None:
-        for bus in self.buses:
-            assert bus.node is not None and bus.over is not None
-            name, span = bus.node
+        for bus, node in ((bus, node) for bus in self.buses for node in bus.nodes):
+            assert bus.over is not None
+            name, span = node.name, node.span
+            attached = bus.attached.get(name, [])
             first = len(self.rows)
             for t in bus.over.elements:
                 total: Affine | None = None
-                for port in bus.attached:
+                for port in attached:
                     v = self.expr_value(port, (t,), port.span)
                     v = v if isinstance(v, Affine) else Affine({}, {}, float(v.value), v.unit)
                     if total is None:
@@ -488,8 +522,8 @@ class Builder:
                 if total is not None:
                     self._row(total, Scalar(0.0), Scalar(0.0), bus.prefix + name, (t,), span,
                               span)
-            if bus.attached:  # the balance is in the first port's unit: report it like that port
-                self._report_rows(first, bus.attached[0].scope.user_units, (bus.over.name,))
+            if attached:  # the balance is in the first port's unit: report it like that port
+                self._report_rows(first, attached[0].scope.user_units, (bus.over.name,))
 
     # ---- assembly -------------------------------------------------------------------------
     def flat(self) -> FlatModel:

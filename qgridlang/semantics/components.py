@@ -15,16 +15,37 @@ from qgridlang.semantics import units as U
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import Env, Suppressed
 from qgridlang.semantics.report_units import record_binding
-from qgridlang.semantics.scope import InstanceData, Key, ParamData, Scope
+from qgridlang.semantics.scope import (
+    BusNode,
+    ExprData,
+    InstanceData,
+    Key,
+    ParamData,
+    Scope,
+)
 from qgridlang.semantics.values import Scalar, SetValue
 
 
+def component_for(b: Context, st: ast.Instance) -> ast.ComponentDecl:
+    """The declaration an instance is made from: the variant for the model's network formulation
+    (`component line for dc (…)` under `network flow = dc`) where one exists, else the plain one."""
+    flow = b.network_flow
+    comp = b.variants.get((st.type_name, flow)) or b.components.get(st.type_name)
+    if comp is not None:
+        return comp
+    has = sorted(v for (n, v) in b.variants if n == st.type_name)
+    if has:
+        raise TypeMismatch(f"component '{st.type_name}' has no variant for `network flow = "
+                           f"{flow}` (it has: {', '.join(has)})", st.span,
+                           f"declare `component {st.type_name} for {flow} (…)`, or choose "
+                           f"`network flow = {has[0]}`")
+    raise UnknownName(f"unknown component '{st.type_name}'", st.span,
+                      did_you_mean(st.type_name, b.components) or
+                      "declare it with `component …`, or `use stdlib`")
+
+
 def instantiate(b: Context, st: ast.Instance, env: Env) -> None:
-    comp = b.components.get(st.type_name)
-    if comp is None:
-        raise UnknownName(f"unknown component '{st.type_name}'", st.span,
-                          did_you_mean(st.type_name, b.components) or
-                          "declare it with `component …`, or `use stdlib`")
+    comp = component_for(b, st)
     items = st.index.items if st.index else ()
     where = st.index.where if st.index else None
     inst = InstanceData(st.name, comp, b.ev.domains(items, env), st.span)
@@ -35,17 +56,36 @@ def instantiate(b: Context, st: ast.Instance, env: Env) -> None:
             raise UnknownName(f"component '{comp.name}' has no parameter '{bd.name}'", bd.span,
                               did_you_mean(bd.name, known) or
                               f"its parameters: {', '.join(sorted(known)) or 'none'}")
+    if comp.terminals and len(st.buses) != len(comp.terminals):
+        raise TypeMismatch(f"{comp.name} '{st.name}' connects {len(comp.terminals)} buses "
+                           f"(terminals {', '.join(comp.terminals)})", st.span,
+                           f"write `{st.type_name} {st.name} between BUS1, BUS2 {{ … }}`")
     for e2, key, _ in b.ev.iterate(items, where, env, (f"{st.type_name} {st.name}",
                                                        "instances", st.span)):
         prefix = f"{env.scope.prefix}{st.name}{_show(key)}."
-        scope = Scope(prefix=prefix, over=over, over_name=comp.over, component=comp.name)
+        scope = Scope(prefix=prefix, over=over, over_name=comp.over, component=comp.name,
+                      decl=comp)
         _bind_params(b, st, comp, scope, e2)
+        if comp.terminals:
+            _terminals(b, st, comp, scope, e2)
         for stmt in comp.body:
             b.guard(lambda stmt=stmt, scope=scope: _body(b, stmt, scope), _names(stmt), scope,
                     node=stmt)
         inst.scopes[key] = scope
         _attach(b, st, scope, e2)
     env.scope.define(st.name, inst, st.span)
+
+
+def _terminals(b: Context, st: ast.Instance, comp: ast.ComponentDecl, scope: Scope,
+               env: Env) -> None:
+    """``between a, b``: the body sees each connected bus under its terminal's name."""
+    for name, ref in zip(comp.terminals, st.buses, strict=True):
+        bus = _bus(b, ref, env)
+        scope.terminals[name] = bus
+        scope.define(name, InstanceData(bus.prefix[:-1], bus.decl, [], ref.span, {(): bus}),
+                     comp.span)
+    if len(comp.terminals) == 2:
+        b.branches.append((scope, st.span))
 
 
 def _over_set(b: Context, st: ast.Instance, comp: ast.ComponentDecl, env: Env
@@ -163,14 +203,36 @@ def _indexed_binding(b: Context, cp: ast.CParam, bd: ast.Binding, sets: list[Set
 def _body(b: Context, stmt: ast.ComponentStmt, scope: Scope) -> None:
     env = Env(scope)
     if isinstance(stmt, ast.PortDecl):
-        data = b.declare_expr(stmt, env, stmt.name, None, stmt.value, is_port=True)
+        decl = scope.decl
+        if stmt.terminal is not None and stmt.terminal not in scope.terminals:
+            raise UnknownName(f"'{stmt.terminal}' is not a terminal of '{decl.name}'", stmt.span,
+                              f"its terminals: {', '.join(decl.terminals)}" if decl.terminals
+                              else f"declare them: component {decl.name}(…) between a, b")
+        if stmt.terminal is None and decl.terminals:
+            raise TypeMismatch(f"a port of '{decl.name}' attaches to one of its terminals",
+                               stmt.span, f"write `port {decl.terminals[0]}.{stmt.name}[…] = …`")
+        name = f"{stmt.terminal}.{stmt.name}" if stmt.terminal else stmt.name
+        data = b.declare_expr(stmt, env, name, None, stmt.value, is_port=True)
+        data.port, data.terminal = stmt.name, stmt.terminal
         scope.ports.append(data)
     elif isinstance(stmt, ast.NodeDecl):
         if scope.over is None:
             raise TypeMismatch("a node (bus balance) needs the component to run `over` a time "
                                "set", stmt.span)
-        scope.node = (stmt.name, stmt.span)
-        b.buses.append(scope)
+        for other in scope.nodes:
+            if other.name == stmt.name:
+                raise TypeMismatch(f"node '{stmt.name}' is already declared", stmt.span)
+            if other.collects == stmt.collects:
+                raise TypeMismatch(f"node '{other.name}' already collects "
+                                   + (f"the ports named {stmt.collects}" if stmt.collects
+                                      else "every other port"), stmt.span,
+                                   "a bus has one balance per port name, and at most one "
+                                   "without `of`")
+        if not scope.nodes:
+            b.buses.append(scope)
+        scope.nodes.append(BusNode(stmt.name, stmt.span, stmt.collects))
+    elif isinstance(stmt, ast.IgnoreDecl):
+        scope.ignores.update(stmt.names)
     else:
         b.statement(stmt, scope)
 
@@ -178,26 +240,75 @@ def _body(b: Context, stmt: ast.ComponentStmt, scope: Scope) -> None:
 def _names(stmt: ast.ComponentStmt) -> list[str]:
     if isinstance(stmt, ast.ParamDecl):
         return [h.name for h in stmt.heads]
+    if isinstance(stmt, ast.IgnoreDecl):
+        return []
+    if isinstance(stmt, ast.PortDecl) and stmt.terminal:
+        return [f"{stmt.terminal}.{stmt.name}"]
     return [stmt.name]
 
 
 def _attach(b: Context, st: ast.Instance, scope: Scope, env: Env) -> None:
+    if scope.terminals:  # each port names its terminal
+        for port in scope.ports:
+            assert port.terminal is not None
+            _connect(st, port, scope.terminals[port.terminal])
+        return
     if not st.buses:
         return
     buses = [_bus(b, ref, env) for ref in st.buses]
     ports = scope.ports
-    if len(buses) == 1 and len(ports) != 1:
-        raise TypeMismatch(f"'{st.name}' has {len(ports)} ports; `at` connects exactly one",
-                           st.span, "use `between a, b` for a two-port component")
-    if len(buses) > 1 and len(ports) != len(buses):
+    if len(buses) == 1:
+        if not ports:
+            raise TypeMismatch(f"'{st.name}' has no ports to connect", st.span)
+        taken: dict[str, str] = {}
+        for port in ports:  # each port to the balance that collects its name
+            node = _connect(st, port, buses[0])
+            if node is not None and node in taken:
+                raise TypeMismatch(f"ports '{taken[node]}' and '{port.port}' of '{st.name}' would "
+                                   f"both go to balance '{node}' of bus "
+                                   f"'{buses[0].prefix[:-1]}'", st.span,
+                                   "use `between a, b` for a two-port component, or give the "
+                                   "bus a node for the other port (`node reactive of q`)")
+            if node is not None:
+                taken[node] = port.port
+        return
+    if len(ports) != len(buses):
         raise TypeMismatch(f"'{st.name}' has {len(ports)} ports but connects {len(buses)} "
                            "buses", st.span)
-    for port, bus in zip(ports, buses, strict=True):
-        if bus.over is None or len(port.sets) != 1 or port.sets[0] is None or \
-                port.sets[0].elements != bus.over.elements:
-            raise DimensionMismatch(f"port '{port.name}' must be indexed over the bus's time set",
-                                    port.span)
-        bus.attached.append(port)
+    for port, bus in zip(ports, buses, strict=True):  # in declaration order
+        _connect(st, port, bus)
+
+
+def _connect(st: ast.Instance, port: ExprData, bus: Scope) -> str | None:
+    """Attach a port to the balance of ``bus`` that collects its name; None: the bus ignores
+    ports of that name."""
+    if bus.over is None or len(port.sets) != 1 or port.sets[0] is None or \
+            port.sets[0].elements != bus.over.elements:
+        raise DimensionMismatch(f"port '{port.port}' must be indexed over the bus's time set",
+                                port.span)
+    node = route(bus, port.port)
+    if node is None:
+        return None
+    if node == "":
+        names = ", ".join(n.name + (f" (of {n.collects})" if n.collects else "")
+                          for n in bus.nodes)
+        raise TypeMismatch(f"bus '{bus.prefix[:-1]}' has no balance for port '{port.port}' of "
+                           f"'{st.name}' (its balances: {names})", st.span,
+                           f"declare `node NAME of {port.port}` or `ignore {port.port}` in the "
+                           "bus's component")
+    bus.attached.setdefault(node, []).append(port)
+    return node
+
+
+def route(bus: Scope, port: str) -> str | None:
+    """The node of ``bus`` that collects ports named ``port``: the one declared ``of port``, else
+    None when the bus ignores that name, else the node without ``of``; "" when there is none."""
+    for n in bus.nodes:
+        if n.collects == port:
+            return n.name
+    if port in bus.ignores:
+        return None
+    return next((n.name for n in bus.nodes if n.collects is None), "")
 
 
 def _bus(b: Context, ref: ast.Ref, env: Env) -> Scope:
@@ -216,7 +327,7 @@ def _bus(b: Context, ref: ast.Ref, env: Env) -> Scope:
                                                    if isinstance(v, Inst)]))
     key = b.ev.key(part.index, item.sets, env, part.name, part.span) if part.index else ()
     scope = item.scopes.get(key)
-    if scope is None or scope.node is None:
+    if scope is None or not scope.nodes:
         raise TypeMismatch(f"'{ref.dotted}' is not a bus (its component declares no `node`)",
                            ref.span)
     return scope

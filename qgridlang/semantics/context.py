@@ -64,6 +64,15 @@ class Context(Protocol):
     def components(self) -> dict[str, ast.ComponentDecl]: ...
 
     @property
+    def variants(self) -> dict[tuple[str, str], ast.ComponentDecl]: ...
+
+    @property
+    def network_flow(self) -> str: ...  # `network flow = …` (transport without one)
+
+    @property
+    def branches(self) -> list[tuple[Scope, Span]]: ...  # two-terminal instances
+
+    @property
     def time_sets(self) -> list[SetValue]: ...
 
     @property

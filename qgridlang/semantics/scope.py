@@ -66,8 +66,22 @@ class ExprData:
     names: tuple[str, ...] = ()  # index variable names
     cache: dict[Key, Scalar | Affine] = field(default_factory=dict)
     is_port: bool = False
+    port: str = ""  # a port's own name (`p`, `q`): the bus node that collects it
+    terminal: str | None = None  # `port a.p`: attached to the bus at terminal a
     env: Any = None  # the Env the declaration was made in
     busy: bool = False  # set while evaluating, to catch self-reference
+
+
+@dataclass(frozen=True)
+class BusNode:
+    """One balance of a bus: the row ``bus.name[t]`` sums the ports it collects."""
+
+    name: str
+    span: Span
+    collects: str | None  # a port name (`of q`); None: every port no other node collects
+
+    def route(self, port: str) -> bool:
+        return self.collects is None or self.collects == port
 
 
 @dataclass(eq=False)
@@ -100,9 +114,14 @@ class Scope:
     over: SetValue | None = None  # the component's time set
     over_name: str | None = None
     ports: list[ExprData] = field(default_factory=list)
-    node: tuple[str, Span] | None = None  # a bus: (balance constraint name, span)
-    attached: list[ExprData] = field(default_factory=list)  # ports attached to this bus
+    # a bus: its balances (`node balance`, `node reactive of q`), the port names it drops
+    # (`ignore q`) and the ports attached to each balance, by node name
+    nodes: list[BusNode] = field(default_factory=list)
+    ignores: set[str] = field(default_factory=set)
+    attached: dict[str, list[ExprData]] = field(default_factory=dict)
     component: str | None = None
+    decl: Any = None  # the component declaration (the variant) this instance was made from
+    terminals: dict[str, Scope] = field(default_factory=dict)  # `between a, b`: the buses
     # parameter -> the unit of the value the user bound it to (results are reported in it)
     user_units: dict[str, Unit] = field(default_factory=dict)
 

@@ -40,7 +40,7 @@ def summarize(b: Builder, flat: FlatModel) -> ModelIR:
                                       index=[s.name if s else "?" for s in item.sets],
                                       unit=U.unit_text(item.unit), entries=len(item.data)))
             elif isinstance(item, InstanceData):
-                bus = any(s.node is not None for s in item.scopes.values())
+                bus = any(s.nodes for s in item.scopes.values())
                 instances.append(InstanceIR(span=item.span, name=scope.prefix + name,
                                             component=item.component.name,
                                             count=len(item.scopes), bus=bus))
