@@ -261,8 +261,8 @@ def _attach(b: Context, st: ast.Instance, scope: Scope, env: Env) -> None:
         if not ports:
             raise TypeMismatch(f"'{st.name}' has no ports to connect", st.span)
         taken: dict[str, str] = {}
-        for port in ports:  # each port to the balance that collects its name
-            node = _connect(st, port, buses[0])
+        for port in ports:  # each port to the balance that collects its name, checked first
+            node = _route_checked(st, port, buses[0])
             if node is not None and node in taken:
                 raise TypeMismatch(f"ports '{taken[node]}' and '{port.port}' of '{st.name}' would "
                                    f"both go to balance '{node}' of bus "
@@ -271,6 +271,8 @@ def _attach(b: Context, st: ast.Instance, scope: Scope, env: Env) -> None:
                                    "bus a node for the other port (`node reactive of q`)")
             if node is not None:
                 taken[node] = port.port
+        for port in ports:
+            _connect(st, port, buses[0])
         return
     if len(ports) != len(buses):
         raise TypeMismatch(f"'{st.name}' has {len(ports)} ports but connects {len(buses)} "
@@ -279,16 +281,20 @@ def _attach(b: Context, st: ast.Instance, scope: Scope, env: Env) -> None:
         _connect(st, port, bus)
 
 
-def _connect(st: ast.Instance, port: ExprData, bus: Scope) -> str | None:
-    """Attach a port to the balance of ``bus`` that collects its name; None: the bus ignores
-    ports of that name."""
+def _connect(st: ast.Instance, port: ExprData, bus: Scope) -> None:
+    """Attach a port to the balance of ``bus`` that collects its name (or drop it where the bus
+    ignores that name)."""
+    node = _route_checked(st, port, bus)
+    if node is not None:
+        bus.attached.setdefault(node, []).append(port)
+
+
+def _route_checked(st: ast.Instance, port: ExprData, bus: Scope) -> str | None:
     if bus.over is None or len(port.sets) != 1 or port.sets[0] is None or \
             port.sets[0].elements != bus.over.elements:
         raise DimensionMismatch(f"port '{port.port}' must be indexed over the bus's time set",
                                 port.span)
     node = route(bus, port.port)
-    if node is None:
-        return None
     if node == "":
         names = ", ".join(n.name + (f" (of {n.collects})" if n.collects else "")
                           for n in bus.nodes)
@@ -296,7 +302,6 @@ def _connect(st: ast.Instance, port: ExprData, bus: Scope) -> str | None:
                            f"'{st.name}' (its balances: {names})", st.span,
                            f"declare `node NAME of {port.port}` or `ignore {port.port}` in the "
                            "bus's component")
-    bus.attached.setdefault(node, []).append(port)
     return node
 
 
