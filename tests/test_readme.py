@@ -102,6 +102,14 @@ QGL_CONTEXTS: dict[str, tuple[str, str]] = {
         + "param rating[PV]: kW = {a1: 300, a2: 200}\n"
         + "param pv_pu[T] = {1: 0, 2: 0.4, 3: 0.8, 4: 0.2}\n"
         + "param demand[T]: kW = {1: 400, 2: 450, 3: 500, 4: 420}\n", ""),
+    "network flow = lindistflow": (
+        "use stdlib\n" + T4 + "set B = 1..3\nset L = 1..2\n"
+        + "param fb[L] = {1: 1, 2: 2}\nparam tb[L] = {1: 2, 2: 3}\n"
+        + "param r[L]: ohm = {1: 0.5, 2: 0.8}\nparam x[L]: ohm = {1: 0.3, 2: 0.5}\n"
+        + "param pd[B]: kW = {1: 0, 2: 300, 3: 200}\nparam qd[B]: kvar = {1: 0, 2: 100, 3: 80}\n"
+        + "param shape[T] = {1: 0.6, 2: 0.8, 3: 1, 4: 0.7}\n"
+        + "param pv_profile[T]: kW = {1: 0, 2: 100, 3: 200, 4: 50}\n"
+        + "param price[T]: $/MWh = {1: 40, 2: 60, 3: 80, 4: 50}\n", ""),
     "set S = 1..1000": (
         T4 + "param demand[T]: MW = {1: 100, 2: 120, 3: 130, 4: 110}\n"
         + "param pv_forecast[T]: MW = {1: 0, 2: 20, 3: 40, 4: 10}\n"
