@@ -346,9 +346,29 @@ def _message(status: Status, highs_status: str, run_status: Any, log: _Log,
     return ""
 
 
+def _qp_budget(milp: Any) -> int:
+    """Active-set iterations a continuous QP gets before it counts as stalled."""
+    return 10_000 + 50 * (int(milp.n) + len(milp.row_lo))
+
+
 def _solve_once(milp: Any, options: Options, hessian: bool) -> RawResult:
     s = _highs(options)
+    qp = hessian and not milp.integer.any()
+    if qp:
+        s.h.setOptionValue("qp_iteration_limit", _qp_budget(milp))
     raw = _run(s, build_model(milp, hessian))
+    if qp and raw.info.get("highs_status") == "kIterationLimit" and not interrupt.requested():
+        # HiGHS 1.16's active-set QP solver can cycle at a degenerate optimum under its default
+        # Hessian regularisation (1e-7; ERGO-Code/HiGHS#1583, #2383): pandapower's RTS-24 DC
+        # OPF made 884,020 iterations in 60 s at its optimum (61001.24 $/h) without stopping,
+        # and ends in 42 without the regularisation. One retry without it, and without the
+        # iteration budget (a QP that needs more iterations than that finishes there).
+        again = _highs(options)
+        again.h.setOptionValue("qp_regularization_value", 0.0)
+        retry = _run(again, build_model(milp, hessian))
+        if retry.status != Status.ERROR:
+            retry.info["qp_regularization"] = 0.0
+            s, raw = again, retry
     if milp.integer.any():
         raw.duals = None
     if raw.status == Status.INFEASIBLE_OR_UNBOUNDED and not interrupt.requested():
