@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "qgl models.", epilog=_EXIT_HELP)
     p.add_argument("--version", action="version", version=f"qglc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                           metavar="{check,compile,solve,estimate,targets}")
+                           metavar="{check,compile,solve,estimate,sample-responses,price-search,"
+                                   "targets}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "table)")
     _common(e)
     _limit_options(e)
+    _datasets_parsers(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
                        "each is available here.")
@@ -391,6 +393,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _targets(args)
     if args.command == "check":
         return _check(args)
+    if args.command in ("sample-responses", "price-search"):
+        return _datasets(args)
     from qgridlang.checker import check_file
 
     checked = check_file(args.file, _overrides(args.set))
@@ -699,6 +703,188 @@ def _source_lines(file: str, cache: dict[str, list[str]]) -> list[str]:
         except OSError:
             pass
     return cache[file]
+
+
+# ---- data sets over community models (qgridlang.datasets): sample-responses, price-search ----
+
+
+def _datasets_parsers(sub: Any) -> None:
+    r = sub.add_parser("sample-responses", help="solve a community model for N sampled price "
+                       "vectors (dask) and write the data set",
+                       description="Draw N price vectors (the mean price times one plus a "
+                       "smooth random perturbation, projected onto the price bounds and the "
+                       "mean price), solve the community's MILP for each on dask, and write "
+                       "prices, responses, statuses, objectives and units as .npz or .parquet. "
+                       "Results are saved as they complete; rerunning continues.",
+                       epilog=_EXIT_HELP)
+    r.add_argument("file", type=Path, metavar="MODEL", help="the community model (.qgl)")
+    r.add_argument("--n", type=int, required=True, metavar="N", help="samples (required)")
+    r.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed; sample i depends only on (S, i) (default: %(default)s)")
+    r.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                   help="FILE.npz or FILE.parquet (required); FILE.parts/ holds the chunks "
+                        "while it runs")
+    r.add_argument("--price-param", default="price", metavar="NAME",
+                   help="the model's indexed price parameter (default: %(default)s)")
+    r.add_argument("--output-expr", metavar="NAME",
+                   help="the response expression (default: the one named exchange)")
+    r.add_argument("--sigma", type=float, default=0.25, metavar="X",
+                   help="relative size of the perturbation (default: %(default)s)")
+    r.add_argument("--length", type=float, default=8.0, metavar="PERIODS",
+                   help="smoothing length in periods (default: %(default)s)")
+    r.add_argument("--method", choices=("auto", "update", "recheck"), default="auto",
+                   help="update: check once, change only the objective per sample (verified "
+                        "exact); recheck: check the model for every sample; auto: update where "
+                        "verified (default: %(default)s)")
+    r.add_argument("--chunk", type=int, default=16, metavar="K",
+                   help="samples per dask task (default: %(default)s)")
+    _datasets_common(r)
+    q = sub.add_parser("price-search", help="search time-of-use community prices for the "
+                       "operator's least cost (dask)",
+                       description="For every time-of-use price vector on a grid (block "
+                       "prices within the bounds, the mean price met exactly), solve each "
+                       "community's MILP for it and the operator's model with the price and "
+                       "the responses written in; report the cheapest. Results are appended to "
+                       "the CSV as they complete; rerunning continues.", epilog=_EXIT_HELP)
+    q.add_argument("file", type=Path, metavar="OPERATOR", help="the operator model (.qgl)")
+    q.add_argument("--community", action="append", default=[], metavar="PARAM=MODEL",
+                   help="the operator's response parameter PARAM is filled by community "
+                        "MODEL's response (repeatable, at least one)")
+    q.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.csv",
+                   help="one row per candidate (required)")
+    q.add_argument("--price-param", default="price", metavar="NAME",
+                   help="the operator's community-price parameter (default: %(default)s)")
+    q.add_argument("--blocks", default="8,16", metavar="H1,H2,…",
+                   help="block boundaries in hours (default: %(default)s: 0-8, 8-16, 16-24 h)")
+    q.add_argument("--step", type=float, default=5.0, metavar="X",
+                   help="grid step of the block prices, in the price's unit (default: "
+                        "%(default)s)")
+    _datasets_common(q)
+
+
+def _datasets_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mean-price", type=float, metavar="X",
+                   help="the mean price (1j), in the price's unit (default: the mean of the "
+                        "model's own price)")
+    p.add_argument("--bounds", type=float, nargs=2, default=(0.5, 1.5), metavar=("LO", "HI"),
+                   help="price bounds (1i) as fractions of the mean price (default: 0.5 1.5)")
+    p.add_argument("--mip-gap", type=float, metavar="G",
+                   help="relative MIP gap of each solve (default: HiGHS's 1e-4)")
+    p.add_argument("--time-limit", type=float, metavar="S",
+                   help="seconds per solve (default: none)")
+    p.add_argument("--workers", type=int, metavar="K",
+                   help="worker processes of the embedded dask cluster (default: one per "
+                        "core)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="an existing dask scheduler, e.g. tcp://10.0.0.5:8786 (default: an "
+                        "embedded LocalCluster)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (default: "
+                   "text)")
+    _limit_options(p)
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from qgridlang.datasets.response import SolveSettings
+
+    if args.mip_gap is not None and not (args.mip_gap >= 0 and args.mip_gap < float("inf")):
+        raise UsageError(f"--mip-gap must be a finite number >= 0, got {args.mip_gap}")
+    if args.time_limit is not None and not (0 < args.time_limit < float("inf")):
+        raise UsageError(f"--time-limit must be a finite number > 0, got {args.time_limit}")
+    solve = SolveSettings(mip_gap=args.mip_gap, time_limit=args.time_limit)
+    allow = tuple(str(d) for d in args.allow_read)
+    with _progress_bar("samples" if args.command == "sample-responses" else "candidates",
+                       args.json) as progress:
+        if args.command == "sample-responses":
+            from qgridlang.datasets.sample import SampleSpec, sample_responses
+
+            spec = SampleSpec(n=args.n, seed=args.seed, mean=args.mean_price,
+                              lower=args.bounds[0], upper=args.bounds[1], sigma=args.sigma,
+                              length=args.length, price_param=args.price_param,
+                              output=args.output_expr, method=args.method, solve=solve)
+            s = sample_responses(args.file, args.output, spec, workers=args.workers,
+                                 scheduler=args.scheduler, chunk=args.chunk, allow_read=allow,
+                                 progress=progress)
+            doc: dict[str, Any] = {
+                "status": "ok", "output": str(s.output), "samples": s.samples,
+                "solved_now": s.solved_now, "statuses": s.statuses, "method": s.method,
+                "why_recheck": s.why_recheck, "prepare_seconds": round(s.prepare_seconds, 3),
+                "run_seconds": round(s.run_seconds, 3),
+                "seconds_per_sample": (round(s.run_seconds / s.solved_now, 4)
+                                       if s.solved_now else None),
+                "units": s.meta.get("units", {})}
+            text = (f"{s.output}: {s.samples} samples ({s.solved_now} solved now in "
+                    f"{s.run_seconds:.1f} s after {s.prepare_seconds:.1f} s of preparation; "
+                    f"method {s.method}); statuses "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items())))
+            if s.why_recheck:
+                text += f"\n  rechecked every sample: {s.why_recheck}"
+        else:
+            from qgridlang.datasets.search import SearchSpec, price_search
+
+            communities: dict[str, str | Path] = {}
+            for item in args.community:
+                name, sep, model = item.partition("=")
+                if not sep or not name.strip() or not model.strip():
+                    raise UsageError(f"--community expects PARAM=MODEL, got '{item}'")
+                communities[name.strip()] = Path(model.strip())
+            try:
+                blocks = [float(x) for x in args.blocks.split(",") if x.strip()]
+            except ValueError:
+                raise UsageError(f"--blocks expects hours such as 8,16, got '{args.blocks}'"
+                                 ) from None
+            spec2 = SearchSpec(boundaries=blocks, step=args.step, mean=args.mean_price,
+                               lower=args.bounds[0], upper=args.bounds[1],
+                               price_param=args.price_param, solve=solve)
+            r = price_search(args.file, communities, args.output, spec2, workers=args.workers,
+                             scheduler=args.scheduler, allow_read=allow, progress=progress)
+            doc = {"status": "ok" if r.best else "error", "output": str(r.output),
+                   "candidates": r.candidates, "evaluated_now": r.evaluated_now,
+                   "failed": r.failed, "best": r.best, "units": r.units,
+                   "prepare_seconds": round(r.prepare_seconds, 3),
+                   "run_seconds": round(r.run_seconds, 3)}
+            if r.best:
+                b = r.best
+                blocks_text = ", ".join(f"periods {a}-{z}: {v:g}" for (a, z), v in
+                                        zip(b["block_periods"], b["blocks"], strict=True))
+                text = (f"best of {r.candidates} candidates: {b['objective']:.6g} "
+                        f"{r.units['objective']} at {blocks_text} {r.units['price']} (mean "
+                        f"{b['mean']:g}); {r.failed} failed; rows in {r.output}")
+            else:
+                text = f"no candidate was solved to optimality ({r.failed} failed); see {r.output}"
+    if args.json:
+        _print_json(doc)
+    else:
+        print(text)
+    return EXIT_OK if doc["status"] == "ok" else EXIT_MODEL
+
+
+@contextlib.contextmanager
+def _progress_bar(what: str, quiet: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr (stdout keeps only the result), shown where progress
+    is (stderr a terminal), else one line per tenth of the work."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        last = [-1]
+
+        def lines(done: int, total: int) -> None:
+            tenth = done * 10 // total if total else 10
+            if tenth != last[0] and not quiet:
+                last[0] = tenth
+                print(f"qglc: {done}/{total} {what}", file=sys.stderr, flush=True)
+
+        yield lines
+        return
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 if __name__ == "__main__":
