@@ -16,7 +16,7 @@ from qgridlang.results import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*/*.qgl"))
-SLOW = {"uc.qgl"}  # minutes on 2 cores: solved in the `slow` test below
+SLOW = {"uc.qgl", "uc_dc.qgl"}  # minutes on 2 cores: solved in the `slow` tests below
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name + "/" + p.name)
@@ -39,6 +39,36 @@ def test_unit_commitment_example_solves_to_proven_optimality() -> None:
     sol = solve_model(check_file(ROOT / "examples/unit_commitment/uc.qgl"), "highs")
     assert sol.status == Status.OPTIMAL and sol.feasible
     assert sol.info["objective_gap"] <= 2e-4 * sol.objective
+
+
+def test_unit_commitment_on_the_dc_network_over_six_hours() -> None:
+    """The DC option of the RTS-24 example over its first six hours: every branch within its
+    rating, each flow equal to its angle difference over its reactance, every bus balanced."""
+    checked = check_file(ROOT / "examples/unit_commitment/uc_dc.qgl",
+                         subsets={"T": [1, 2, 3, 4, 5, 6]})
+    net = checked.network
+    assert net.formulation == "dc" and len(net.buses) == 24 and len(net.branches) == 38
+    sol = solve_model(checked, "highs")
+    assert sol.status == Status.OPTIMAL and sol.feasible
+    v = sol.variables
+    for br in net.branches:
+        x = br.x_ohm  # the branch's reactance in ohm at its from-bus voltage
+        vn = net.bus(br.from_bus).vn_kv
+        for t in map(str, range(1, 7)):
+            p = v[br.p][t]
+            assert abs(p) <= br.rating_mw + 1e-6
+            dtheta = v[net.bus(br.from_bus).theta][t] - v[net.bus(br.to_bus).theta][t]
+            assert p == pytest.approx(dtheta * vn**2 / x, abs=1e-5)
+    single = solve_model(check_file(ROOT / "examples/unit_commitment/uc.qgl",
+                                    subsets={"T": [1, 2, 3, 4, 5, 6]}), "highs")
+    # the network can only add cost (up to the MIP gaps of the two solves)
+    assert sol.objective >= single.objective * (1 - 2e-4)
+
+
+@pytest.mark.slow
+def test_unit_commitment_on_the_dc_network_solves() -> None:
+    sol = solve_model(check_file(ROOT / "examples/unit_commitment/uc_dc.qgl"), "highs")
+    assert sol.status == Status.OPTIMAL and sol.feasible
 
 
 def test_microgrid_plan_is_islanded_and_meets_reserve() -> None:

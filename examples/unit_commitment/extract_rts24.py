@@ -30,6 +30,15 @@ Sources, per column of ``units.csv``:
 
 ``demand.csv``: RTS-79 (IEEE Trans. PAS-98(6), 1979, Table 4) winter weekday hourly load in % of
 the daily peak, times the 2850 MW system peak (the sum of case24_ieee_rts loads).
+
+The DC network option (``uc_dc.qgl``) reads two more files from the same pandapower case:
+
+- ``buses.csv``: bus (pandapower index + 1), vn_kv, load_share (the bus's share of the system
+  load: its case24 load over 2850 MW; every hour's demand is split by these shares).
+- ``branches.csv``: the 33 lines and 5 transformers. Lines: x_ohm = x_ohm_per_km * length_km,
+  rating_mw = sqrt(3) * vn_kv * max_i_ka (the thermal limit at 1 pu voltage and unity power
+  factor, max_loading_percent 100). Transformers: x_pu = vk_percent / 100 on base_mva = sn_mva,
+  rating_mw = sn_mva; the off-nominal tap ratio is ignored (a DC approximation).
 """
 
 from __future__ import annotations
@@ -173,13 +182,37 @@ def check(units: pd.DataFrame, demand: pd.DataFrame) -> None:
     print(f"  all 24 hours servable; daily energy {d.sum():.0f} MWh")
 
 
+def build_network() -> tuple[pd.DataFrame, pd.DataFrame]:
+    net = pn.case24_ieee_rts()
+    load = net.load.groupby("bus").p_mw.sum()
+    buses = pd.DataFrame({"bus": net.bus.index + 1, "vn_kv": net.bus.vn_kv.to_numpy(),
+                          "load_share": [round(float(load.get(i, 0.0)) / PEAK_MW, 8)
+                                         for i in net.bus.index]})
+    rows = []
+    for i, ln in net.line[net.line.in_service].iterrows():
+        vn = float(net.bus.vn_kv[ln.from_bus])
+        rows.append({"branch": f"line{i + 1}", "from": ln.from_bus + 1, "to": ln.to_bus + 1,
+                     "x_ohm": round(ln.x_ohm_per_km * ln.length_km, 8), "x_pu": 0.0,
+                     "base_mva": 100.0,
+                     "rating_mw": round(3**0.5 * vn * ln.max_i_ka, 6)})
+    for i, tr in net.trafo[net.trafo.in_service].iterrows():
+        rows.append({"branch": f"trafo{i + 1}", "from": tr.hv_bus + 1, "to": tr.lv_bus + 1,
+                     "x_ohm": 0.0, "x_pu": round(tr.vk_percent / 100, 8),
+                     "base_mva": float(tr.sn_mva), "rating_mw": float(tr.sn_mva)})
+    return buses, pd.DataFrame(rows)
+
+
 def main() -> None:
     units, demand = build_units(), build_demand()
     check(units, demand)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     units.to_csv(DATA_DIR / "units.csv", index=False)
     demand.to_csv(DATA_DIR / "demand.csv", index=False)
-    print(f"wrote {DATA_DIR / 'units.csv'} and {DATA_DIR / 'demand.csv'}")
+    buses, branches = build_network()
+    assert abs(buses.load_share.sum() - 1) < 1e-6
+    buses.to_csv(DATA_DIR / "buses.csv", index=False)
+    branches.to_csv(DATA_DIR / "branches.csv", index=False)
+    print(f"wrote units, demand, buses and branches CSVs in {DATA_DIR}")
 
 
 if __name__ == "__main__":
