@@ -248,3 +248,35 @@ def test_residential_example_responds_to_price() -> None:
     b = solve_model(check_file(EXAMPLES / "residential.qgl"), "highs").value("ec.exchange")
     night = sum(b[t] - a[t] for t in range(1, 33))  # the 40 $/MWh block takes more
     assert night > 0.1
+
+
+@pytest.mark.parametrize("flow", ["lindistflow", "transport"])
+def test_community_at_a_network_bus(flow: str) -> None:
+    """A community `at` a bus injects -exchange as p and -exchange / kappa as q: under
+    LinDistFlow the feeder line carries that reactive power (kappa = 0.95 / sqrt(1 - 0.95^2),
+    3.04); under transport q is dropped."""
+    text = f"""
+model feeder
+use stdlib
+use communities
+network flow = {flow}
+time T = 1..4 step 1 h
+param price[T]: $/MWh = {{1: 40, 2: 40, 3: 120, 4: 120}}
+bus b1 {{ vn = 12.66 kV; slack = 1 }}
+bus b2 {{ vn = 12.66 kV }}
+line l between b1, b2 {{ r = 0.5 ohm; x = 0.4 ohm }}
+substation sub at b1 {{ price = price }}
+commercial_ec ec at b2 {{ price = price; load[t] = 0.4 MW; pv[t] = 0 MW; storage_power = 0 MW
+}}
+minimize sub.cost
+"""
+    r = _solve(text)
+    kappa = 0.95 / math.sqrt(1 - 0.95**2)
+    assert kappa == pytest.approx(3.04, abs=0.005)
+    exchange = _series(r, "ec.exchange", 4)
+    assert _series(r, "l.p", 4) == pytest.approx(exchange)
+    assert _series(r, "ec.q", 4) == pytest.approx([-x / kappa for x in exchange])
+    if flow == "lindistflow":
+        assert _series(r, "l.q", 4) == pytest.approx([x / kappa for x in exchange])
+    else:
+        assert "l.q" not in r
