@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"qglc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="{check,compile,solve,estimate,sample-responses,price-search,"
-                                   "targets}")
+                                   "import,validate,targets}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(e)
     _limit_options(e)
     _datasets_parsers(sub)
+    _network_parsers(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
                        "each is available here.")
@@ -395,6 +396,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(args)
     if args.command in ("sample-responses", "price-search"):
         return _datasets(args)
+    if args.command == "import":
+        return _import(args)
     from qgridlang.checker import check_file
 
     checked = check_file(args.file, _overrides(args.set))
@@ -403,6 +406,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _compile(args, checked)
     if args.command == "estimate":
         return _estimate(args, checked)
+    if args.command == "validate":
+        return _validate(args, checked)
     return _solve(args, checked)
 
 
@@ -886,6 +891,109 @@ def _progress_bar(what: str, quiet: bool) -> Iterator[Any]:
 
         yield update
 
+
+
+# ---- networks (qgridlang.network_io): import pandapower, validate --ac ----
+
+
+def _network_parsers(sub: Any) -> None:
+    i = sub.add_parser("import", help="import a pandapower network as CSV tables and a .qgl "
+                       "model",
+                       description="Write a pandapower network's buses, lines and "
+                       "transformers, loads and generators as CSV files (units in the column "
+                       "names) and a .qgl model over them: network flow = lindistflow for a "
+                       "radial network, dc for a meshed one; one period; the objective the "
+                       "generation cost.", epilog=_EXIT_HELP)
+    i.add_argument("format", choices=["pandapower"], help="the source format")
+    i.add_argument("source", metavar="NAME",
+                   help="a pandapower.networks function (case33bw, case24_ieee_rts, case9 …) "
+                        "or a pandapower JSON file (pandapower.to_json)")
+    i.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                   help="the folder to write NAME.qgl and the CSV files into (created if "
+                        "missing; required)")
+    i.add_argument("--json", action="store_true", help="print one JSON document (default: "
+                   "text)")
+    i.add_argument("--max-read-mb", type=float, metavar="MB",
+                   help="largest JSON file read, in MiB (default: 64, or QGL_MAX_READ_MB)")
+    v = sub.add_parser("validate", help="run pandapower's AC power flow on a plan and compare "
+                       "(--ac)",
+                       description="Build a pandapower network from the model's buses and "
+                       "lines, inject the plan's net power at every bus (the slack bus as an "
+                       "external grid at v_set), run the AC power flow and report true "
+                       "voltages, flows and losses next to the model's linearised ones.",
+                       epilog=_EXIT_HELP)
+    v.add_argument("file", type=Path, metavar="FILE", help="the model (.qgl)")
+    v.add_argument("--ac", action="store_true",
+                   help="the AC power-flow check (required: the only check so far)")
+    v.add_argument("--plan", type=Path, metavar="PLAN",
+                   help="the plan: qglc solve --json output (.json) or --output plan (.csv) "
+                        "(default: solve the model with highs first)")
+    v.add_argument("--period", metavar="T",
+                   help="only this period (a label of the time set; default: every period)")
+    v.add_argument("--json", action="store_true", help="print one JSON document (default: "
+                   "tables)")
+    v.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a scalar parameter (repeatable; default: none)")
+    _limit_options(v)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from qgridlang.network_io.pandapower_import import import_network
+
+    res = import_network(args.source, args.output)
+    imp = res.imported
+    if args.json:
+        _print_json({"status": "ok", "source": imp.source, "model": str(res.model),
+                     "files": [str(f) for f in res.files], "formulation": imp.formulation,
+                     "radial": imp.radial, "loop": imp.loop,
+                     "counts": {t: len(getattr(imp, t)) for t in (
+                         "buses", "lines", "loads", "ext_grids", "gens", "sgens")},
+                     "skipped": imp.skipped, "notes": imp.notes})
+        return EXIT_OK
+    for note in imp.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    why = "radial" if imp.radial else f"meshed: a loop runs through {', '.join(imp.loop)}"
+    csvs = ", ".join(f.name for f in res.files if f.suffix == ".csv")
+    print(f"wrote {terminal_text(str(res.model))} (network flow = {imp.formulation}, {why}) "
+          f"and {terminal_text(csvs)}")
+    skipped = sum(imp.skipped.values())
+    sources = len(imp.ext_grids) + len(imp.gens) + len(imp.sgens)
+    print(f"{len(imp.buses)} buses, {len(imp.lines)} lines and transformers, {len(imp.loads)} "
+          f"loads, {sources} source{'s' if sources != 1 else ''}"
+          + (f"; {skipped} out-of-service elements left out" if skipped else ""))
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace, checked: Any) -> int:
+    if not args.ac:
+        raise UsageError("qglc validate: nothing to check", hint="give --ac (pandapower's AC "
+                         "power flow on the plan)")
+    from qgridlang.network_io.ac_validate import validate, validation_view
+
+    if getattr(checked, "network", None) is None:
+        raise UsageError(f"{args.file}: the model has no network to validate (no bus)",
+                         hint="--ac runs an AC power flow over the model's buses and lines")
+    if args.plan is not None:
+        from qgridlang.estimation.plan import from_file
+
+        x, plan = from_file(checked.flat, args.plan), str(args.plan)
+    else:
+        from qgridlang.dispatcher import solve_model
+        from qgridlang.results import Status
+
+        sol = solve_model(checked, "highs")
+        if sol.x is None or sol.status not in (Status.OPTIMAL, Status.FEASIBLE):
+            raise UsageError(f"no plan to validate: HiGHS says {sol.status} ({sol.message})",
+                             hint="give one with --plan plan.json")
+        x = sol.x
+        plan = f"solved with highs ({sol.status}, objective {sol.objective:g} " \
+            f"{sol.objective_unit})".replace(" )", ")")
+    report = validate(checked, x, plan, args.period)
+    if args.json:
+        _print_json(report.to_dict(), indent=None)
+    else:
+        _console().print(validation_view(report))
+    return EXIT_OK
 
 if __name__ == "__main__":
     sys.exit(main())
