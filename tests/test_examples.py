@@ -15,7 +15,8 @@ from qgridlang.dispatcher import solve_model
 from qgridlang.results import Status
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*/*.qgl"))
+EXAMPLES = sorted([*(ROOT / "examples").glob("*/*.qgl"),
+                   *(ROOT / "examples").glob("networks/*/*.qgl")])  # qglc import output
 SLOW = {"uc.qgl", "uc_dc.qgl"}  # minutes on 2 cores: solved in the `slow` tests below
 
 

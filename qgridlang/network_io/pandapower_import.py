@@ -151,10 +151,10 @@ def network_names() -> list[str]:
 
 def load(source: str) -> tuple[Any, str]:
     """The pandapower network ``source`` names and a model name for it."""
-    pp = _pandapower()
     path = Path(source)
     if source.lower().endswith(".json") or "/" in source or path.is_file():
-        return _from_json(pp, path), _identifier(path.stem)
+        return _from_json(path), _identifier(path.stem)
+    pp = _pandapower()
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", source):
         raise UsageError(f"'{source}' is neither a pandapower network name nor a JSON file",
                          hint="a function of pandapower.networks (case33bw, case24_ieee_rts, "
@@ -177,7 +177,8 @@ def load(source: str) -> tuple[Any, str]:
     return net, _identifier(source)
 
 
-def _from_json(pp: Any, path: Path) -> Any:
+def _from_json(path: Path) -> Any:
+    """Read, parse and vet the file before pandapower is imported or sees any of it."""
     from qgridlang.limits import current
 
     limit = current().max_read_bytes
@@ -203,6 +204,7 @@ def _from_json(pp: Any, path: Path) -> Any:
     _check_objects(kept, path, [])
     text = json.dumps({"_module": "pandapower.auxiliary", "_class": "pandapowerNet",
                        "_object": kept})
+    pp = _pandapower()
     try:
         with quiet():
             net = pp.from_json_string(text)
