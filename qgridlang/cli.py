@@ -797,8 +797,8 @@ def _datasets(args: argparse.Namespace) -> int:
         raise UsageError(f"--time-limit must be a finite number > 0, got {args.time_limit}")
     solve = SolveSettings(mip_gap=args.mip_gap, time_limit=args.time_limit)
     allow = tuple(str(d) for d in args.allow_read)
-    with _progress_bar("samples" if args.command == "sample-responses" else "candidates",
-                       args.json) as progress:
+    with _progress_bar("samples" if args.command == "sample-responses" else "candidates"
+                       ) as progress:
         if args.command == "sample-responses":
             from qgridlang.datasets.sample import SampleSpec, sample_responses
 
@@ -864,9 +864,9 @@ def _datasets(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _progress_bar(what: str, quiet: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr (stdout keeps only the result), shown where progress
-    is (stderr a terminal), else one line per tenth of the work."""
+def _progress_bar(what: str) -> Iterator[Any]:
+    """Progress on stderr (stdout keeps only the result, a --json document too): a rich bar
+    where stderr is a terminal, else one line per tenth of the work (a log of a long run)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -876,7 +876,7 @@ def _progress_bar(what: str, quiet: bool) -> Iterator[Any]:
 
         def lines(done: int, total: int) -> None:
             tenth = done * 10 // total if total else 10
-            if tenth != last[0] and not quiet:
+            if tenth != last[0]:
                 last[0] = tenth
                 print(f"qglc: {done}/{total} {what}", file=sys.stderr, flush=True)
 

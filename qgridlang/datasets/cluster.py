@@ -41,8 +41,11 @@ def client(workers: int | None = None, scheduler: str | None = None) -> Iterator
         n = workers or os.cpu_count() or 1
         # processes, one thread each: HiGHS runs one thread per solve, and the checker holds
         # the GIL; a worker's memory limit is left to the machine
+        # on the loopback interface only; no dashboard, and the scheduler's own HTTP routes
+        # on a free port (its default, 8787, is taken by any other cluster running here)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=0)
+                               host="127.0.0.1", dashboard_address=None, memory_limit=0,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
         c = Client(cluster)
     try:
         yield c
