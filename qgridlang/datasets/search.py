@@ -125,8 +125,6 @@ def _hours(step: str | None) -> float | None:
 
 def evaluate(shared: dict[str, Any], index: int, price: np.ndarray) -> dict[str, Any]:
     """One candidate (runs on a dask worker): the communities' responses, then the operator."""
-    from qgridlang.dispatcher import solve_model
-
     t0 = time.perf_counter()
     operator: Operator = shared["operator"]
     communities: dict[str, ResponseModel] = shared["communities"]
@@ -149,12 +147,32 @@ def evaluate(shared: dict[str, Any], index: int, price: np.ndarray) -> dict[str,
         row["status"] = f"operator model: {exc.message}"
         row["seconds"] = time.perf_counter() - t0
         return row
-    sol = solve_model(checked, "highs", settings.options())
-    row["status"] = sol.status.value if sol.feasible or sol.x is None else "infeasible plan"
-    if sol.objective is not None and sol.feasible:
-        row["objective"] = float(sol.objective)
+    status, objective = solve_objective(checked, settings)
+    row["status"] = status
+    row["objective"] = objective
     row["seconds"] = time.perf_counter() - t0
     return row
+
+
+def solve_objective(checked: Any, settings: SolveSettings) -> tuple[str, float]:
+    """Status and exact objective of a solve with HiGHS, without building the full
+    :class:`~qgridlang.results.Solution` (for a feeder over many scenarios, hundreds of
+    thousands of named values nobody reads here). Like ``qglc solve``, a plan that breaks the
+    model's constraints is not a result."""
+    from qgridlang.dispatcher import compile_model
+    from qgridlang.registry import get_backend, get_target
+
+    be = get_backend("highs")
+    tgt = get_target(be.target)
+    options = settings.options()
+    compiled = compile_model(checked, be.target, options)
+    raw = be.run(compiled.artifact, options)
+    if raw.x is None:
+        return raw.status.value, math.nan
+    x = tgt.invert(raw.x, compiled.inverse)
+    if checked.flat.violations(x):
+        return "error", math.nan  # the backend's plan breaks model constraints
+    return raw.status.value, float(checked.flat.objective_value(x))
 
 
 def price_search(operator_file: str | Path, communities: dict[str, str | Path],
