@@ -321,6 +321,7 @@ def _param_values(own: Any, file: str, text: str, name: str,
     binder = ", ".join(f"k{j} in {s}" for j, s in enumerate(param.index))
     extra = f"\nexpr {probe}[{binder}] = {name}[{index}]\n"
     checked = check_text(text + extra, file, limits=make(None, list(allow_read) or None, None))
-    flat = checked.flat
-    values = {tuple(e.key): flat.e_const[k] for k, e in enumerate(flat.exprs) if e.name == probe}
+    const = checked.flat.e_const
+    assert const is not None  # the model has the probe expression
+    values = {tuple(e.key): const[k] for k, e in enumerate(checked.flat.exprs) if e.name == probe}
     return np.array([values[k] for k in keys])

@@ -183,7 +183,8 @@ def price_search(operator_file: str | Path, communities: dict[str, str | Path],
     if output.suffix.lower() != ".csv":
         raise UsageError(f"the price search writes a .csv, not '{output.name}'",
                          hint="e.g. -o search.csv")
-    from qgridlang.atomic import check_writable, write_atomically
+    from qgridlang.atomic import check_writable
+    from qgridlang.datasets.store import write_text
 
     check_writable(output)
     if not communities:
@@ -224,10 +225,8 @@ def price_search(operator_file: str | Path, communities: dict[str, str | Path],
     header = ["candidate", *[f"block{b + 1}" for b in range(blocks)], "status", "objective",
               *[f"{p}_objective" for p in communities], "seconds"]
     if not output.exists():
-        write_atomically(output, lambda tmp: tmp.write_text(",".join(header) + "\n",
-                                                            encoding="utf-8"))
-        write_atomically(manifest, lambda tmp: tmp.write_text(json.dumps(settings, indent=1),
-                                                              encoding="utf-8"))
+        write_text(output, ",".join(header) + "\n")
+        write_text(manifest, json.dumps(settings, indent=1))
     tasks = [(i, p) for i, p in enumerate(candidates) if i not in done]
     evaluated = 0
 

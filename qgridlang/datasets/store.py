@@ -68,8 +68,7 @@ class ChunkStore:
                                       f"remove {self.folder}, or write another -o")
             return
         self.folder.mkdir(exist_ok=True)
-        write_atomically(manifest, lambda tmp: tmp.write_text(
-            json.dumps(_jsonable(self.settings), indent=1, sort_keys=True), encoding="utf-8"))
+        write_text(manifest, json.dumps(_jsonable(self.settings), indent=1, sort_keys=True))
 
     def done(self) -> set[int]:
         """Sample indices already saved."""
@@ -103,9 +102,18 @@ class ChunkStore:
 
 
 def _savez(tmp: Path, rows: dict[str, np.ndarray]) -> None:
-    # np.savez appends .npz to a name without it; the temporary name ends in .npz already
+    # to an open file: np.savez appends .npz to a name that lacks it
     with open(tmp, "wb") as f:
-        np.savez(f, **rows)
+        np.savez(f, **rows)  # type: ignore[arg-type]  # (numpy's stub: the keywords)
+
+
+def write_text(path: Path, text: str) -> None:
+    """``text`` as UTF-8, atomically."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    write_atomically(path, write)
 
 
 def write_dataset(path: Path, rows: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
