@@ -231,6 +231,19 @@ def test_bad_json_is_a_usage_error(tmp_path: Path, text: str, message: str) -> N
         import_network(str(path), tmp_path / "out")
 
 
+def test_json_over_the_read_limit_and_output_on_a_file(tmp_path: Path) -> None:
+    from qgridlang import limits
+
+    path = tmp_path / "big.json"
+    path.write_text("{" + " " * 20_000 + "}")  # 20 kB, over a 10 kB limit
+    with limits.using(limits.make(max_read_mb=0.01)):
+        with pytest.raises(UsageError, match="larger than the read limit"):
+            import_network(str(path), tmp_path / "out")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not a folder"):
+        import_network("case9", tmp_path / "file")
+
+
 @pytest.mark.parametrize("name, message", [
     ("case33", "has no network 'case33'"),
     ("sorted_from_json", "has no network"),  # needs arguments: not a network name

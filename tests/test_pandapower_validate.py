@@ -176,6 +176,12 @@ def test_every_period_and_one(tmp_path: Path) -> None:
         validate(checked, x, "highs", "7")
 
 
+def test_several_periods_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(two_bus(tmp_path)), "--ac"]) == 0
+    out = capsys.readouterr().out
+    assert "per period" in out and "lowest AC voltage: period 3" in out
+
+
 def test_no_convergence_is_a_model_error(tmp_path: Path) -> None:
     text = TWO_BUS.replace("{1: 1, 2: 2, 3: 3}", "{1: 1, 2: 2, 3: 90}")
     checked = check_file(two_bus(tmp_path, text))
