@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from qgridlang.datasets.substitute import Values, substitute
+from qgridlang import ast
+from qgridlang.datasets.substitute import Values, _line_starts, _offset, substitute
 from qgridlang.errors import UsageError
 
 AFFINE_RTOL = 1e-9  # the affine prediction against a full check, relative to the coefficients
@@ -154,31 +155,27 @@ def prepare(file: str | Path, price_param: str = "price", output: str | None = N
     price vectors at which the affine map is checked against full checks (default: two random
     vectors around the base).
     """
-    from qgridlang.checker import check_file, read_source
-    from qgridlang.limits import make
-
     t0 = time.perf_counter()
     if method not in ("auto", "update", "recheck"):
         raise UsageError(f"unknown method '{method}'", hint="auto, update or recheck")
     path = str(file)
-    text = read_source(path)
-    own = check_file(path, limits=make(None, list(allow_read) or None, None))
+    own, text, values = check_reading(path, price_param, allow_read)
     param = next((p for p in own.ir.params if p.name == price_param), None)
-    if param is None:
-        raise UsageError(f"{path} has no parameter '{price_param}'",
+    if param is None or values is None:
+        raise UsageError(f"{path} has no parameter '{price_param}' declared at its top level",
                          hint="name the price parameter with --price-param")
     if len(param.index) != 1:
         raise UsageError(f"the price parameter '{price_param}' must have one index (the time "
                          f"set), it has {len(param.index)}")
     keys = set_elements(own, param.index[0])
-    name, rows = output_expression(own, output)
-    flat = own.flat
-    own_price = _param_values(own, path, text, price_param, keys, allow_read)
+    own_price = np.array([values[k] for k in keys])
     level = float(np.mean(own_price)) if base_level is None else float(base_level)
     base = np.full(len(keys), level)
     checks = 1
     checked = check_with(path, text, {price_param: Values(keys, base)}, allow_read)
     checks += 1
+    name, rows = output_expression(checked, output)
+    flat = checked.flat
     model = ResponseModel(
         file=path, text=text, price_param=price_param, price_keys=keys,
         price_unit=param.unit, output=name, output_rows=rows,
@@ -307,21 +304,40 @@ def output_expression(checked: Any, output: str | None) -> tuple[str, np.ndarray
     return output, rows
 
 
-def _param_values(own: Any, file: str, text: str, name: str,
-                  keys: list[tuple[int | str, ...]], allow_read: tuple[str, ...]) -> np.ndarray:
-    """The model's own values of the price parameter, read through an expression added to
-    the model text (the flat model keeps no parameters)."""
-    from qgridlang.checker import check_text
-    from qgridlang.limits import make
+PROBE = "__qgl_price_probe"
 
-    probe = "__qgl_price_probe"
-    index = ", ".join(f"k{j}" for j in range(len(keys[0])))
-    sets = own.ir.params
-    param = next(p for p in sets if p.name == name)
-    binder = ", ".join(f"k{j} in {s}" for j, s in enumerate(param.index))
-    extra = f"\nexpr {probe}[{binder}] = {name}[{index}]\n"
-    checked = check_text(text + extra, file, limits=make(None, list(allow_read) or None, None))
+
+def check_reading(file: str, name: str, allow_read: tuple[str, ...] = ()
+                  ) -> tuple[Any, str, dict[tuple[int | str, ...], float] | None]:
+    """Check the model of ``file`` once and read the values of its indexed parameter ``name``
+    on the way (the flat model keeps no parameters: an expression ``__qgl_price_probe`` that
+    equals the parameter is appended to the text, after every declaration, so the rows of the
+    model's own expressions are unchanged). Returns the checked model, its text and the values
+    by key (None when ``name`` is no top-level indexed parameter)."""
+    from qgridlang.checker import check_file, check_text, read_source
+    from qgridlang.limits import make
+    from qgridlang.parser import parse
+
+    limits = make(None, list(allow_read) or None, None)
+    text = read_source(file)
+    head = None
+    for st in parse(text, file).statements:
+        if isinstance(st, ast.ParamDecl):
+            head = next((h for h in st.heads if h.name == name), head)
+    if head is None or head.index is None:
+        return check_file(file, limits=limits), text, None
+    starts = _line_starts(text)
+    binders, names = [], []
+    for j, item in enumerate(head.index.items):
+        sp = item.domain.span
+        domain = text[_offset(starts, sp.line, sp.column):_offset(starts, sp.end_line,
+                                                                  sp.end_column)]
+        binders.append(f"k{j} in {domain}")
+        names.append(f"k{j}")
+    probe = f"\nexpr {PROBE}[{', '.join(binders)}] = {name}[{', '.join(names)}]\n"
+    checked = check_text(text + probe, file, limits=limits)
     const = checked.flat.e_const
     assert const is not None  # the model has the probe expression
-    values = {tuple(e.key): const[k] for k, e in enumerate(checked.flat.exprs) if e.name == probe}
-    return np.array([values[k] for k in keys])
+    values = {tuple(e.key): float(const[k]) for k, e in enumerate(checked.flat.exprs)
+              if e.name == PROBE}
+    return checked, text, values

@@ -85,11 +85,10 @@ class SearchSummary:
 
 def load_operator(file: str | Path, price_param: str, responses: list[str],
                   allow_read: tuple[str, ...] = ()) -> Operator:
-    from qgridlang.checker import check_file, read_source
-    from qgridlang.limits import make
+    from qgridlang.datasets.response import check_reading
 
     path = str(file)
-    own = check_file(path, limits=make(None, list(allow_read) or None, None))
+    own, text, values = check_reading(path, price_param, allow_read)
     params = {p.name: p for p in own.ir.params}
     keys: dict[str, list[tuple[int | str, ...]]] = {}
     for name in [price_param, *responses]:
@@ -101,12 +100,11 @@ def load_operator(file: str | Path, price_param: str, responses: list[str],
         if len(p.index) != 1:
             raise UsageError(f"the operator's '{name}' must have one index (the time set)")
         keys[name] = set_elements(own, p.index[0])
+    if values is None:
+        raise UsageError(f"the operator's '{price_param}' must be declared at its top level")
     price_set_name = params[price_param].index[0]
     step = next((s.step for s in own.ir.sets if s.name == price_set_name), None)
-    from qgridlang.datasets.response import _param_values
-
-    text = read_source(path)
-    own_price = _param_values(own, path, text, price_param, keys[price_param], allow_read)
+    own_price = np.array([values[k] for k in keys[price_param]])
     return Operator(path, text, price_param, keys[price_param],
                     {r: keys[r] for r in responses}, own.flat.obj_unit, _hours(step),
                     float(np.mean(own_price)), tuple(allow_read))
