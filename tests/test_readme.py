@@ -110,6 +110,10 @@ QGL_CONTEXTS: dict[str, tuple[str, str]] = {
         + "param shape[T] = {1: 0.6, 2: 0.8, 3: 1, 4: 0.7}\n"
         + "param pv_profile[T]: kW = {1: 0, 2: 100, 3: 200, 4: 50}\n"
         + "param price[T]: $/MWh = {1: 40, 2: 60, 3: 80, 4: 50}\n", ""),
+    "use communities": (
+        T4 + "param price[T]: $/MWh = {1: 40, 2: 40, 3: 120, 4: 120}\n"
+        + "param load[T]: MW = {1: 0.2, 2: 0.3, 3: 0.3, 4: 0.2}\n"
+        + "param pv[T]: MW = {1: 0, 2: 0.1, 3: 0.1, 4: 0}\n", ""),
     "set S = 1..1000": (
         T4 + "param demand[T]: MW = {1: 100, 2: 120, 3: 130, 4: 110}\n"
         + "param pv_forecast[T]: MW = {1: 0, 2: 20, 3: 40, 4: 10}\n"
