@@ -23,6 +23,9 @@ from qgridlang.errors import UsageError
 
 pytest.importorskip("distributed")
 
+# the real scheduler + workers of tests/test_dask_cluster.py (pytest puts tests/ on the path)
+from test_dask_cluster import cluster  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # --- the projection ------------------------------------------------------------------------
@@ -328,6 +331,29 @@ def test_cli_sample_responses_process(small: Path, tmp_path: Path) -> None:
                           "--n", "4", "-o", str(tmp_path / "x.csv")], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and ".npz or .parquet" in bad.stderr
+
+
+def test_sample_responses_through_a_scheduler_address(cluster: str,  # noqa: F811
+                                                       small: Path, tmp_path: Path) -> None:
+    """An existing cluster (a `dask scheduler` and two `dask worker` processes started from
+    the venv, working in another folder): the model travels to the workers in memory."""
+    from qgridlang.datasets.store import read_dataset
+
+    out = tmp_path / "remote.npz"
+    run = subprocess.run([sys.executable, "-m", "qgridlang.cli", "sample-responses", str(small),
+                          "--n", "6", "--seed", "4", "-o", str(out), "--scheduler", cluster,
+                          "--json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["statuses"] == {"optimal": 6}
+    remote, _ = read_dataset(out)
+    _run(small, tmp_path / "local.npz", n=6, seed=4, workers=1)
+    local, _ = read_dataset(tmp_path / "local.npz")
+    assert np.array_equal(remote["price"], local["price"])
+    assert np.allclose(remote["response"], local["response"], atol=1e-9)
+    both = subprocess.run([sys.executable, "-m", "qgridlang.cli", "sample-responses", str(small),
+                           "--n", "6", "-o", str(tmp_path / "x.npz"), "--scheduler", cluster,
+                           "--workers", "2"], capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and "--workers sizes the embedded cluster" in both.stderr
 
 
 # --- the price search ---------------------------------------------------------------------
