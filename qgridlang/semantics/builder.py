@@ -102,6 +102,7 @@ class Builder:
         self.row_hi: list[float] = []
         self.rows: list[RowInfo] = []
         self.exprs: list[ExprData] = []
+        self._vec_tried: set[int] = set()  # expressions expr_value tried with arrays already
         self.objective: Objective | None = None
         self.quantum: ast.QuantumBlock | None = None
         self.scenarios: dict[str, np.ndarray] = {}
@@ -379,6 +380,14 @@ class Builder:
         hit = data.cache.get(key)
         if hit is not None:
             return hit
+        if not data.cache and len(data.keys) > 1 and id(data) not in self._vec_tried:
+            # first use of an indexed expression (e.g. inside expected(…) in the objective,
+            # before the pass over declarations): every element at once with arrays if it can
+            self._vec_tried.add(id(data))
+            if self.vec.expr(data):
+                hit = data.cache.get(key)
+                if hit is not None:
+                    return hit
         elems = data.keys.get(key)
         if elems is None:
             raise TypeMismatch(f"{data.name}{_show(key)} is not defined (outside its index "

@@ -99,6 +99,9 @@ class Context(Protocol):
     @property
     def objective(self) -> ObjectiveView | None: ...
 
+    @property
+    def positive(self) -> Any: ...  # semantics.positive.Positive (pos(…) epigraph columns)
+
     # ---- the flat column / row space (COO rows) -------------------------------------------
     @property
     def blocks(self) -> list[VarBlock]: ...

@@ -14,27 +14,38 @@ from qgridlang.semantics.context import Context
 INF = float("inf")
 
 
-def usage(b: Context, columns: list[tuple[int, str]]) -> list[tuple[bool, bool]]:
-    """For each ``(column, name of its own epigraph rows)``: whether it is used anywhere but its
-    own rows, and whether every such use minimises it."""
-    rows = np.asarray(b.r_rows, np.int64)
-    cols = np.asarray(b.r_cols, np.int64)
-    vals = np.asarray(b.r_vals, float)
+def usage(b: Context, columns: np.ndarray | list[int], own: list[str]
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """For each epigraph column (with the name of its own rows, ``own``): whether it is used
+    anywhere but its own rows, and whether every such use minimises it. One pass over the
+    matrix for all columns (a model may have hundreds of thousands of soft limits)."""
+    columns = np.asarray(columns, np.int64)
+    k = columns.shape[0]
+    used = np.zeros(k, bool)
+    ok = np.ones(k, bool)
     obj = b.objective
-    out = []
-    for column, own in columns:
-        used, ok = False, True
-        coef = obj.value.lin.get(column, 0.0) if obj is not None else 0.0
-        if coef != 0.0:
-            assert obj is not None
-            used = True
-            ok &= coef > 0 if obj.sense == "min" else coef < 0
-        hit = cols == column
-        for r, v in zip(rows[hit], vals[hit], strict=True):
-            if b.rows[int(r)].name == own:
-                continue
-            used = True
-            lo, hi = b.row_lo[int(r)], b.row_hi[int(r)]
-            ok &= (v > 0 and lo == -INF) or (v < 0 and hi == INF)
-        out.append((used, ok))
-    return out
+    if obj is not None:
+        coef = np.array([obj.value.lin.get(int(c), 0.0) for c in columns.tolist()])
+        used |= coef != 0.0
+        ok &= (coef == 0.0) | ((coef > 0) if obj.sense == "min" else (coef < 0))
+    if k == 0 or not b.r_cols:
+        return used, ok
+    slot = np.full(len(b.lb), -1, np.int64)  # column -> its position in ``columns``
+    slot[columns] = np.arange(k)
+    cols = np.asarray(b.r_cols, np.int64)
+    hit = np.flatnonzero(slot[cols] >= 0)
+    if hit.size == 0:
+        return used, ok
+    rows = np.asarray(b.r_rows, np.int64)[hit]
+    vals = np.asarray(b.r_vals, float)[hit]
+    where = slot[cols[hit]]
+    names = [b.rows[r].name for r in rows.tolist()]
+    other = np.fromiter((n != own[w] for n, w in zip(names, where.tolist(), strict=True)),
+                        bool, hit.size)
+    rows, vals, where = rows[other], vals[other], where[other]
+    lo = np.asarray(b.row_lo, float)[rows]
+    hi = np.asarray(b.row_hi, float)[rows]
+    good = ((vals > 0) & (lo == -INF)) | ((vals < 0) & (hi == INF))
+    used[where] = True
+    np.logical_and.at(ok, where, good)
+    return used, ok

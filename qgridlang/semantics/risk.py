@@ -114,8 +114,9 @@ class Risk:
         if not self._cvars:
             return
         cvars = [cv for cv, _ in self._cvars.values()]
-        uses = epigraph.usage(self.b, [(cv.eta, cv.label + ".tail") for cv in cvars])
-        for cv, (used, sign_ok) in zip(cvars, uses, strict=True):
+        used_all, ok_all = epigraph.usage(self.b, [cv.eta for cv in cvars],
+                                          [cv.label + ".tail" for cv in cvars])
+        for cv, used, sign_ok in zip(cvars, used_all.tolist(), ok_all.tolist(), strict=True):
             if not used:
                 raise TypeMismatch(f"{cv.label} has weight 0 in the objective and appears in no "
                                    "constraint, so its value would be undetermined", cv.span,

@@ -94,7 +94,7 @@ def enabled() -> bool:
 _RISKY: dict[int, tuple[ast.Node, bool]] = {}  # node id -> (node, calls expected/cvar/draws)
 # calls that add columns and rows as they are evaluated (or draw): their declarations are left to
 # the element path, which evaluates them exactly once
-_RISK_CALLS = frozenset({"expected", "cvar", "pos", *DISTRIBUTIONS})
+_RISK_CALLS = frozenset({"expected", "cvar", *DISTRIBUTIONS})
 # what sends a declaration back to the element path: constructs the arrays leave alone, user
 # errors (reported there, at the same place as before), and, as a safety net, a defect of this
 # module (recorded in the fallbacks as "internal error: …"; the tests fail on any)
@@ -205,6 +205,7 @@ class Vectoriser:
         if self._risky(data.node):
             return False
         saved = self.ev.work
+        mark = self.b.positive.mark()
         data.busy = True
         try:
             fr = self._expr_frame(data)
@@ -212,6 +213,7 @@ class Vectoriser:
                 parts = self._top(fr, lambda f: self._expr_rows(data, f))
         except (*_FALLBACK, *_INTERNAL) as exc:
             self.ev.work = saved
+            self.b.positive.disown(mark)
             self.fallbacks.append(f"expr {data.name}: {_why(exc)}")
             return False
         finally:
@@ -241,11 +243,13 @@ class Vectoriser:
         if not enabled() or self._risky(st):
             return False
         saved = self.ev.work
+        mark = self.b.positive.mark()
         try:
             with np.errstate(all="ignore"):  # overflow and NaN are found by finite, not warned
                 run()
         except (*_FALLBACK, *_INTERNAL) as exc:
             self.ev.work = saved
+            self.b.positive.disown(mark)
             self.fallbacks.append(f"{name}: {_why(exc)}")
             return False
         self.vectorised += 1
@@ -1097,6 +1101,27 @@ class Vectoriser:
 
     def _fn_max(self, node: ast.Call, fr: Frame) -> VNum:
         return self._minmax(node, fr, np.max)
+
+    def _fn_pos(self, node: ast.Call, fr: Frame) -> VNum | VAff:
+        """``pos(e)``: as :meth:`Positive.of` row by row (a number where ``e`` has no terms, else
+        an epigraph column), with every column and row of the frame made at once."""
+        if len(node.args) != 1:
+            raise NotVectorisable("arguments")
+        v = self.num(node.args[0], fr)
+        if isinstance(v, VNum):
+            return VNum(np.maximum(v.value, 0.0), v.unit)
+        if v.qr.shape[0]:
+            raise NotVectorisable("pos of a quadratic expression")
+        has = v.has_terms()
+        rows = np.flatnonzero(has)
+        const = np.where(has, 0.0, np.maximum(v.const, 0.0))
+        if rows.shape[0] == 0:
+            return VNum(const, v.unit)
+        slot = np.full(v.n, -1, np.int64)
+        slot[rows] = np.arange(rows.shape[0])
+        z = self.b.positive.block(v.unit, slot[v.lr], v.lc, v.lv, v.const[rows], node)
+        return VAff(const, v.unit, rows, z + np.arange(rows.shape[0], dtype=np.int64),
+                    np.ones(rows.shape[0]))
 
     def _unary(self, node: ast.Call, fr: Frame, fn: Callable[[np.ndarray], np.ndarray],
                keep_unit: bool) -> VNum:
