@@ -69,6 +69,22 @@ def test_lindistflow_voltages_and_reactive_balance_by_hand() -> None:
     assert r["objective"] == pytest.approx(50 * (1.9 + 1.6), rel=1e-9)
 
 
+def test_an_inverter_s_q_capability_supports_the_feeder_end() -> None:
+    # reactive support at bus 3 takes over the reactive load there (up to its capability), so
+    # the line carries less q and the feeder end sits higher
+    text = FEEDER.format(flow="lindistflow").replace(
+        "minimize cost: sub.cost", "reactive_source inv at b3 { q_max = 200 kvar }\n"
+        "minimize cost: sub.cost + sum(t in T) 1000 $ * pos(0.99 - b3.v2[t])")
+    base, r = _solve(FEEDER.format(flow="lindistflow")), _solve(text)
+    assert r["inv.reactive"]["1"] == pytest.approx(200)  # all of it: the penalty binds
+    assert r["l23.q"]["1"] == pytest.approx(base["l23.q"]["1"] - 0.2, abs=1e-7)
+    assert r["b3.v2"]["1"] > base["b3.v2"]["1"]
+    dc = _solve(FEEDER.format(flow="dc").replace(
+        "minimize cost: sub.cost", "reactive_source inv at b3 { q_max = 200 kvar }\n"
+        "minimize cost: sub.cost"))
+    assert dc["objective"] == pytest.approx(_solve(FEEDER.format(flow="dc"))["objective"])
+
+
 def test_the_same_network_under_dc_and_transport() -> None:
     dc = _solve(FEEDER.format(flow="dc"))
     assert dc["b1.theta"]["1"] == 0
