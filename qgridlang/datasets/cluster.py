@@ -8,6 +8,7 @@ cluster's processes are always closed, on errors and Ctrl-C too.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,9 +44,11 @@ def client(workers: int | None = None, scheduler: str | None = None) -> Iterator
         # the GIL; a worker's memory limit is left to the machine
         # on the loopback interface only; no dashboard, and the scheduler's own HTTP routes
         # on a free port (its default, 8787, is taken by any other cluster running here)
+        # (its log: errors only; a worker killed while the cluster closes is not news)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None, memory_limit=0,
-                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                               silence_logs=logging.ERROR)
         c = Client(cluster)
     try:
         yield c
