@@ -754,7 +754,7 @@ def _datasets_parsers(sub: Any) -> None:
     q.add_argument("file", type=Path, metavar="OPERATOR", help="the operator model (.qgl)")
     q.add_argument("--community", action="append", default=[], metavar="PARAM=MODEL",
                    help="the operator's response parameter PARAM is filled by community "
-                        "MODEL's response (repeatable, at least one)")
+                        "MODEL's response (required: at least one; repeatable)")
     q.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.csv",
                    help="one row per candidate (required)")
     q.add_argument("--price-param", default="price", metavar="NAME",
