@@ -147,6 +147,19 @@ def test_two_parallel_lines_are_a_loop() -> None:
     assert "l12" in err.message and "l12b" in err.message and err.span.line == 9
 
 
+def test_a_transformer_tap_at_the_from_side() -> None:
+    # MATPOWER's convention: |V_a| / tap behind the impedance; b = 1 / (x tap) under dc
+    text = FEEDER.format(flow="lindistflow").replace(
+        "line l12 between b1, b2 { r = 0.0922 ohm; x = 0.047 ohm }",
+        "line l12 between b1, b2 { r = 0.0922 ohm; x = 0.047 ohm; tap = 1.025 }")
+    base, r = _solve(FEEDER.format(flow="lindistflow")), _solve(text)
+    drop = base["b1.v2"]["1"] - base["b2.v2"]["1"]  # the same flows: the drop is unchanged
+    assert r["b2.v2"]["1"] == pytest.approx(1.02**2 / 1.025**2 - drop, abs=1e-12)
+    dc = _solve(FEEDER.format(flow="dc").replace("x = 0.047 ohm }", "x = 0.047 ohm; tap = 1.025 }"))
+    assert dc["b1.theta"]["1"] - dc["b2.theta"]["1"] == pytest.approx(
+        1.9 * 0.047 * 1.025 / 12.66**2)
+
+
 def test_per_unit_impedance_equals_ohms() -> None:
     base = _solve(FEEDER.format(flow="lindistflow"))
     z = 12.66**2 / 10  # ohm per pu on 10 MVA

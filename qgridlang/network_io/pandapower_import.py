@@ -834,7 +834,6 @@ def _bus_block() -> list[str]:
 
 
 def _line_block(taps: bool) -> list[str]:
-    x = "x_ohm[k] * tap_ratio[k]" if taps else "x_ohm[k]"
     lines = [
         "# ---- lines and transformers (lines.csv) ----",
         'set L = csv("lines.csv", key = "line")',
@@ -848,13 +847,14 @@ def _line_block(taps: bool) -> list[str]:
     if taps:
         lines += [
             'param tap_ratio[L] = csv("lines.csv", key = "line", column = "tap_ratio")',
-            "# a transformer's off-nominal tap scales its reactance: exact for the DC power "
-            "flow (pandapower's",
-            "# b = 1 / (x tap)); LinDistFlow does not model the ratio itself",
+            "# a transformer's off-nominal ratio at its from side (the stdlib line's `tap`: "
+            "b = 1 / (x tap) under dc,",
+            "# v2_to = v2_from / tap^2 - … under lindistflow)",
         ]
     lines += [
         "line l[k in L] between b[from_bus[k]], b[to_bus[k]] {",
-        f"  r = r_ohm[k]; x = {x}; rating = rating_mw[k]",
+        "  r = r_ohm[k]; x = x_ohm[k]; rating = rating_mw[k]" + ("; tap = tap_ratio[k]"
+                                                                  if taps else ""),
         "}",
         "",
     ]
