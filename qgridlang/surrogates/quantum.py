@@ -40,16 +40,16 @@ def _dilation(layer: int, n: int) -> int:
     return d if d else 1
 
 
-def qtcn_circuit(qubits: int, layers: int) -> Circuit:
+def qtcn_circuit(qubits: int, layers: int, device: str = "default.qubit") -> Circuit:
     """The Q-TCN kernel: window (batch, qubits) in [0, 1] and weights (layers, qubits) ->
     <Z_i> features (batch, qubits).
 
     Encoding RY(pi * x_{t-n+1+i}) on qubit i; each layer applies trainable RY on every qubit,
     then CNOT q_i -> q_{(i+d) mod n} with dilation d = 2^layer (the skip-connected entangler).
     """
-    dev = qml.device("default.qubit", wires=qubits)
+    dev = qml.device(device, wires=qubits)
 
-    @qml.qnode(dev, interface="jax", diff_method="backprop")
+    @qml.qnode(dev, interface="jax", diff_method=_diff_method(device))
     def circuit(window: jax.Array, weights: jax.Array) -> list[Any]:
         for i in range(qubits):
             qml.RY(jnp.pi * window[..., i], wires=i)
@@ -68,12 +68,12 @@ def qtcn_circuit(qubits: int, layers: int) -> Circuit:
     return run
 
 
-def vqc_circuit(qubits: int, layers: int, readout: int) -> Circuit:
+def vqc_circuit(qubits: int, layers: int, readout: int, device: str = "default.qubit") -> Circuit:
     """Chen et al.'s QLSTM gate VQC: H, then RY(arctan v_i), RZ(arctan v_i^2) (their encoding),
     then per layer a CNOT ring and trainable RY; readout <Z_i> on the first `readout` qubits."""
-    dev = qml.device("default.qubit", wires=qubits)
+    dev = qml.device(device, wires=qubits)
 
-    @qml.qnode(dev, interface="jax", diff_method="backprop")
+    @qml.qnode(dev, interface="jax", diff_method=_diff_method(device))
     def circuit(v: jax.Array, weights: jax.Array) -> list[Any]:
         for i in range(qubits):
             qml.Hadamard(wires=i)
@@ -93,6 +93,11 @@ def vqc_circuit(qubits: int, layers: int, readout: int) -> Circuit:
     return run
 
 
+def _diff_method(device: str) -> str:
+    """Backprop through default.qubit's JAX simulation; the adjoint method elsewhere (lightning)."""
+    return "backprop" if device == "default.qubit" else "adjoint"
+
+
 def _windows(x: jax.Array, width: int) -> jax.Array:
     """Causal windows with left zero-padding: (B, T) -> (B, T, width), window t ends at x_t."""
     padded = jnp.pad(x, ((0, 0), (width - 1, 0)))
@@ -107,9 +112,9 @@ def _weights(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
 class _QTCN:
     """Q-TCN features: (B, T) -> (B, T, qubits), the kernel slid over t."""
 
-    def __init__(self, qubits: int, layers: int) -> None:
+    def __init__(self, qubits: int, layers: int, device: str) -> None:
         self.qubits, self.layers = qubits, layers
-        self.circuit = qtcn_circuit(qubits, layers)
+        self.circuit = qtcn_circuit(qubits, layers, device)
 
     def init(self, key: jax.Array) -> jax.Array:
         return _weights(key, (self.layers, self.qubits))
@@ -127,10 +132,10 @@ class _QLSTMLayer:
 
     GATES = ("forget", "input", "update", "output")
 
-    def __init__(self, inputs: int, hidden: int, vqc_layers: int) -> None:
+    def __init__(self, inputs: int, hidden: int, vqc_layers: int, device: str) -> None:
         self.inputs, self.hidden, self.vqc_layers = inputs, hidden, vqc_layers
-        self.gate = vqc_circuit(hidden + inputs, vqc_layers, hidden)
-        self.square = vqc_circuit(hidden, vqc_layers, hidden)
+        self.gate = vqc_circuit(hidden + inputs, vqc_layers, hidden, device)
+        self.square = vqc_circuit(hidden, vqc_layers, hidden, device)
 
     def init(self, key: jax.Array) -> Params:
         keys = jax.random.split(key, 6)
@@ -165,10 +170,10 @@ def _split(params: Params) -> dict[str, int]:
     return {k: count_parameters(v) for k, v in params.items()}
 
 
-def qmlp(length: int, qubits: int = 4, layers: int = 2) -> Ansatz:
+def qmlp(length: int, qubits: int = 4, layers: int = 2, device: str = "default.qubit") -> Ansatz:
     """Q-MLP (a dressed circuit): linear T -> qubits, angle encoding RY(pi * z), `layers` of
     trainable RY + a CNOT chain-ring, <Z_i> readout, linear qubits -> T."""
-    circuit = qtcn_circuit(qubits, layers)  # same RY/CNOT layers; dilation 1, 2, 4, ...
+    circuit = qtcn_circuit(qubits, layers, device)  # same RY/CNOT layers; dilation 1, 2, 4, ...
 
     def init(key: jax.Array) -> Params:
         k1, k2, k3 = jax.random.split(key, 3)
@@ -182,13 +187,13 @@ def qmlp(length: int, qubits: int = 4, layers: int = 2) -> Ansatz:
         z = jax.nn.sigmoid(dense(p["in"], x))
         return dense(p["head"], circuit(z, p["circuit"]))
 
-    cfg = {"length": length, "qubits": qubits, "layers": layers}
+    cfg = {"length": length, "qubits": qubits, "layers": layers, "device": device}
     return Ansatz("qmlp", cfg, init, jax.jit(apply), _split, quantum=True)
 
 
-def qtcn(length: int, qubits: int = 8, layers: int = 3) -> Ansatz:
+def qtcn(length: int, qubits: int = 8, layers: int = 3, device: str = "default.qubit") -> Ansatz:
     """Q-TCN: the Q-TCN kernel slid over t, linear head qubits -> 1 per step."""
-    tcn = _QTCN(qubits, layers)
+    tcn = _QTCN(qubits, layers, device)
 
     def init(key: jax.Array) -> Params:
         k1, k2 = jax.random.split(key)
@@ -197,7 +202,7 @@ def qtcn(length: int, qubits: int = 8, layers: int = 3) -> Ansatz:
     def apply(p: Params, x: jax.Array) -> jax.Array:
         return dense(p["head"], tcn(p["qtcn"], x))[..., 0]
 
-    cfg = {"length": length, "qubits": qubits, "layers": layers}
+    cfg = {"length": length, "qubits": qubits, "layers": layers, "device": device}
     return Ansatz("qtcn", cfg, init, jax.jit(apply), _split, quantum=True)
 
 
@@ -212,10 +217,17 @@ def _stack_apply(cells: list[_QLSTMLayer], p: Params, xs: jax.Array) -> jax.Arra
     return xs
 
 
-def qlstm(length: int, hidden: int = 3, recurrent_layers: int = 2, vqc_layers: int = 1) -> Ansatz:
+def qlstm(
+    length: int,
+    hidden: int = 3,
+    recurrent_layers: int = 2,
+    vqc_layers: int = 1,
+    device: str = "default.qubit",
+) -> Ansatz:
     """Q-LSTM: x_t (one price) into `recurrent_layers` stacked Q-LSTM layers, linear head."""
     cells = [
-        _QLSTMLayer(1 if i == 0 else hidden, hidden, vqc_layers) for i in range(recurrent_layers)
+        _QLSTMLayer(1 if i == 0 else hidden, hidden, vqc_layers, device)
+        for i in range(recurrent_layers)
     ]
 
     def init(key: jax.Array) -> Params:
@@ -230,6 +242,7 @@ def qlstm(length: int, hidden: int = 3, recurrent_layers: int = 2, vqc_layers: i
         "hidden": hidden,
         "recurrent_layers": recurrent_layers,
         "vqc_layers": vqc_layers,
+        "device": device,
     }
     return Ansatz("qlstm", cfg, init, jax.jit(apply), _split, quantum=True)
 
@@ -241,13 +254,15 @@ def qtcn_lstm(
     hidden: int = 3,
     recurrent_layers: int = 2,
     vqc_layers: int = 1,
+    device: str = "default.qubit",
 ) -> Ansatz:
     """Q-TCN-LSTM (SPECS §A6): Q-TCN features (qubits per step), a linear map to one input per
     step, stacked Q-LSTM layers, linear head. With the paper's 8 qubits, 3 layers, hidden 3 and
     2 recurrent layers: 24 + 9 + 22 + 30 + 4 = 89 parameters (the paper: 94, split not given)."""
-    tcn = _QTCN(qubits, layers)
+    tcn = _QTCN(qubits, layers, device)
     cells = [
-        _QLSTMLayer(1 if i == 0 else hidden, hidden, vqc_layers) for i in range(recurrent_layers)
+        _QLSTMLayer(1 if i == 0 else hidden, hidden, vqc_layers, device)
+        for i in range(recurrent_layers)
     ]
 
     def init(key: jax.Array) -> Params:
@@ -270,5 +285,6 @@ def qtcn_lstm(
         "hidden": hidden,
         "recurrent_layers": recurrent_layers,
         "vqc_layers": vqc_layers,
+        "device": device,
     }
     return Ansatz("qtcn_lstm", cfg, init, jax.jit(apply), _split, quantum=True)
