@@ -5,7 +5,7 @@ that separates "quantum" from merely "small" (SPECS §A9 claim 1)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -51,7 +51,8 @@ class _LSTMStack(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for _ in range(self.layers):
-            x = nn.RNN(nn.LSTMCell(self.hidden))(x)
+            # nn.RNN returns the outputs alone unless asked for the carry too
+            x = cast(jax.Array, nn.RNN(nn.LSTMCell(self.hidden))(x))
         return x
 
 
@@ -77,7 +78,7 @@ def _make(name: str, cfg: dict[str, Any], module: nn.Module, length: int) -> Ans
         return jax.tree_util.tree_map(lambda a: a, dict(params))
 
     def apply(p: Params, x: jax.Array) -> jax.Array:
-        return module.apply({"params": p}, x)
+        return cast(jax.Array, module.apply({"params": p}, x))
 
     def split(p: Params) -> dict[str, int]:
         return {k: count_parameters(v) for k, v in p.items()}
