@@ -86,10 +86,11 @@ def _canonical(flat: Any) -> dict[str, Any]:
 
     rename = {j: signature(j) for j in pos_cols}
     col = [rename.get(j, n) for j, n in enumerate(names)]
+    epigraph_rows = set(own.values())
     rows = []
     for i, r in enumerate(flat.rows):
         lo, hi = A.indptr[i], A.indptr[i + 1]
-        label = "pos.epigraph" if i in set(own.values()) else r.label
+        label = "pos.epigraph" if i in epigraph_rows else r.label
         rows.append(repr((label, r.unit, flat.row_lo[i], flat.row_hi[i],
                           sorted((col[k], round(v, 12)) for k, v in
                                  zip(A.indices[lo:hi], A.data[lo:hi], strict=True)))))

@@ -512,12 +512,7 @@ def _sources(net: Any, buses: _Buses, costs: dict[tuple[str, int], tuple[float, 
         if table not in net or not len(net[table]):
             continue
         df = net[table]
-        skipped = 0
-        for i in df.index:
-            bus = buses.get(df.at[i, "bus"])
-            if not _flag(df.at[i, "in_service"], True) or bus is None:
-                skipped += 1
-                continue
+        for i, bus in _in_service(df, buses, out, table):
             c0, c1, c2 = costs.get((table, int(i)), (0.0, 0.0, 0.0))
             row: dict[str, Any] = {table: f"{table}{i}", "element": int(i),
                                    "name": _text(_col(df, "name", i)), "bus": bus}
@@ -538,12 +533,26 @@ def _sources(net: Any, buses: _Buses, costs: dict[tuple[str, int], tuple[float, 
                 row[c] = _num(_col(df, c, i))
             row.update({"c0_per_h": c0, "c1_per_mwh": c1, "c2_per_mw2_h": c2})
             rows.append(row)
-        out.skipped[table] = skipped
     if any(int(r["controllable"]) == 0 for r in out.gens):
         out.notes.append("gens marked not controllable are fixed at their p_mw")
     if out.gens:
         out.notes.append("gens hold their bus voltage (vm_pu) in pandapower's AC power flow; "
                          "the model gives them reactive power within their limits instead")
+
+
+def _in_service(df: Any, buses: _Buses, out: Imported, table: str | None
+                ) -> Iterator[tuple[Any, Any]]:
+    """The rows of an element table that are in service at an imported bus, with that bus; the
+    others are counted in ``out.skipped[table]`` (not counted when ``table`` is None)."""
+    skipped = 0
+    for i in df.index:
+        bus = buses.get(df.at[i, "bus"])
+        if not _flag(df.at[i, "in_service"], True) or bus is None:
+            skipped += 1
+            continue
+        yield i, bus
+    if table is not None:
+        out.skipped[table] = skipped
 
 
 def _loads(net: Any, buses: _Buses, out: Imported) -> None:
@@ -557,12 +566,8 @@ def _loads(net: Any, buses: _Buses, out: Imported) -> None:
         if src not in net or not len(net[src]):
             continue
         df = net[src]
-        skipped = 0
-        for i in df.index:
-            bus = buses.get(df.at[i, "bus"])
-            if not _flag(df.at[i, "in_service"], True) or bus is None:
-                skipped += 1
-                continue
+        # a ward's shunt part is the same element as its constant-power part: counted once
+        for i, bus in _in_service(df, buses, out, None if table == "ward_shunt" else table):
             scale = _num(_col(df, sc, i)) if sc else 1.0
             scale = 1.0 if scale is None else scale
             p = (_num(df.at[i, pc]) or 0.0) * scale
@@ -574,8 +579,6 @@ def _loads(net: Any, buses: _Buses, out: Imported) -> None:
             out.loads.append({"load": f"{table}{i}", "kind": table, "element": int(i),
                               "name": _text(_col(df, "name", i)), "bus": bus, "p_mw": p,
                               "q_mvar": q})
-        if table != "ward_shunt":
-            out.skipped[table] = skipped
     kinds_present = {r["kind"] for r in out.loads} - {"load"}
     if kinds_present:
         out.notes.append(", ".join(sorted(kinds_present)) + " imported as constant-power "

@@ -260,19 +260,21 @@ def _attach(b: Context, st: ast.Instance, scope: Scope, env: Env) -> None:
     if len(buses) == 1:
         if not ports:
             raise TypeMismatch(f"'{st.name}' has no ports to connect", st.span)
+        bus = buses[0]
         taken: dict[str, str] = {}
-        for port in ports:  # each port to the balance that collects its name, checked first
-            node = _route_checked(st, port, buses[0])
+        routes = []
+        for port in ports:  # each port to the balance that collects its name, all checked first
+            node = _route_checked(st, port, bus)
             if node is not None and node in taken:
                 raise TypeMismatch(f"ports '{taken[node]}' and '{port.port}' of '{st.name}' would "
-                                   f"both go to balance '{node}' of bus "
-                                   f"'{buses[0].prefix[:-1]}'", st.span,
-                                   "use `between a, b` for a two-port component, or give the "
-                                   "bus a node for the other port (`node reactive of q`)")
+                                   f"both go to balance '{node}' of bus '{bus.prefix[:-1]}'",
+                                   st.span, "use `between a, b` for a two-port component, or "
+                                   "give the bus a node for the other port (`node reactive of q`)")
             if node is not None:
                 taken[node] = port.port
-        for port in ports:
-            _connect(st, port, buses[0])
+                routes.append((port, node))
+        for port, node in routes:
+            bus.attached.setdefault(node, []).append(port)
         return
     if len(ports) != len(buses):
         raise TypeMismatch(f"'{st.name}' has {len(ports)} ports but connects {len(buses)} "

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qgridlang.errors import Span, TypeMismatch
+from qgridlang.errors import QglError, Span, TypeMismatch
 from qgridlang.semantics import units as U
+from qgridlang.semantics.evaluate import Suppressed
 from qgridlang.semantics.scope import ParamData, Scope, VarData
 
 
@@ -118,7 +119,7 @@ def _num(scope: Scope, name: str, unit: str | None) -> float | None:
         return None
     try:
         v = item.get((), item.span)
-    except Exception:  # an unset or failing parameter: the record leaves it out
+    except (QglError, Suppressed):  # a parameter whose value failed (reported already)
         return None
     if unit is None:
         return float(v.value) * (U.convert(v.unit, None, item.span, name) if v.unit else 1.0)

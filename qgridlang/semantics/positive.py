@@ -26,13 +26,13 @@ from qgridlang.semantics.values import Affine, Scalar
 INF = float("inf")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Part:
     label: str  # "pos#3 (line 12, column 5)"
     columns: np.ndarray  # one column per use (the array path makes many at once)
     row_name: str
     span: Span
-    orphan: list[bool]  # [True]: made by an array attempt that fell back; unused, not checked
+    orphan: bool = False  # made by an array attempt that fell back: unused, not checked
 
 
 class Positive:
@@ -56,7 +56,7 @@ class Positive:
         row = Affine({z: 1.0}, {}, 0.0, value.unit)
         row.iadd(value, -1.0)  # z - e >= 0
         self.b._row(row, Scalar(0.0), None, label + ".epigraph", (), node.span, node.span)
-        self._parts.append(_Part(where, np.array([z]), label + ".epigraph", node.span, [False]))
+        self._parts.append(_Part(where, np.array([z]), label + ".epigraph", node.span))
         return Affine({z: 1.0}, {}, 0.0, value.unit)
 
     def block(self, unit: U.Unit | None, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
@@ -78,7 +78,7 @@ class Positive:
         text = U.unit_text(unit)
         name = label + ".epigraph"
         b.rows.extend(RowInfo(name, (j,), text, node.span) for j in range(k))
-        self._parts.append(_Part(where, own + z, name, node.span, [False]))
+        self._parts.append(_Part(where, own + z, name, node.span))
         return z
 
     def _label(self, node: ast.Expr) -> tuple[str, str]:
@@ -93,13 +93,13 @@ class Positive:
         element path (which makes its own): they stay, unused (``z >= e`` alone, at no cost),
         because values cached meanwhile may refer to them, and the usage check skips them."""
         for part in self._parts[mark:]:
-            part.orphan[0] = True
+            part.orphan = True
 
     def check_usage(self) -> None:
         """Each column minimised (see the module docstring), else a located refusal."""
         if not self._parts:
             return
-        parts = [p for p in self._parts if not p.orphan[0]]
+        parts = [p for p in self._parts if not p.orphan]
         if not parts:
             return
         cols = np.concatenate([p.columns for p in parts])
