@@ -21,7 +21,7 @@ Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -180,6 +180,9 @@ class FlatModel:
     # reads them to build a measured expression's distribution)
     scenarios: dict[str, np.ndarray] = field(default_factory=dict)
     sampled: dict[str, SampledParam] = field(default_factory=dict)  # by parameter name
+    # the model's `surrogate` declarations by name (qgridlang.surrogates.spec.SurrogateSpec):
+    # the vqc target compiles them; `qglc train` trains them
+    surrogates: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
