@@ -56,6 +56,13 @@ class Call(Node):
         return None
 
 
+class CallIndex(Node):
+    """``f(args)[i, …]``: one element of a function's vector result (a surrogate's response)."""
+
+    call: Call
+    index: tuple[Expr, ...]
+
+
 class TupleExpr(Node):
     items: tuple[Expr, ...]
 
@@ -106,8 +113,8 @@ class IfExpr(Node):
 
 
 Expr = Union[  # noqa: UP007 - pydantic forward refs
-    Num, Quantity, Str, Ref, Call, TupleExpr, Sum, BinOp, Neg, Not, Compare, IfExpr, RangeExpr,
-    LabelSet,
+    Num, Quantity, Str, Ref, Call, CallIndex, TupleExpr, Sum, BinOp, Neg, Not, Compare, IfExpr,
+    RangeExpr, LabelSet,
 ]
 
 
@@ -275,9 +282,31 @@ class QuantumBlock(Node):
     statements: tuple[EncodeStmt | PenaltyStmt, ...]
 
 
+class SurrogateSide(Node):
+    """``price[T]: $/MWh``: one side of a surrogate's signature."""
+
+    name: str
+    index: str
+    unit: UnitExpr | None = None
+
+
+class SurrogateSetting(Node):
+    key: str
+    value: Expr
+
+
+class SurrogateDecl(Node):
+    """``surrogate NAME: in[T] -> out[T] { key = value; … }``."""
+
+    name: str
+    input: SurrogateSide
+    output: SurrogateSide
+    settings: tuple[SurrogateSetting, ...] = ()
+
+
 Statement = Union[  # noqa: UP007
     ModelDecl, Import, Use, SetDecl, ParamDecl, VarDecl, ExprDecl, ConstraintDecl, Objective,
-    ComponentDecl, Instance, ScenariosDecl, QuantumBlock, NetworkDecl,
+    ComponentDecl, Instance, ScenariosDecl, QuantumBlock, NetworkDecl, SurrogateDecl,
 ]
 
 

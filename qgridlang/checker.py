@@ -67,22 +67,25 @@ def read_source(path: str | Path) -> str:
 
 def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | None = None,
                subsets: dict[str, list[int | str]] | None = None, *,
-               limits: Limits | None = None) -> CheckedModel:
+               limits: Limits | None = None, defer_surrogates: bool = False) -> CheckedModel:
     """Parse and check ``text``. Raises :class:`QglErrors` with every error found.
 
     ``overrides`` replace scalar parameters (``--set``); ``subsets`` restrict declared sets to
     some of their elements (how a solve strategy re-instantiates a model on a sub-problem).
     ``limits`` (default: the active ones, see :mod:`qgridlang.limits`) cap sizes and decide
     which files ``csv()`` and ``import`` may read: those under the model's folder (the current
-    directory for text without a file) and the allowed folders.
+    directory for text without a file) and the allowed folders. ``defer_surrogates``: calls of
+    surrogates on parameters are not evaluated (``qglc train`` checks a model before its
+    surrogate is trained).
     """
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
     with using((limits or current()).with_model_dir(base)), hint_budget():
-        return _check_text(text, file, overrides, subsets)
+        return _check_text(text, file, overrides, subsets, defer_surrogates)
 
 
 def _check_text(text: str, file: str, overrides: dict[str, str] | None,
-                subsets: dict[str, list[int | str]] | None) -> CheckedModel:
+                subsets: dict[str, list[int | str]] | None,
+                defer_surrogates: bool = False) -> CheckedModel:
     errors = ErrorCollector()
     t0 = time.perf_counter()
     statements = _load_cached(text, file, errors)
@@ -90,6 +93,7 @@ def _check_text(text: str, file: str, overrides: dict[str, str] | None,
     errors.raise_if_any()
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
     b = Builder(base, _parse_overrides(overrides or {}), subsets)
+    b.defer_surrogates = defer_surrogates
     with paused():
         return _build(b, statements, errors, text, file, t0, t1)
 
@@ -118,10 +122,11 @@ def _build(b: Builder, statements: list[Any], errors: ErrorCollector, text: str,
 
 def check_file(path: str | Path, overrides: dict[str, str] | None = None,
                subsets: dict[str, list[int | str]] | None = None, *,
-               limits: Limits | None = None) -> CheckedModel:
+               limits: Limits | None = None, defer_surrogates: bool = False) -> CheckedModel:
     with using(limits or current()):  # the read limit applies to the model file too
         text = read_source(path)
-    return check_text(text, str(path), overrides, subsets, limits=limits)
+    return check_text(text, str(path), overrides, subsets, limits=limits,
+                      defer_surrogates=defer_surrogates)
 
 
 # program key -> (statements, the content digest of every file it was made of)

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"qglc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="{check,compile,solve,estimate,sample-responses,price-search,"
-                                   "import,validate,targets}")
+                                   "train,import,validate,targets}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _limit_options(e)
     _datasets_parsers(sub)
     _network_parsers(sub)
+    _train_parser(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
                        "each is available here.")
@@ -396,6 +397,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(args)
     if args.command in ("sample-responses", "price-search"):
         return _datasets(args)
+    if args.command == "train":
+        return _train(args)
     if args.command == "import":
         return _import(args)
     from qgridlang.checker import check_file
@@ -891,6 +894,55 @@ def _progress_bar(what: str) -> Iterator[Any]:
 
         yield update
 
+
+
+# ---- surrogates (qgridlang.surrogates): train ----
+
+
+def _train_parser(sub: Any) -> None:
+    r = sub.add_parser("train", help="train a model's surrogate declaration and write it "
+                       "(.qgls)",
+                       description="Train the surrogate NAME declared in MODEL on its data "
+                       "(an .npz of qglc sample-responses, or sample(model = …)) with its "
+                       "ansatz and settings, and write the trained artifact: parameters, "
+                       "normalisation and the declaration's hash. A checkpoint FILE.qgls.ckpt "
+                       "is written after every epoch; rerunning resumes from it.",
+                       epilog=_EXIT_HELP)
+    r.add_argument("file", type=Path, metavar="MODEL", help="the model declaring it (.qgl)")
+    r.add_argument("--surrogate", metavar="NAME",
+                   help="the surrogate to train (default: the model's only one)")
+    r.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.qgls",
+                   help="the trained artifact (required)")
+    r.add_argument("--restart", action="store_true",
+                   help="ignore an existing checkpoint and train from the start")
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a scalar parameter of the model (repeatable)")
+    r.add_argument("--json", action="store_true", help="print one JSON document (default: "
+                   "text)")
+    _limit_options(r)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from qgridlang.surrogates.fit import train_declared
+
+    def epoch(r: Any, total: int) -> None:
+        print(f"qglc: epoch {r.epoch}/{total}: train loss {r.train_loss:.5g}, validation "
+              f"loss {r.val_loss:.5g} ({r.seconds:.1f} s)", file=sys.stderr, flush=True)
+
+    with _progress_bar("samples") as progress:
+        s = train_declared(args.file, args.surrogate, args.output,
+                           overrides=_overrides(args.set), resume=not args.restart,
+                           epoch_callback=epoch, progress=progress,
+                           allow_read=tuple(str(d) for d in args.allow_read))
+    if args.json:
+        _print_json(s.to_dict())
+    else:
+        print(f"{s.output}: surrogate {s.surrogate} ({s.ansatz}, {s.parameters} parameters) "
+              f"trained on {s.samples} samples, {s.epochs_run} epochs (best {s.best_epoch}"
+              f"{', stopped early' if s.stopped_early else ''}) in {s.seconds:.1f} s; test MSE "
+              f"{s.test_mse:.4g} normalised, {s.test_mse_physical:.4g} "
+              f"({s.units['output'] or '1'})^2")
+    return EXIT_OK
 
 
 # ---- networks (qgridlang.network_io): import pandapower, validate --ac ----

@@ -48,6 +48,10 @@ def _compile(checked: CheckedModel, tgt: Target, options: Options,
         output = Path(output)
         check_writable(output)
         _check_suffix(tgt, output)
+    if checked.flat.surrogate_links:
+        from qgridlang.semantics.surrogates import refuse_links
+
+        refuse_links(checked.flat, tgt.name)
     t0 = time.perf_counter()
     with paused():  # see qgridlang.gcpause
         artifact, inverse = tgt.apply(checked.flat, options)

@@ -29,18 +29,22 @@ _SYSTEM = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 def read_text(path: Path, span: Span | None, what: str, encoding: str = "utf-8",
               limits: Limits | None = None) -> str:
-    """The text of ``path`` if the active :class:`Limits` allow reading it.
+    """The text of ``path`` (UTF-8) under the rules of :func:`read_bytes`."""
+    return decode(read_bytes(path, span, what, limits), path, span, what, encoding)
+
+
+def read_bytes(path: Path, span: Span | None, what: str, limits: Limits | None = None) -> bytes:
+    """The bytes of ``path`` if the active :class:`Limits` allow reading it.
 
     Args:
         path: The file as the model names it (joined to the folder it is relative to).
         span: Where the model names it (the ``csv(…)`` call or the ``import``).
         what: How messages call the file ("data file", "imported file").
-        encoding: ``utf-8`` or ``utf-8-sig`` (a CSV may start with a byte-order mark).
         limits: The limits to apply (default: the active ones).
 
     Raises:
         FileAccessError: The file is outside the allowed folders, not a regular file, too
-            large, unreadable or not UTF-8 text; located at ``span``.
+            large or unreadable; located at ``span``.
     """
     lim = limits or current()
     real = _real_path(path, span, what)
@@ -76,7 +80,7 @@ def read_text(path: Path, span: Span | None, what: str, encoding: str = "utf-8",
         os.close(fd)
     if len(data) > lim.max_read_bytes:  # it grew after the check
         raise _too_large(path, None, span, what, lim)
-    return decode(data, path, span, what, encoding)
+    return data
 
 
 def decode(data: bytes, path: Path | str, span: Span | None, what: str,

@@ -183,6 +183,9 @@ class FlatModel:
     # the model's `surrogate` declarations by name (qgridlang.surrogates.spec.SurrogateSpec):
     # the vqc target compiles them; `qglc train` trains them
     surrogates: dict[str, Any] = field(default_factory=dict)
+    # `f(x)[t]` of a variable x: response columns tied to x's columns by the surrogate
+    # (qgridlang.semantics.surrogates.SurrogateLink); targets needing a MILP/QP refuse them
+    surrogate_links: list[Any] = field(default_factory=list)
 
     @property
     def n(self) -> int:

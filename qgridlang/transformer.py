@@ -354,6 +354,22 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
         kwargs = tuple(c for c in ch[1:] if isinstance(c, tuple))
         return ast.Call(span=self.span(meta), name=str(ch[0]), args=args, kwargs=kwargs)
 
+    def call_index(self, meta: Meta, ch: list[Any]) -> ast.CallIndex:
+        return ast.CallIndex(span=self.span(meta), call=ch[0], index=ch[1][1])
+
+    def surrogate_decl(self, meta: Meta, ch: list[Any]) -> ast.SurrogateDecl:
+        settings = tuple(c for c in ch[3:] if _is(c, ast.SurrogateSetting))
+        return ast.SurrogateDecl(span=self.span(meta), name=str(ch[0]), input=ch[1],
+                                 output=ch[2], settings=settings)
+
+    def sur_side(self, meta: Meta, ch: list[Any]) -> ast.SurrogateSide:
+        unit = ch[2] if len(ch) > 2 else None
+        return ast.SurrogateSide(span=self.span(meta), name=str(ch[0]), index=str(ch[1]),
+                                 unit=unit)
+
+    def sur_setting(self, meta: Meta, ch: list[Any]) -> ast.SurrogateSetting:
+        return ast.SurrogateSetting(span=self.span(meta), key=str(ch[0]), value=ch[1])
+
     def kwarg(self, meta: Meta, ch: list[Any]) -> tuple[str, Any]:
         return (str(ch[0]), ch[1])
 

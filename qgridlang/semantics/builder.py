@@ -111,6 +111,13 @@ class Builder:
         self.buses: list[Scope] = []
         self.qspec = QuantumSpec()
         self.warnings: list[QglWarning] = []
+        # `surrogate` declarations (qgridlang.semantics.surrogates) and what their calls made
+        self.surrogates: dict[str, Any] = {}  # name -> SurrogateSpec
+        self.surrogate_values: dict[tuple[str, int], np.ndarray] = {}  # evaluated calls
+        self.surrogate_columns: dict[tuple[str, int], int] = {}  # calls of variables
+        self.surrogate_links: list[Any] = []  # SurrogateLink
+        self.trained_surrogates: dict[str, Any] = {}
+        self.defer_surrogates = False  # `qglc train`: calls of parameters are not evaluated
 
     # ---- driver ---------------------------------------------------------------------------
     def run(self, statements: list[ast.Statement]) -> None:
@@ -233,6 +240,10 @@ class Builder:
             instantiate(self, st, env)
         elif isinstance(st, ast.ScenariosDecl):
             declare_scenarios(self, st, env)
+        elif isinstance(st, ast.SurrogateDecl):
+            from qgridlang.semantics.surrogates import declare
+
+            declare(self, st, env)
         elif isinstance(st, ast.QuantumBlock):
             if self.quantum is not None:
                 raise TypeMismatch("a model has one quantum block", st.span)
@@ -598,6 +609,7 @@ class Builder:
             quantum=self.qspec, warnings=list(self.warnings),
             scenarios={k: np.asarray(v, float) for k, v in self.scenarios.items()},
             sampled=dict(self.sampled),
+            surrogates=dict(self.surrogates), surrogate_links=list(self.surrogate_links),
         )
 
     def _objective_unit(self) -> tuple[U.Unit | None, float]:
@@ -652,6 +664,15 @@ class Builder:
             out.append(RowInfo(r.name, r.key, r.unit, r.span, r.report_unit, r.report_scale,
                                text, f / r.report_scale, r.index))
         return out
+
+    @property
+    def surrogate_names(self) -> list[str]:
+        return list(self.surrogates)
+
+    def surrogate_call(self, node: ast.CallIndex, env: Env) -> Scalar | Affine:
+        from qgridlang.semantics.surrogates import call_value
+
+        return call_value(self, node, env)
 
     def new_columns(self, name: str, kind: str, unit: U.Unit | None, keys: list[Key],
                     lo: float, hi: float, span: Span, index: tuple[str, ...] = ()) -> int:

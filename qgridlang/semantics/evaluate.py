@@ -67,6 +67,11 @@ class Owner(Protocol):
 
     def expr_value(self, data: ExprData, key: Key, span: Span) -> Scalar | Affine: ...
 
+    def surrogate_call(self, node: ast.CallIndex, env: Env) -> Scalar | Affine: ...
+
+    @property
+    def surrogate_names(self) -> list[str]: ...
+
 
 class Suppressed(Exception):
     """A reference to a declaration that already failed: skip without a second message."""
@@ -669,6 +674,9 @@ class Evaluator:
         return total if total is not None else Scalar(0.0, None)
 
     # ---- function calls -------------------------------------------------------------------
+    def _CallIndex(self, node: ast.CallIndex, env: Env) -> Scalar | Affine:
+        return self.b.surrogate_call(node, env)
+
     @arithmetic
     def _Call(self, node: ast.Call, env: Env) -> Any:
         name = node.name
@@ -676,6 +684,9 @@ class Evaluator:
             return self._draw(node, env)
         fn = getattr(self, f"_fn_{name}", None)
         if fn is None:
+            if name in self.b.surrogate_names:
+                raise TypeMismatch(f"surrogate '{name}' returns a vector: index it, "
+                                   f"{name}(…)[t]", node.span)
             if name in ("csv", "sample", "equal", "weights"):
                 raise TypeMismatch(f"{name}(…) is only allowed as a data source of a "
                                    f"{'parameter' if name == 'csv' else 'scenarios declaration'}",

@@ -102,6 +102,11 @@ class _Walk:
             self.ref(n, bound)
         elif isinstance(n, ast.Call):
             self.call(n, bound)
+        elif isinstance(n, ast.CallIndex):  # a surrogate's response: the name is checked later
+            for a in n.call.args:
+                self.expr(a, bound)
+            for i in n.index:
+                self.expr(i, bound)
         elif isinstance(n, ast.Sum):
             inner = bound
             for it in n.iterators:

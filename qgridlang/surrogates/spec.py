@@ -35,6 +35,7 @@ class DataSource:
     kind: str  # "file" | "sample"
     path: str  # the file or the model, as written (resolved against the model's directory)
     options: dict[str, Any] = field(default_factory=dict)  # sample(...) keywords but `model`
+    span: Span | None = field(default=None, compare=False)  # the `data = …` setting
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path, "options": dict(sorted(self.options.items()))}
@@ -49,6 +50,8 @@ class SurrogateSpec:
     output_name: str  # "p_ex"
     index: str  # the index set both sides run over ("T")
     length: int  # its size (the series length the ansatz is built for)
+    input_unit: str  # the units both sides are written in ("" when dimensionless)
+    output_unit: str
     ansatz: str  # registry name (qgridlang.surrogates.registry.ANSATZE)
     options: dict[str, Any]  # the ansatz's keyword arguments
     data: DataSource | None
@@ -68,6 +71,7 @@ class SurrogateSpec:
             "input": self.input_name,
             "output": self.output_name,
             "length": self.length,
+            "units": [self.input_unit, self.output_unit],
             "ansatz": self.ansatz,
             "options": dict(sorted(self.options.items())),
             "data": self.data.as_dict() if self.data else None,
