@@ -121,12 +121,25 @@ def _check_declaration(path: Path, cfg: dict[str, Any], spec: SurrogateSpec,
         return
     old = cfg.get("declaration") or {}
     new = json.loads(json.dumps(spec.hashed(), default=str))
-    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    detail = "; ".join(f"{k}: trained with {_show(old.get(k))}, declared {_show(new.get(k))}"
-                       for k in changed[:4])
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    changed = [k for k in sorted(set(flat_old) | set(flat_new))
+               if flat_old.get(k) != flat_new.get(k)]
+    detail = "; ".join(f"{k}: trained with {_show(flat_old.get(k))}, declared "
+                       f"{_show(flat_new.get(k))}" for k in changed[:4])
     raise ArtifactError(
         f"surrogate '{spec.name}' changed since '{path}' was trained ({detail or 'hash'})",
         span, f"retrain it: qglc train MODEL --surrogate {spec.name} -o {path.name}")
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"epochs": 3}} -> {"epochs": 3}: a changed setting is named by itself."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k in ("train", "options"):
+            out.update(_flatten(v, f"{k}." if k == "options" else ""))
+        else:
+            out[prefix + k] = v
+    return out
 
 
 def _show(v: Any) -> str:
