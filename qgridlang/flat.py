@@ -186,6 +186,7 @@ class FlatModel:
     # `f(x)[t]` of a variable x: response columns tied to x's columns by the surrogate
     # (qgridlang.semantics.surrogates.SurrogateLink); targets needing a MILP/QP refuse them
     surrogate_links: list[Any] = field(default_factory=list)
+    surrogate_models: dict[str, Any] = field(default_factory=dict)  # name -> TrainedSurrogate
 
     @property
     def n(self) -> int:

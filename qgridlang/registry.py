@@ -39,6 +39,7 @@ NUMERIC_OPTIONS: dict[str, tuple[str, float, bool]] = {
     "cvar_alpha": ("float", 0.0, True), "warm_start_epsilon": ("float", 0.0, False),
     "embedding_timeout": ("float", 0.0, True), "embedding_tries": ("int", 1, False),
     "annealing_time": ("float", 0.0, True), "pwl_segments": ("int", 1, False),
+    "learning_rate": ("float", 0.0, True), "tolerance": ("float", 0.0, True),
 }
 # yes/no ``--option`` keys: `duals=no` or `mock=maybe` used to be read as true or false silently
 BOOLEAN_OPTIONS = frozenset({"duals", "iis", "mock", "warm_start", "readout_mitigation",
@@ -195,6 +196,7 @@ _BUILTIN_MODULES = (
     "qgridlang.targets.qubo", "qgridlang.backends.samplers",
     "qgridlang.targets.dwave", "qgridlang.targets.cqm", "qgridlang.backends.dwave",
     "qgridlang.targets.qaoa", "qgridlang.backends.qaoa", "qgridlang.targets.qae",
+    "qgridlang.targets.vqc", "qgridlang.targets.program", "qgridlang.backends.pgd",
 )
 _loaded = False
 # two threads solving at once in a fresh process: the second must wait for the first's imports

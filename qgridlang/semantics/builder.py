@@ -610,6 +610,7 @@ class Builder:
             scenarios={k: np.asarray(v, float) for k, v in self.scenarios.items()},
             sampled=dict(self.sampled),
             surrogates=dict(self.surrogates), surrogate_links=list(self.surrogate_links),
+            surrogate_models=dict(self.trained_surrogates),
         )
 
     def _objective_unit(self) -> tuple[U.Unit | None, float]:

@@ -34,7 +34,7 @@ SETTINGS = ("ansatz", "data", "epochs", "learning_rate", "batch", "seed", "patie
 SAMPLE_OPTIONS = ("model", "n", "seed", "mean", "lower", "upper", "sigma", "length", "output",
                   "price_param")
 # the targets that take a model whose surrogate is a function of variables
-DIFFERENTIABLE_TARGETS = ("vqc",)
+DIFFERENTIABLE_TARGETS = ("program", "vqc")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class SurrogateLink:
     input_cols: tuple[int, ...]  # in the surrogate's index order
     output_start: int  # the response's columns: output_start .. output_start + len - 1
     span: Span
+    input_factor: float = 1.0  # the argument's unit -> the surrogate's input unit
 
 
 def declare(b: Any, st: ast.SurrogateDecl, env: Env) -> None:
@@ -262,9 +263,10 @@ def _linked(b: Any, spec: SurrogateSpec, item: VarData, call: ast.Call, index: S
     key = (spec.name, id(item))
     if key in b.surrogate_columns:
         return b.surrogate_columns[key]  # type: ignore[no-any-return]
+    factor = 1.0
     if spec.input_unit:
-        U.convert(item.unit, U.unit_at(spec.input_unit, spec.span), call.span,
-                  f"the argument of {spec.name}(…)")
+        factor = U.convert(item.unit, U.unit_at(spec.input_unit, spec.span), call.span,
+                           f"the argument of {spec.name}(…)")
     cols = tuple(item.cols[(e,)] for e in index.elements if (e,) in item.cols)
     if len(cols) != len(index.elements):
         raise TypeMismatch(f"'{item.name}' lacks elements of {spec.index}; {spec.name}(…) needs "
@@ -273,7 +275,9 @@ def _linked(b: Any, spec: SurrogateSpec, item: VarData, call: ast.Call, index: S
     start = b.new_columns(name, "real", out_unit, [(e,) for e in index.elements], -math.inf,
                           math.inf, call.span, (spec.index,))
     b.surrogate_columns[key] = start
-    b.surrogate_links.append(SurrogateLink(spec.name, item.name, cols, start, call.span))
+    b.surrogate_links.append(SurrogateLink(spec.name, item.name, cols, start, call.span, factor))
+    if spec.trained is not None and not b.defer_surrogates:
+        trained(b, spec, call.span)  # the program evaluates it; a changed declaration: here
     return start
 
 

@@ -163,8 +163,8 @@ def train_declared(model_file: str | Path, name: str | None, output: str | Path,
                    progress: Callable[[int, int], None] | None = None,
                    allow_read: tuple[str, ...] = ()) -> TrainSummary:
     """Train the declared surrogate ``name`` of ``model_file`` and write ``output``."""
-    from qgridlang.checker import check_file
     from qgridlang.atomic import check_writable
+    from qgridlang.checker import check_file
     from qgridlang.surrogates.artifact import save_artifact
     from qgridlang.surrogates.base import count_parameters
     from qgridlang.surrogates.registry import build
