@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"qglc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="{check,compile,solve,estimate,sample-responses,price-search,"
-                                   "train,import,validate,targets}")
+                                   "price-descent,train,import,validate,targets}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _datasets_parsers(sub)
     _network_parsers(sub)
     _train_parser(sub)
+    _price_descent_parser(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
                        "each is available here.")
@@ -399,6 +400,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _datasets(args)
     if args.command == "train":
         return _train(args)
+    if args.command == "price-descent":
+        return _price_descent(args)
     if args.command == "import":
         return _import(args)
     from qgridlang.checker import check_file
@@ -956,6 +959,36 @@ def _train(args: argparse.Namespace) -> int:
               f"{s.test_mse:.4g} normalised, {s.test_mse_physical:.4g} "
               f"({s.units['output'] or '1'})^2")
     return EXIT_OK
+
+
+# ---- pricing through surrogates (qgridlang.pricing): price-descent ----
+
+
+def _price_descent_parser(sub: Any) -> None:
+    from qgridlang.pricing.command import add_options
+
+    q = sub.add_parser("price-descent", help="price the communities by projected gradient "
+                       "descent on the operator's cost through their trained surrogates",
+                       description="Minimise the operator model's expected cost + lambda CVaR "
+                       "over the community price (bounds and mean price kept exactly), the "
+                       "communities' responses predicted by trained surrogates (Adam, exact "
+                       "projection after every step); with --community, re-evaluate the flat "
+                       "and the final price with the communities' true MILPs.",
+                       epilog=_EXIT_HELP)
+    add_options(q)
+    _limit_options(q)
+
+
+def _price_descent(args: argparse.Namespace) -> int:
+    from qgridlang.pricing.command import run
+
+    with _progress_bar("iterations") as progress:
+        doc, text = run(args, _overrides(args.set), progress)
+    if args.json:
+        _print_json(doc)
+    else:
+        print(text)
+    return EXIT_OK if doc["status"] == "ok" else EXIT_MODEL
 
 
 # ---- networks (qgridlang.network_io): import pandapower, validate --ac ----
