@@ -65,6 +65,8 @@ def qtcn_circuit(qubits: int, layers: int, device: str = "default.qubit") -> Cir
     def run(window: jax.Array, weights: jax.Array) -> jax.Array:
         return jnp.stack(_quiet(lambda: circuit(window, weights)), axis=-1).astype(jnp.float32)
 
+    # the QNode itself, for circuit reports and OpenQASM export (surrogates.circuit)
+    setattr(run, "qnode", circuit)
     return run
 
 
@@ -90,6 +92,8 @@ def vqc_circuit(qubits: int, layers: int, readout: int, device: str = "default.q
     def run(v: jax.Array, weights: jax.Array) -> jax.Array:
         return jnp.stack(_quiet(lambda: circuit(v, weights)), axis=-1).astype(jnp.float32)
 
+    # the QNode itself, for circuit reports and OpenQASM export (surrogates.circuit)
+    setattr(run, "qnode", circuit)
     return run
 
 
