@@ -201,7 +201,7 @@ def _rows(s: VqcSurrogate) -> dict[str, Any]:
     if not r.quantum:
         rows["circuits"] = "none: a classical ansatz (flax network), not a circuit"
         if r.measured:
-            rows["simulator"] = (f"{fmt_seconds(r.measured['per_prediction_s'])} per "
+            rows["wall time"] = (f"{fmt_seconds(r.measured['per_prediction_s'])} per "
                                  "prediction (measured: jax.jit on cpu, batch 1, after warm-up)")
         return rows
     groups = r.groups()
