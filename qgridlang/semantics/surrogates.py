@@ -271,13 +271,13 @@ def _linked(b: Any, spec: SurrogateSpec, item: VarData, call: ast.Call, index: S
     if len(cols) != len(index.elements):
         raise TypeMismatch(f"'{item.name}' lacks elements of {spec.index}; {spec.name}(…) needs "
                            "the whole vector", call.span)
+    if spec.trained is not None and not b.defer_surrogates:
+        trained(b, spec, call.span)  # the program evaluates it; a changed declaration: here
     name = f"{spec.name}({item.name})"
     start = b.new_columns(name, "real", out_unit, [(e,) for e in index.elements], -math.inf,
                           math.inf, call.span, (spec.index,))
     b.surrogate_columns[key] = start
     b.surrogate_links.append(SurrogateLink(spec.name, item.name, cols, start, call.span, factor))
-    if spec.trained is not None and not b.defer_surrogates:
-        trained(b, spec, call.span)  # the program evaluates it; a changed declaration: here
     return start
 
 
