@@ -86,17 +86,175 @@ def stage_train(doc: dict[str, Any], ansatz_name: str, epochs: int, seed: int) -
         save(doc)
 
 
+def operator(doc: dict[str, Any]) -> Any:
+    """The operator's evaluator at 20 scenarios (5 checks and one LP, a few minutes), cached
+    in the checkpoint folder (not committed: it is rebuilt from the model)."""
+    import pickle
+
+    from qgridlang.pricing.operator import build
+
+    cache = CKPT / "operator_20.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    log("building the operator's evaluator (20 scenarios)")
+    op = build(OPERATOR, "price", list(COMMUNITIES), validate=True)
+    doc["evaluator"] = {"checks": op.checks, "seconds": op.seconds, "validation": op.validation,
+                        "lambda": op.lam, "alpha": op.alpha, "scenarios": op.scenarios}
+    save(doc)
+    op._fn = None
+    CKPT.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps(op))
+    return op
+
+
+def surrogates(doc: dict[str, Any]) -> dict[str, Any]:
+    from qgridlang.pricing.descent import load_surrogate
+
+    return {p: load_surrogate(p, ROOT / doc["surrogates"][p]["checkpoint"]) for p in COMMUNITIES}
+
+
+def price_set(op: Any) -> Any:
+    from qgridlang.datasets.prices import PriceSet
+
+    mean = float(np.mean(op.own_price))
+    return PriceSet(mean, 0.5 * mean, 1.5 * mean)
+
+
+def stage_descent(doc: dict[str, Any], max_iterations: int, lr: float) -> None:
+    from qgridlang.pricing.descent import DescentSettings, descend
+
+    op = operator(doc)
+    prices = price_set(op)
+    settings = DescentSettings(learning_rate=lr, max_iterations=max_iterations, tol=1e-4)
+    r = descend(op, surrogates(doc), prices, settings,
+                progress=lambda k, n, row: k % 50 == 0 and log(f"iteration {k}: C {row['C']:.2f}"
+                                                                f" C* {row['C_star']:.2f}"))
+    gt = json.loads(GROUND_TRUTH.read_text())["best"]
+    gt_price = np.asarray(gt["price"])
+    import jax
+
+    from qgridlang.pricing.descent import response_map
+
+    with jax.enable_x64(True):
+        gt_pred = op.exact(gt_price, np.asarray(response_map(op, surrogates(doc))(gt_price)))
+    doc["descent"] = {
+        "settings": vars(settings), "iterations": r.iterations, "converged": r.converged,
+        "best_iteration": r.best_iteration, "seconds": r.seconds,
+        "start": {k: v for k, v in r.start.items() if k != "costs"},
+        "final": {k: v for k, v in r.best.items() if k != "costs"},
+        "price": r.price.tolist(), "surrogate_responses": r.responses.tolist(),
+        "constraints": {"min": float(r.price.min()), "max": float(r.price.max()),
+                        "mean_error": float(np.mean(r.price) - prices.mean),
+                        "lower": prices.lower, "upper": prices.upper},
+        "block_means": [float(r.price[a:b].mean()) for a, b in ((0, 32), (32, 64), (64, 96))],
+        "ground_truth_price_through_surrogates": {k: v for k, v in gt_pred.items()
+                                                  if k != "costs"},
+        "history": r.history}
+    log("descent", doc["descent"]["final"], doc["descent"]["block_means"])
+    save(doc)
+
+
+def stage_reeval(doc: dict[str, Any]) -> None:
+    from qgridlang.checker import read_source
+    from qgridlang.datasets.response import prepare
+    from qgridlang.pricing.descent import reevaluate
+
+    op = operator(doc)
+    prices = price_set(op)
+    models = {p: prepare(ROOT / "examples" / "communities" / f"{n}.qgl", "price", None,
+                         prices.mean, "auto") for p, n in COMMUNITIES.items()}
+    text = read_source(OPERATOR)
+    final = np.asarray(doc["descent"]["price"])
+    out = {}
+    for name, price in (("flat", np.full(op.periods, prices.mean)), ("final", final)):
+        t0 = time.perf_counter()
+        out[name] = reevaluate(op, text, models, price, None, ())
+        out[name]["seconds"] = time.perf_counter() - t0
+        log(name, out[name]["objective"], out[name]["expressions"].get("mean_voltage_penalty"))
+    pred = np.asarray(doc["descent"]["surrogate_responses"])
+    true = np.asarray(out["final"]["responses"])
+    gt = json.loads(GROUND_TRUTH.read_text())["best"]["objective"]
+    doc["reevaluation"] = {
+        **out,
+        "surrogate_error_at_final": {p: {"mse_MW2": float(np.mean((pred[i] - true[i]) ** 2)),
+                                         "max_abs_MW": float(np.max(np.abs(pred[i] - true[i])))}
+                                     for i, p in enumerate(op.responses)},
+        "ground_truth_objective": gt,
+        "gap_to_ground_truth": out["final"]["objective"] - gt,
+        "gap_to_ground_truth_relative": (out["final"]["objective"] - gt) / gt}
+    log("gap", doc["reevaluation"]["gap_to_ground_truth"])
+    save(doc)
+
+
+def stage_qae(doc: dict[str, Any], iterations: int) -> None:
+    from qgridlang.pricing.descent import DescentSettings, descend
+
+    op = operator(doc)
+    settings = DescentSettings(max_iterations=iterations, tol=0.0, expectation="qae",
+                               qae_qubits=6, qae_method="iqae", qae_epsilon=1e-3, seed=1)
+    r = descend(op, surrogates(doc), price_set(op), settings,
+                progress=lambda k, n, row: log(f"qae iteration {k}: C {row['C']:.2f}, "
+                                               f"{row['oracle_queries']} oracle queries, "
+                                               f"gradient error {row['grad_rel_error']:.2e}"))
+    classical = doc.get("descent", {}).get("history", [])[:iterations]
+    doc["qae"] = {"settings": vars(settings), "iterations": r.iterations,
+                  "oracle_queries": r.oracle_queries, "estimates": r.estimates,
+                  "skipped_estimates": r.skipped_estimates, "qae_seconds": r.qae_seconds,
+                  "seconds": r.seconds, "history": r.history,
+                  "classical_history_same_iterations": classical}
+    save(doc)
+
+
+def stage_plot(doc: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = np.arange(96) * 0.25
+    re = doc["reevaluation"]
+    fig, ax = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    ax[0].step(hours, re["flat"]["price"], where="post", label="Price 1 (flat)")
+    ax[0].step(hours, re["final"]["price"], where="post", label="Price 2 (descent)")
+    gt = json.loads(GROUND_TRUTH.read_text())["best"]["price"]
+    ax[0].step(hours, gt, where="post", ls="--", label="best TOU (price search)")
+    ax[0].set_ylabel("community price ($/MWh)")
+    ax[0].legend()
+    for i, (p, name) in enumerate(COMMUNITIES.items()):
+        line = ax[1].plot(hours, re["final"]["responses"][i], label=f"{name}, Price 2")
+        ax[1].plot(hours, re["flat"]["responses"][i], ls=":", color=line[0].get_color(),
+                   label=f"{name}, Price 1")
+    ax[1].set_ylabel("exchange (MW, > 0 import)")
+    ax[1].set_xlabel("hour")
+    ax[1].legend(fontsize=8, ncol=2)
+    fig.suptitle("DN-EC pricing through surrogates (true MILP responses)")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "dn_ec_pricing.png", dpi=110)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stages", default="train,descent,reeval,qae,plot")
     ap.add_argument("--ansatz", default="mlp")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--max-iterations", type=int, default=500)
+    ap.add_argument("--learning-rate", type=float, default=0.01)
+    ap.add_argument("--qae-iterations", type=int, default=3)
+    ap.add_argument("--force", action="store_true", help="rerun stages already in the JSON")
     args = ap.parse_args()
     doc = load()
     stages = args.stages.split(",")
     if "train" in stages:
         stage_train(doc, args.ansatz, args.epochs, args.seed)
+    if "descent" in stages and ("descent" not in doc or args.force):
+        stage_descent(doc, args.max_iterations, args.learning_rate)
+    if "reeval" in stages and ("reevaluation" not in doc or args.force):
+        stage_reeval(doc)
+    if "qae" in stages and ("qae" not in doc or args.force):
+        stage_qae(doc, args.qae_iterations)
+    if "plot" in stages:
+        stage_plot(doc)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,7 @@ def descend(op: OperatorCost, surrogates: dict[str, Surrogate], prices: PriceSet
             row = {"iteration": k - 1, "C": c, "C_star": exact["objective"],
                    "mean": exact["mean"], "cvar": exact["cvar"], "v": v,
                    "price_min": float(pi.min()), "price_max": float(pi.max()),
+                   "price_mean": float(np.mean(pi)),
                    "grad_norm": float(jnp.linalg.norm(gz) / span), **est}
             if qae is not None:  # the exact gradient, to report the estimate's error
                 _, (ez, ew) = value_grad(z, w)
