@@ -266,3 +266,46 @@ def test_cli_train_check_and_refusals(tmp_path: Path) -> None:
     run = _cli("solve", "v.qgl", cwd=tmp_path)
     assert run.returncode == 1 and "v.qgl:9:31: error:" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+# ---- data = sample(…): the data-set generator runs first ------------------------------------
+COMMUNITY = """model res8
+use communities
+time T = 1..8 step 1 h
+param price[T]: $/MWh = {1: 50, 2: 10, 3: 30, 4: 60, 5: 5, 6: 20, 7: 40, 8: 70}
+param load[T]: MW = {1: 0.2, 2: 0.2, 3: 0.3, 4: 0.3, 5: 0.2, 6: 0.2, 7: 0.4, 8: 0.3}
+residential_ec ec { price = price; load = load; pv[t] = 0 MW
+  storage_power = 0.1 MW; storage_energy = 0.2 MWh; ev_departure = 4 h; ev_arrival = 6 h }
+minimize ec.cost
+"""
+
+SAMPLED = """\
+time T = 1..8 step 1 h
+surrogate res: price[T]: $/MWh -> p[T]: kW {
+  ansatz = tiny(hidden = 2)
+  data = sample(model = "community/res8.qgl", n = 12, seed = 1)
+  epochs = 2; batch = 4
+}
+"""
+
+
+def test_training_data_sampled_from_a_community_model(tmp_path: Path) -> None:
+    from qgridlang.datasets.store import read_dataset
+    from qgridlang.surrogates.fit import train_declared
+
+    (tmp_path / "community").mkdir()
+    (tmp_path / "community" / "res8.qgl").write_text(COMMUNITY)
+    (tmp_path / "m.qgl").write_text(SAMPLED)
+    s = train_declared(tmp_path / "m.qgl", "res", tmp_path / "res.qgls")
+    assert s.samples == 12 and s.units == {"input": "$/MWh", "output": "kW"}
+    rows, meta = read_dataset(tmp_path / "res.qgls.data.npz")  # kept beside the artifact
+    assert rows["price"].shape == (12, 8) and meta["units"]["response"] == "MW"
+    # the data set's MW became the declaration's kW: the normalisation is the training split's
+    from qgridlang.surrogates.artifact import load_artifact
+    from qgridlang.surrogates.training import split_indices
+
+    art = load_artifact(tmp_path / "res.qgls", checked_read=False)
+    train_rows, _, _ = split_indices(12, 1)
+    assert art.normalisation.y_max == pytest.approx(
+        1000.0 * float(rows["response"][train_rows].max()), rel=1e-6)
+    assert len(s.history) == 2 and np.isfinite(s.test_mse)
