@@ -154,3 +154,45 @@ def test_cli_solve_pgd(folder: Path) -> None:
                           "pgd", "--option", "learning_rate=-1"], capture_output=True,
                          text=True, timeout=600, cwd=folder)
     assert bad.returncode == 2 and "learning_rate" in bad.stderr and "Traceback" not in bad.stderr
+
+
+TWO = """\
+time T = 1..2 step 1 h
+surrogate ec: price[T]: $/MWh -> p_ex[T]: MW {
+  ansatz = tiny(hidden = 3)
+  data = "d2.npz"; epochs = 40; learning_rate = 0.05; batch = 16; seed = 3
+  trained = "ec2.qgls"
+}
+param shape[T] = {1: 0.6, 2: 1.4}
+var price[T]: $/MWh in 40 .. 120
+constraint mean_price: price[1] + price[2] == 160 $/MWh
+var buy[T]: MW >= 0
+constraint cover[t in T]: buy[t] >= ec(price)[t]
+expr revenue: $ = sum(t in T) price[t] * ec(price)[t] * dt
+minimize cost: sum(t in T) 80 $/MWh * shape[t] * buy[t] * dt - revenue
+"""
+
+
+def test_descent_reaches_the_grid_optimum_of_a_one_dimensional_price(tmp_path: Path) -> None:
+    """Two periods and a fixed mean leave one degree of freedom: a 1 $/MWh grid of the same
+    C(z) is the reference; the descent must end within the grid's resolution of its best."""
+    from qgridlang.dispatcher import solve_model
+    from qgridlang.surrogates.fit import train_declared
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(40, 120, (300, 2))
+    y = 1.5 - 0.01 * x + 0.002 * x[:, ::-1]  # demand falls with its own price
+    np.savez(tmp_path / "d2.npz", price=x, response=y, qgridlang=np.array(json.dumps(
+        {"units": {"price": "$/MWh", "response": "MW"}})))
+    (tmp_path / "two.qgl").write_text(TWO)
+    train_declared(tmp_path / "two.qgl", "ec", tmp_path / "ec2.qgls")
+    checked = check_file(tmp_path / "two.qgl")
+    d = Descent(build(checked.flat), Options())
+    grid = [d.evaluate(np.array([p1, 160.0 - p1]))[0] for p1 in np.arange(40.0, 120.5, 1.0)]
+    sol = solve_model(checked, "pgd", Options(extra={"maxiter": 150, "learning_rate": 0.02}))
+    best = 40.0 + float(np.argmin(grid))
+    assert abs(best - 80.0) >= 5  # the optimum is away from the start (the flat price)
+    assert sol.objective <= min(grid) + 0.05 * (max(grid) - min(grid)) / 80  # ~ one grid step
+    assert sol.variables["price"]["1"] == pytest.approx(best, abs=2.0)
+    p = sol.variables["price"]
+    assert p["1"] + p["2"] == pytest.approx(160.0, abs=1e-9)
