@@ -117,7 +117,7 @@ class Risk:
         used_all, ok_all = epigraph.usage(self.b, [cv.eta for cv in cvars],
                                           [cv.label + ".tail" for cv in cvars])
         for cv, used, sign_ok in zip(cvars, used_all.tolist(), ok_all.tolist(), strict=True):
-            if not used and self.b.errors.errors:
+            if not used and getattr(getattr(self.b, "errors", None), "errors", None):
                 continue  # the objective (or the row) using it failed and is reported already
             if not used:
                 raise TypeMismatch(f"{cv.label} has weight 0 in the objective and appears in no "

@@ -108,8 +108,10 @@ def _index_set(env: Env, side: ast.SurrogateSide) -> SetValue:
 def _ansatz(b: Any, node: ast.Expr, env: Env) -> tuple[str, dict[str, Any]]:
     from qgridlang.surrogates.registry import ANSATZE, ansatz_keywords
 
+    kwargs: tuple[tuple[str, ast.Expr], ...] = ()
+    args: tuple[ast.Expr, ...] = ()
     if isinstance(node, ast.Ref) and len(node.parts) == 1 and node.parts[0].index is None:
-        name, kwargs, args = node.parts[0].name, (), ()
+        name = node.parts[0].name
     elif isinstance(node, ast.Call):
         name, kwargs, args = node.name, node.kwargs, node.args
     else:
@@ -250,12 +252,14 @@ def trained(b: Any, spec: SurrogateSpec, span: Span) -> Any:
             f"trained = \"{spec.name}.qgls\" to its declaration")
     from qgridlang.surrogates.artifact import load_artifact
 
-    path = Path(spec.trained)
-    if not path.is_absolute():
-        path = b.base_dir / path
-    art = load_artifact(path, spec, spec.span)
+    art = load_artifact(_artifact_path(b, spec), spec, spec.span)
     b.trained_surrogates[spec.name] = art
     return art
+
+
+def _artifact_path(b: Any, spec: SurrogateSpec) -> Path:
+    path = Path(spec.trained or "")
+    return path if path.is_absolute() else b.base_dir / path
 
 
 def _linked(b: Any, spec: SurrogateSpec, item: VarData, call: ast.Call, index: SetValue,
@@ -271,8 +275,10 @@ def _linked(b: Any, spec: SurrogateSpec, item: VarData, call: ast.Call, index: S
     if len(cols) != len(index.elements):
         raise TypeMismatch(f"'{item.name}' lacks elements of {spec.index}; {spec.name}(…) needs "
                            "the whole vector", call.span)
-    if spec.trained is not None and not b.defer_surrogates:
-        trained(b, spec, call.span)  # the program evaluates it; a changed declaration: here
+    if spec.trained is not None and not b.defer_surrogates and _artifact_path(b, spec).exists():
+        # the program target evaluates it (and reports a missing one); a changed declaration
+        # is refused here, at check time
+        trained(b, spec, call.span)
     name = f"{spec.name}({item.name})"
     start = b.new_columns(name, "real", out_unit, [(e,) for e in index.elements], -math.inf,
                           math.inf, call.span, (spec.index,))

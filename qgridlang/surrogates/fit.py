@@ -97,7 +97,7 @@ def load_data(spec: SurrogateSpec, base: Path, output: Path, *,
             raise TypeMismatch(f"training data '{path}' is not a readable .npz ({exc})",
                                span) from None
         meta = _meta(arrays)
-        source = {"file": str(path)}
+        source: dict[str, Any] = {"file": str(path)}
     else:
         from qgridlang.datasets.sample import SampleSpec, sample_responses
 
