@@ -930,9 +930,11 @@ def _train_parser(sub: Any) -> None:
     r.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.qgls",
                    help="the trained artifact (required)")
     r.add_argument("--restart", action="store_true",
-                   help="ignore an existing checkpoint and train from the start")
+                   help="ignore an existing checkpoint and train from the start (default: "
+                        "resume from FILE.qgls.ckpt when it exists)")
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a scalar parameter of the model (repeatable)")
+                   help="override a scalar parameter of the model (repeatable; default: "
+                        "none)")
     r.add_argument("--json", action="store_true", help="print one JSON document (default: "
                    "text)")
     _limit_options(r)
