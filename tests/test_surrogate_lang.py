@@ -309,3 +309,24 @@ def test_training_data_sampled_from_a_community_model(tmp_path: Path) -> None:
     assert art.normalisation.y_max == pytest.approx(
         1000.0 * float(rows["response"][train_rows].max()), rel=1e-6)
     assert len(s.history) == 2 and np.isfinite(s.test_mse)
+
+
+def test_an_artifact_cannot_make_the_model_build_another_ansatz(trained: Path) -> None:
+    """The declaration builds the ansatz; a file whose hash was copied but whose parameters
+    belong to another ansatz is refused (not evaluated with the file's own configuration)."""
+    import jax
+
+    from qgridlang.surrogates.artifact import KIND
+    from qgridlang.surrogates.registry import build
+    from qgridlang.surrogates.training import Normalisation, save_checkpoint
+
+    spec = check_file(trained / "m.qgl").flat.surrogates["ec"]
+    other = build("tiny", 4, hidden=7)
+    save_checkpoint(trained / "forged.qgls", other, other.init(jax.random.PRNGKey(0)),
+                    Normalisation(0.0, 1.0, 0.0, 1.0),
+                    {"kind": KIND, "surrogate": "ec", "digest": spec.digest(),
+                     "declaration": spec.hashed()})
+    forged = trained / "forged.qgl"
+    forged.write_text(MODEL.replace('"ec.qgls"', '"forged.qgls"'))
+    with pytest.raises(QglErrors, match="parameters do not fit the declared ansatz"):
+        check_file(forged)

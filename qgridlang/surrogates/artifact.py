@@ -102,14 +102,39 @@ def load_artifact(path: str | Path, spec: SurrogateSpec | None = None,
     if not ok or cfg.get("kind") != KIND:
         raise ArtifactError(f"'{path}' is not a trained qgridlang surrogate", span,
                             "write one with `qglc train MODEL --surrogate NAME -o FILE.qgls`")
-    if spec is not None:
-        _check_declaration(path, cfg, spec, span)
     try:
-        ansatz = build(cfg["ansatz"], **cfg["ansatz_config"])
-    except (TypeError, ValueError) as exc:
+        if spec is not None:
+            _check_declaration(path, cfg, spec, span)
+            # the declaration builds the ansatz, not the file: a file cannot make the model
+            # build something else (or something huge)
+            ansatz = build(spec.ansatz, spec.length, **spec.options)
+        else:
+            ansatz = build(cfg["ansatz"], **cfg["ansatz_config"])
+        norm = Normalisation(**{k: float(v) for k, v in blob["normalisation"].items()})
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ArtifactError(f"'{path}': cannot rebuild its ansatz: {exc}", span) from None
-    norm = Normalisation(**{k: float(v) for k, v in blob["normalisation"].items()})
-    return TrainedSurrogate(cfg["surrogate"], ansatz, blob["params"], norm, cfg)
+    params = blob.get("params")
+    if _shapes(params) != _shapes(_init_shapes(ansatz)):
+        raise ArtifactError(f"'{path}': its parameters do not fit the declared ansatz", span,
+                            "retrain it with qglc train")
+    return TrainedSurrogate(str(cfg["surrogate"]), ansatz, params, norm, cfg)
+
+
+def _init_shapes(ansatz: Any) -> Any:
+    import jax
+
+    return jax.eval_shape(ansatz.init, jax.random.PRNGKey(0))
+
+
+def _shapes(tree: Any) -> Any:
+    """A parameter tree's structure and leaf shapes (None for something that is not one)."""
+    import jax
+
+    try:
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        return str(treedef), [tuple(getattr(x, "shape", np.shape(x))) for x in leaves]
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_declaration(path: Path, cfg: dict[str, Any], spec: SurrogateSpec,
