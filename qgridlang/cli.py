@@ -911,7 +911,6 @@ def _progress_bar(what: str) -> Iterator[Any]:
         yield update
 
 
-
 # ---- surrogates (qgridlang.surrogates): train ----
 
 
