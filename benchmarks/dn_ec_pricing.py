@@ -120,24 +120,25 @@ def price_set(op: Any) -> Any:
     return PriceSet(mean, 0.5 * mean, 1.5 * mean)
 
 
-def stage_descent(doc: dict[str, Any], max_iterations: int, lr: float) -> None:
-    from qgridlang.pricing.descent import DescentSettings, descend
+MODES = {"per_period": (), "tou_blocks": (32, 64)}  # decisions: 96 prices, or 3 block prices
+
+
+def stage_descent(doc: dict[str, Any], mode: str, max_iterations: int, lr: float) -> None:
+    import jax
+
+    from qgridlang.pricing.descent import DescentSettings, descend, response_map
 
     op = operator(doc)
     prices = price_set(op)
-    settings = DescentSettings(learning_rate=lr, max_iterations=max_iterations, tol=1e-4)
+    settings = DescentSettings(learning_rate=lr, max_iterations=max_iterations, tol=1e-4,
+                               blocks=MODES[mode])
     r = descend(op, surrogates(doc), prices, settings,
-                progress=lambda k, n, row: k % 50 == 0 and log(f"iteration {k}: C {row['C']:.2f}"
-                                                                f" C* {row['C_star']:.2f}"))
-    gt = json.loads(GROUND_TRUTH.read_text())["best"]
-    gt_price = np.asarray(gt["price"])
-    import jax
-
-    from qgridlang.pricing.descent import response_map
-
+                progress=lambda k, n, row: k % 50 == 0 and log(
+                    f"{mode} iteration {k}: C {row['C']:.2f} C* {row['C_star']:.2f}"))
+    gt_price = np.asarray(json.loads(GROUND_TRUTH.read_text())["best"]["price"])
     with jax.enable_x64(True):
         gt_pred = op.exact(gt_price, np.asarray(response_map(op, surrogates(doc))(gt_price)))
-    doc["descent"] = {
+    doc.setdefault("descent", {})[mode] = {
         "settings": vars(settings), "iterations": r.iterations, "converged": r.converged,
         "best_iteration": r.best_iteration, "seconds": r.seconds,
         "start": {k: v for k, v in r.start.items() if k != "costs"},
@@ -150,11 +151,11 @@ def stage_descent(doc: dict[str, Any], max_iterations: int, lr: float) -> None:
         "ground_truth_price_through_surrogates": {k: v for k, v in gt_pred.items()
                                                   if k != "costs"},
         "history": r.history}
-    log("descent", doc["descent"]["final"], doc["descent"]["block_means"])
+    log(mode, doc["descent"][mode]["final"], doc["descent"][mode]["block_means"])
     save(doc)
 
 
-def stage_reeval(doc: dict[str, Any]) -> None:
+def stage_reeval(doc: dict[str, Any], modes: list[str]) -> None:
     from qgridlang.checker import read_source
     from qgridlang.datasets.response import prepare
     from qgridlang.pricing.descent import reevaluate
@@ -164,44 +165,49 @@ def stage_reeval(doc: dict[str, Any]) -> None:
     models = {p: prepare(ROOT / "examples" / "communities" / f"{n}.qgl", "price", None,
                          prices.mean, "auto") for p, n in COMMUNITIES.items()}
     text = read_source(OPERATOR)
-    final = np.asarray(doc["descent"]["price"])
-    out = {}
-    for name, price in (("flat", np.full(op.periods, prices.mean)), ("final", final)):
-        t0 = time.perf_counter()
-        out[name] = reevaluate(op, text, models, price, None, ())
-        out[name]["seconds"] = time.perf_counter() - t0
-        log(name, out[name]["objective"], out[name]["expressions"].get("mean_voltage_penalty"))
-    pred = np.asarray(doc["descent"]["surrogate_responses"])
-    true = np.asarray(out["final"]["responses"])
     gt = json.loads(GROUND_TRUTH.read_text())["best"]["objective"]
-    doc["reevaluation"] = {
-        **out,
-        "surrogate_error_at_final": {p: {"mse_MW2": float(np.mean((pred[i] - true[i]) ** 2)),
+    out = doc.setdefault("reevaluation", {})
+    todo = [("flat", np.full(op.periods, prices.mean), None)] if "flat" not in out else []
+    todo += [(m, np.asarray(doc["descent"][m]["price"]), m) for m in modes]
+    for name, price, mode in todo:
+        t0 = time.perf_counter()
+        ev = reevaluate(op, text, models, price, None, ())
+        ev["seconds"] = time.perf_counter() - t0
+        ev["expressions"] = {k: v for k, v in ev.get("expressions", {}).items()
+                             if "[" not in k}  # the scalar ones (not each grid[s].cost)
+        if mode is not None and "responses" in ev:
+            pred = np.asarray(doc["descent"][mode]["surrogate_responses"])
+            true = np.asarray(ev["responses"])
+            ev["surrogate_error"] = {p: {"mse_MW2": float(np.mean((pred[i] - true[i]) ** 2)),
                                          "max_abs_MW": float(np.max(np.abs(pred[i] - true[i])))}
-                                     for i, p in enumerate(op.responses)},
-        "ground_truth_objective": gt,
-        "gap_to_ground_truth": out["final"]["objective"] - gt,
-        "gap_to_ground_truth_relative": (out["final"]["objective"] - gt) / gt}
-    log("gap", doc["reevaluation"]["gap_to_ground_truth"])
-    save(doc)
+                                     for i, p in enumerate(op.responses)}
+            ev["gap_to_ground_truth"] = ev["objective"] - gt
+            ev["gap_to_ground_truth_relative"] = (ev["objective"] - gt) / gt
+        out[name] = ev
+        out["ground_truth_objective"] = gt
+        log(name, ev.get("objective"), ev.get("expressions", {}).get("mean_voltage_penalty"))
+        save(doc)
 
 
-def stage_qae(doc: dict[str, Any], iterations: int) -> None:
+def stage_qae(doc: dict[str, Any], mode: str, iterations: int) -> None:
     from qgridlang.pricing.descent import DescentSettings, descend
 
     op = operator(doc)
     settings = DescentSettings(max_iterations=iterations, tol=0.0, expectation="qae",
-                               qae_qubits=6, qae_method="iqae", qae_epsilon=1e-3, seed=1)
+                               qae_qubits=5, qae_method="iqae", qae_epsilon=1e-2, seed=1,
+                               blocks=MODES[mode])
     r = descend(op, surrogates(doc), price_set(op), settings,
-                progress=lambda k, n, row: log(f"qae iteration {k}: C {row['C']:.2f}, "
+                progress=lambda k, n, row: log(f"qae {mode} iteration {k}: C {row['C']:.2f}, "
                                                f"{row['oracle_queries']} oracle queries, "
                                                f"gradient error {row['grad_rel_error']:.2e}"))
-    classical = doc.get("descent", {}).get("history", [])[:iterations]
-    doc["qae"] = {"settings": vars(settings), "iterations": r.iterations,
-                  "oracle_queries": r.oracle_queries, "estimates": r.estimates,
-                  "skipped_estimates": r.skipped_estimates, "qae_seconds": r.qae_seconds,
-                  "seconds": r.seconds, "history": r.history,
-                  "classical_history_same_iterations": classical}
+    classical = doc.get("descent", {}).get(mode, {}).get("history", [])[:iterations]
+    doc.setdefault("qae", {})[mode] = {
+        "settings": vars(settings), "iterations": r.iterations,
+        "oracle_queries": r.oracle_queries, "estimates": r.estimates,
+        "skipped_estimates": r.skipped_estimates, "qae_seconds": r.qae_seconds,
+        "seconds": r.seconds, "final_price_block_means": [
+            float(r.price[a:b].mean()) for a, b in ((0, 32), (32, 64), (64, 96))],
+        "history": r.history, "classical_history_same_iterations": classical}
     save(doc)
 
 
@@ -213,21 +219,30 @@ def stage_plot(doc: dict[str, Any]) -> None:
 
     hours = np.arange(96) * 0.25
     re = doc["reevaluation"]
-    fig, ax = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    fig, ax = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
     ax[0].step(hours, re["flat"]["price"], where="post", label="Price 1 (flat)")
-    ax[0].step(hours, re["final"]["price"], where="post", label="Price 2 (descent)")
-    gt = json.loads(GROUND_TRUTH.read_text())["best"]["price"]
-    ax[0].step(hours, gt, where="post", ls="--", label="best TOU (price search)")
+    for mode in MODES:
+        if mode in re:
+            ax[0].step(hours, re[mode]["price"], where="post",
+                       label=f"Price 2, {mode.replace('_', ' ')} (true cost "
+                             f"{re[mode]['objective']:,.0f} $)")
+    gt = json.loads(GROUND_TRUTH.read_text())["best"]
+    ax[0].step(hours, gt["price"], where="post", ls="--",
+               label=f"best TOU of the price search ({gt['objective']:,.0f} $)")
     ax[0].set_ylabel("community price ($/MWh)")
-    ax[0].legend()
-    for i, (p, name) in enumerate(COMMUNITIES.items()):
-        line = ax[1].plot(hours, re["final"]["responses"][i], label=f"{name}, Price 2")
-        ax[1].plot(hours, re["flat"]["responses"][i], ls=":", color=line[0].get_color(),
-                   label=f"{name}, Price 1")
-    ax[1].set_ylabel("exchange (MW, > 0 import)")
-    ax[1].set_xlabel("hour")
-    ax[1].legend(fontsize=8, ncol=2)
-    fig.suptitle("DN-EC pricing through surrogates (true MILP responses)")
+    ax[0].legend(fontsize=8)
+    for row, mode in ((1, "tou_blocks"), (2, "per_period")):
+        if mode not in re:
+            continue
+        for i, name in enumerate(COMMUNITIES.values()):
+            line = ax[row].plot(hours, re[mode]["responses"][i], label=f"{name}, Price 2")
+            ax[row].plot(hours, re["flat"]["responses"][i], ls=":",
+                         color=line[0].get_color(), label=f"{name}, Price 1")
+        ax[row].set_ylabel(f"exchange (MW)\n{mode.replace('_', ' ')}")
+        ax[row].legend(fontsize=7, ncol=3)
+    ax[2].set_xlabel("hour")
+    fig.suptitle("DN-EC pricing through surrogates: prices and true MILP responses "
+                 "(> 0: import)")
     fig.tight_layout()
     fig.savefig(RESULTS / "dn_ec_pricing.png", dpi=110)
 
@@ -240,19 +255,27 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-iterations", type=int, default=500)
     ap.add_argument("--learning-rate", type=float, default=0.01)
-    ap.add_argument("--qae-iterations", type=int, default=3)
+    ap.add_argument("--qae-iterations", type=int, default=10,
+                    help="QAE iterations with the TOU blocks (per period: 1)")
+    ap.add_argument("--modes", default="tou_blocks,per_period")
     ap.add_argument("--force", action="store_true", help="rerun stages already in the JSON")
     args = ap.parse_args()
     doc = load()
     stages = args.stages.split(",")
     if "train" in stages:
         stage_train(doc, args.ansatz, args.epochs, args.seed)
-    if "descent" in stages and ("descent" not in doc or args.force):
-        stage_descent(doc, args.max_iterations, args.learning_rate)
-    if "reeval" in stages and ("reevaluation" not in doc or args.force):
-        stage_reeval(doc)
-    if "qae" in stages and ("qae" not in doc or args.force):
-        stage_qae(doc, args.qae_iterations)
+    modes = args.modes.split(",")
+    if "descent" in stages:
+        for m in modes:
+            if m not in doc.get("descent", {}) or args.force:
+                stage_descent(doc, m, args.max_iterations, args.learning_rate)
+    if "reeval" in stages:
+        stage_reeval(doc, [m for m in modes if m not in doc.get("reevaluation", {})
+                           or args.force])
+    if "qae" in stages:
+        for m, k in (("tou_blocks", args.qae_iterations), ("per_period", 1)):
+            if m in modes and (m not in doc.get("qae", {}) or args.force):
+                stage_qae(doc, m, k)
     if "plot" in stages:
         stage_plot(doc)
 

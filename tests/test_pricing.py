@@ -137,6 +137,19 @@ def test_the_loop_lowers_c_and_keeps_the_constraints_after_every_step(op: Any) -
     assert np.array_equal(again.price, r.price)  # deterministic
 
 
+def test_block_prices_stay_block_constant_and_feasible(op: Any) -> None:
+    prices = PriceSet(80.0, 40.0, 120.0)
+    r = descend(op, _analytic(), prices, DescentSettings(max_iterations=20, tol=0.0,
+                                                         blocks=(32, 64)))
+    assert r.history[0]["decisions"] == 3
+    for a, b in ((0, 32), (32, 64), (64, 96)):
+        assert np.ptp(r.price[a:b]) == 0
+    assert prices.contains(r.price)
+    assert r.history[-1]["C_star"] < r.history[0]["C_star"]
+    with pytest.raises(UsageError, match="increase strictly"):
+        descend(op, _analytic(), prices, DescentSettings(blocks=(64, 32)))
+
+
 def test_bad_settings_are_usage_errors(op: Any) -> None:
     with pytest.raises(UsageError, match="learning rate"):
         descend(op, _analytic(), PriceSet(80, 40, 120), DescentSettings(learning_rate=0))
@@ -198,6 +211,8 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["--surrogate", "p_res={ck}", "-o", "out.csv"], "writes a .json"),
     (["--surrogate", "p_res={ck}", "--learning-rate", "-1"], "learning rate must be > 0"),
     (["--surrogate", "p_xyz={ck}"], "declares no parameter 'p_xyz'"),
+    (["--surrogate", "p_res={ck}"], "is not the revenue"),  # p_com, p_ind not named
+    (["--surrogate", "p_res={ck}", "--blocks", "8,x"], "--blocks expects hours"),
 ])
 def test_cli_errors_are_clear(tiny_ckpt: Path, args: list[str], message: str) -> None:
     args = [a.replace("{ck}", str(tiny_ckpt)) for a in args]

@@ -36,6 +36,10 @@ def add_options(q: argparse.ArgumentParser) -> None:
                         "model's own price)")
     q.add_argument("--bounds", type=float, nargs=2, default=(0.5, 1.5), metavar=("LO", "HI"),
                    help="price bounds (1i) as fractions of the mean price (default: 0.5 1.5)")
+    q.add_argument("--blocks", metavar="H1,H2,…",
+                   help="descend over time-of-use block prices with these boundaries in hours "
+                        "(e.g. 8,16, the blocks of qglc price-search) (default: one price per "
+                        "period)")
     q.add_argument("--learning-rate", type=float, default=0.01, metavar="ETA",
                    help="Adam's step in normalised units: a fraction of the price range "
                         "(default: %(default)s)")
@@ -110,10 +114,14 @@ def run(args: argparse.Namespace, overrides: dict[str, str],
                                expectation=args.expectation, qae_qubits=args.qae_qubits,
                                qae_method=args.qae_method, qae_epsilon=args.qae_epsilon)
     settings.check()
+    hours = _hours_list(args.blocks) if args.blocks else []
     loaded = {p: load_surrogate(p, f) for p, f in surrogates.items()}
     allow = tuple(str(d) for d in args.allow_read)
     op = build(args.file, args.price_param, list(surrogates), overrides=overrides,
                allow_read=allow, validate=not args.no_validate)
+    if hours:
+        settings.blocks = tuple(_blocks(hours, op.step_hours))
+        settings.edges(op.periods)
     mean = args.mean_price if args.mean_price is not None else float(np.mean(op.own_price))
     prices = PriceSet(mean, args.bounds[0] * mean, args.bounds[1] * mean)
 
@@ -177,6 +185,27 @@ def run(args: argparse.Namespace, overrides: dict[str, str],
                                            default=float))
         text += f"\n  history in {args.output}"
     return doc, text
+
+
+def _hours_list(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--blocks expects hours such as 8,16, got '{text}'") from None
+
+
+def _blocks(hours: list[float], step_hours: float | None) -> list[int]:
+    if step_hours is None:
+        raise UsageError("the operator's price is not indexed by a time set with a step: "
+                         "--blocks cannot place hours")
+    out = []
+    for h in hours:
+        k = h / step_hours
+        if abs(k - round(k)) > 1e-9:
+            raise UsageError(f"block boundary {h:g} h is not a whole number of {step_hours:g} h "
+                             "periods")
+        out.append(int(round(k)))
+    return out
 
 
 def _short(ev: dict[str, Any]) -> dict[str, Any]:

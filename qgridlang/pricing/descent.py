@@ -12,9 +12,17 @@ Each iteration: the gradient of C in (π, v); one Adam step (optax) in normalise
 price as ``z = (π - lower) / (upper - lower)`` and v as ``(v - v0) / |E f(π0)|`` (so the
 learning rate is a fraction of the price range, and of the start's mean cost); then the exact
 projection of π onto the bounds ∩ mean hyperplane (:func:`qgridlang.datasets.prices.project`).
+The step takes the gradient's component within the mean-price hyperplane: for plain gradient
+descent that changes nothing after the projection, but Adam scales each coordinate by its own
+gradient history, and an uncorrected normal component would make the step normal to the
+hyperplane, which the projection undoes.
 It stops when ``|C_k - C_(k-1)| < tol |C_k|`` or after ``max_iterations``. The price returned
 is the iterate with the least C* (C with v at its optimum, i.e. E f + λ CVaR exactly); the
 history keeps every iterate.
+
+With ``blocks`` the decision is one price per time-of-use block (the family of ``qglc
+price-search``) instead of one per period; the projection is the same (a block-constant vector
+stays block-constant under it).
 
 Scenario expectations (``expectation``):
 
@@ -24,7 +32,8 @@ Scenario expectations (``expectation``):
   estimated by amplitude estimation on a 2^n-point grid of its distribution
   (:func:`qgridlang.estimation.quantum.estimate`): E[f] and E[(f - v)_+] (the value of C),
   P(f > v) (∂C/∂v = λ (1 - P(f > v)/(1-α))), and for every period t
-  E[(1 + λ/(1-α) 1[f > v]) ∂f/∂π_t] (∂C/∂π, eq. 4b): T + 3 estimates per iteration. A
+  E[(1 + λ/(1-α) 1[f > v]) ∂f/∂π_t] (∂C/∂π, eq. 4b): T + 3 estimates per iteration (blocks
+  + 3 with ``blocks``, ∂f/∂ of each block price). A
   quantity equal in every scenario is its own expectation and needs no circuit (counted as
   skipped). The oracle calls (A-queries) of every estimate are summed.
 """
@@ -103,6 +112,9 @@ class DescentSettings:
     qae_method: str = "iqae"
     qae_epsilon: float = 1e-3
     qae_eval_qubits: int = 5
+    # time-of-use blocks: the periods where blocks after the first start (0-based; empty: one
+    # price per period, eq. 4 as the paper states it)
+    blocks: tuple[int, ...] = ()
 
     def check(self) -> None:
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
@@ -116,6 +128,17 @@ class DescentSettings:
                              hint="classical or qae")
         if not 1 <= self.qae_qubits <= 16:
             raise UsageError(f"qae qubits must be from 1 to 16, got {self.qae_qubits}")
+
+    def edges(self, periods: int) -> list[int]:
+        """Where each decision's periods start, and the end (one decision per period without
+        blocks)."""
+        if not self.blocks:
+            return list(range(periods + 1))
+        edges = [0, *self.blocks, periods]
+        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise UsageError(f"block boundaries must increase strictly inside 1 .. "
+                             f"{periods - 1}, got {list(self.blocks)}")
+        return edges
 
 
 @dataclass
@@ -191,15 +214,30 @@ def descend(op: OperatorCost, surrogates: dict[str, Surrogate], prices: PriceSet
     if price.shape != (op.periods,):
         raise UsageError(f"a start price of {op.periods} periods expected")
     price = project(price, prices)
+    # the decision vector: one price per block (per period without blocks); a block-constant
+    # vector stays block-constant under the projection (a common shift, then clipping), which
+    # is then the projection onto the block-constant vectors of the price set
+    edges = s.edges(op.periods)
+    lengths = np.diff(edges)
+    n_dec = len(lengths)
+    price = project(np.repeat([price[a:b].mean() for a, b in zip(edges, edges[1:],
+                                                                strict=False)], lengths), prices)
+
+    def to_z(pi: np.ndarray) -> Any:
+        return jnp.asarray((pi[edges[:-1]] - prices.lower) / span)
+
     resp_of = response_map(op, surrogates)
     probs = op.probs
     lam, alpha = op.lam, op.alpha
     with jax.enable_x64(True):
+        def price_of(z: Any) -> Any:
+            return prices.lower + jnp.repeat(z, lengths, total_repeat_length=op.periods) * span
+
         def costs_z(z: Any) -> Any:
-            pi = prices.lower + z * span
+            pi = price_of(z)
             return op.costs(pi, resp_of(pi))
 
-        f0 = np.asarray(costs_z(jnp.asarray((price - prices.lower) / span)))
+        f0 = np.asarray(costs_z(to_z(price)))
         r0 = risk(f0, probs, alpha, lam)
         v_scale = max(abs(r0["mean"]), 1.0)
         v0 = r0["var"]
@@ -213,7 +251,7 @@ def descend(op: OperatorCost, surrogates: dict[str, Surrogate], prices: PriceSet
         value_grad = jax.jit(jax.value_and_grad(objective, argnums=(0, 1)))
         per_scenario = jax.jit(lambda z: (costs_z(z), jax.jacrev(costs_z)(z)))
         opt = optax.adam(s.learning_rate)
-        z = jnp.asarray((price - prices.lower) / span)
+        z = to_z(price)
         w = jnp.asarray(0.0)
         state = opt.init((z, w))
         history: list[dict[str, Any]] = []
@@ -235,12 +273,12 @@ def descend(op: OperatorCost, surrogates: dict[str, Surrogate], prices: PriceSet
                 c, g_z, g_w, est = qae.gradient(f_np, jac_np, probs, v, lam, alpha)
                 gz, gw = jnp.asarray(g_z), jnp.asarray(g_w * v_scale)
             exact = risk(f_np, probs, alpha, lam)
-            pi = prices.lower + np.asarray(z) * span
+            pi = np.asarray(price_of(z))
             row = {"iteration": k - 1, "C": c, "C_star": exact["objective"],
                    "mean": exact["mean"], "cvar": exact["cvar"], "v": v,
                    "price_min": float(pi.min()), "price_max": float(pi.max()),
                    "price_mean": float(np.mean(pi)),
-                   "grad_norm": float(jnp.linalg.norm(gz) / span), **est}
+                   "grad_norm": float(jnp.linalg.norm(gz) / span), "decisions": n_dec, **est}
             if qae is not None:  # the exact gradient, to report the estimate's error
                 _, (ez, ew) = value_grad(z, w)
                 row["grad_rel_error"] = float(jnp.linalg.norm(gz - ez)
@@ -254,10 +292,14 @@ def descend(op: OperatorCost, surrogates: dict[str, Surrogate], prices: PriceSet
                 converged = True
                 break
             last_c = c
+            # the step follows the gradient's part within the mean-price hyperplane (1j):
+            # the projection removes the normal part anyway, but Adam scales every coordinate
+            # by its own gradient history, and a normal part of one sign would make the whole
+            # step normal to the hyperplane (undone by the projection: no progress)
+            gz = gz - (jnp.dot(gz, lengths) / float(np.dot(lengths, lengths))) * lengths
             updates, state = opt.update((gz, gw), state, (z, w))
             z, w = optax.apply_updates((z, w), updates)
-            z = jnp.asarray((project(prices.lower + np.asarray(z) * span, prices)
-                             - prices.lower) / span)
+            z = to_z(project(np.asarray(price_of(z)), prices))
         best_resp = np.asarray(resp_of(jnp.asarray(best_price)))
         best = {**risk(np.asarray(op.costs(jnp.asarray(best_price), jnp.asarray(best_resp))),
                        probs, alpha, lam), "iteration": best_k}

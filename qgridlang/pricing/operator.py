@@ -525,8 +525,9 @@ def build(file: str | Path, price_param: str, responses: list[str], *,
     if not np.allclose(got_c, want_c, rtol=IDENTIFY_RTOL, atol=IDENTIFY_RTOL * (
             1 + np.abs(want_c).max())):
         raise UsageError(f"the constant of '{cost_expr}' is not the revenue Σ_t price_t "
-                         "response_t Δt (bilinear) plus a constant: outside the pricing "
-                         "contract")
+                         "response_t Δt (bilinear) of the named responses plus a constant: "
+                         "outside the pricing contract", hint="name every response parameter "
+                         "the price multiplies (one --surrogate PARAM=FILE each)")
     op.checks = checks
     if validate:
         op.validation = validate_against_lp(op, text, overrides, allow_read, own_price,
