@@ -140,7 +140,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             kv[0][1], MODELS.index(kv[0][0]) if kv[0][0] in MODELS else 99, str(kv[0][2:]))):
         def stat(field: str, rs: list[dict[str, Any]] = rs) -> dict[str, float]:
             v = np.asarray([r[field] for r in rs], np.float64)
-            return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+            return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                    "median": float(np.median(v))}
 
         row = {
             "model": g[0], "community": g[1], "samples": g[2], "epochs": g[3], "patience": g[4],
@@ -189,16 +190,17 @@ def _pm(s: dict[str, float], fmt: str = ".4g") -> str:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    lines = ["| community | model | params | test MSE (normalised) | test MSE (MW²) | "
+    lines = ["| community | model | params | test MSE (normalised) | median | test MSE (MW²) | "
              "best epoch | s/epoch | stopped early | seeds | samples, epochs | paper |",
-             "| --- | --- | ---: | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | ---: | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in summary["rows"]:
         paper = r.get("paper")
         ptxt = (f"MSE {paper['test_mse']}, {paper['parameters']:,} params, converges "
                 f"~{paper['epochs_to_converge']} epochs") if paper else ""
         lines.append(
             f"| {r['community']} | {r['model']} | {r['parameters']:,} | "
-            f"{_pm(r['test_mse'])} | {_pm(r['test_mse_physical'])} | "
+            f"{_pm(r['test_mse'])} | {r['test_mse']['median']:.4g} | "
+            f"{_pm(r['test_mse_physical'])} | "
             f"{_pm(r['best_epoch'], '.3g')} | {_pm(r['seconds_per_epoch'], '.3g')} | "
             f"{r['stopped_early']}/{len(r['seeds'])} | {len(r['seeds'])} | "
             f"{r['samples'] or 'all'}, ≤{r['epochs']} (patience {r['patience']}) | {ptxt} |")
