@@ -217,15 +217,16 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(summary: dict[str, Any], path: Path) -> None:
+def plot(summary: dict[str, Any], path: Path, chosen: tuple[Any, ...] | None = None) -> None:
+    """Test MSE per model and community for one configuration (default: the one with the most
+    (model, community) rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # one configuration per plot: the one with the most (model, community) rows
     settings = [tuple(r[k] for k in SETTINGS) for r in summary["rows"]]
-    chosen = max(settings, key=settings.count)
+    chosen = chosen or max(settings, key=settings.count)
     rows = [r for r, s in zip(summary["rows"], settings) if s == chosen]
     communities = [c for c in COMMUNITIES if any(r["community"] == c for r in rows)]
     communities += sorted({r["community"] for r in rows} - set(communities))
@@ -233,20 +234,24 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(models) * len(communities) ** 0.5), 4.2))
     width = 0.8 / max(len(communities), 1)
     for j, c in enumerate(communities):
-        xs, means, stds = [], [], []
+        xs, means, stds, medians = [], [], [], []
         for i, m in enumerate(models):
             match = [r for r in rows if r["model"] == m and r["community"] == c]
             if match:
                 xs.append(i + (j - (len(communities) - 1) / 2) * width)
                 means.append(match[0]["test_mse"]["mean"])
                 stds.append(match[0]["test_mse"]["std"])
+                medians.append(match[0]["test_mse"]["median"])
         ax.bar(xs, means, width, yerr=stds, capsize=2, label=c)
+        # the mean of a few seeds hides a seed that did not converge: the median beside it
+        ax.plot(xs, medians, "o", color="white", markeredgecolor="black", markersize=4)
     for (m, c), p in PAPER.items():
         if m in models and c in communities:
             j = communities.index(c)
             x = models.index(m) + (j - (len(communities) - 1) / 2) * width
             ax.plot([x], [p["test_mse"]], "k*", markersize=9)
     ax.plot([], [], "k*", label="paper (commercial)")
+    ax.plot([], [], "o", color="white", markeredgecolor="black", markersize=4, label="median")
     ax.set_xticks(range(len(models)), models, rotation=30)
     ax.set_yscale("log")
     ax.set_ylabel("test MSE (normalised), mean ± std over seeds")
@@ -265,7 +270,11 @@ def write_summary(runs: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
                                                      encoding="utf-8")
     (out_dir / "surrogates_summary.md").write_text(markdown(summary), encoding="utf-8")
     if summary["rows"]:
-        plot(summary, out_dir / "surrogates_mse.png")
+        settings = [tuple(r[k] for k in SETTINGS) for r in summary["rows"]]
+        main = max(settings, key=settings.count)
+        plot(summary, out_dir / "surrogates_mse.png", main)
+        for other in sorted(set(settings) - {main}, key=str):  # one more plot per configuration
+            plot(summary, out_dir / f"surrogates_mse_n{other[0]}_e{other[1]}.png", other)
     return summary
 
 
