@@ -440,9 +440,13 @@ def build(file: str | Path, price_param: str, responses: list[str], *,
         lo, hi = E.indptr[r], E.indptr[r + 1]
         for c, v in zip(E.indices[lo:hi], E.data[lo:hi], strict=True):
             if col_state[c] >= 0:
-                cs_row.append(s), cs_idx.append(col_state[c]), cs_coef.append(v)
+                cs_row.append(s)
+                cs_idx.append(col_state[c])
+                cs_coef.append(v)
             elif c in epi_of:
-                ce_row.append(s), ce_col.append(c), ce_coef.append(v)
+                ce_row.append(s)
+                ce_col.append(c)
+                ce_coef.append(v)
             else:
                 raise UsageError(f"'{cost_expr}' uses '{flat.column_names()[c]}', which is "
                                  "neither the network state nor a pos(…) of it: outside the "
@@ -460,13 +464,16 @@ def build(file: str | Path, price_param: str, responses: list[str], *,
             if c2 == c:
                 cu = float(v)
             elif col_state[c2] >= 0:
-                e_row.append(j), e_state.append(col_state[c2]), e_coef.append(v)
+                e_row.append(j)
+                e_state.append(col_state[c2])
+                e_coef.append(v)
             else:
                 raise UsageError("a pos(…) in the cost takes something besides the network "
                                  "state: outside the pricing contract")
         if cu <= 0:
             raise UsageError("a pos(…) epigraph row does not bound its column from below")
-        epi_lo.append(flat.row_lo[r]), epi_cu.append(cu)
+        epi_lo.append(flat.row_lo[r])
+        epi_cu.append(cu)
     lam, alpha = _risk_weights(flat, cost_expr, scen, probs, E)
     op = OperatorCost(
         file=path, price_param=price_param, responses=list(responses), price_keys=keys,
