@@ -87,13 +87,20 @@ def stage_train(doc: dict[str, Any], ansatz_name: str, epochs: int, seed: int) -
 
 
 def operator(doc: dict[str, Any]) -> Any:
-    """The operator's evaluator at 20 scenarios (5 checks and one LP, a few minutes), cached
-    in the checkpoint folder (not committed: it is rebuilt from the model)."""
+    """The operator's evaluator at 20 scenarios (5 checks and one LP, several minutes), cached
+    outside the repository under a digest of everything it is built from (the model, its data,
+    the standard library, the pricing code)."""
+    import hashlib
     import pickle
 
     from qgridlang.pricing.operator import build
 
-    cache = CKPT / "operator_20.pkl"
+    h = hashlib.blake2b(digest_size=12)
+    for f in sorted([OPERATOR, *(OPERATOR.parent / "data").glob("*"), ROOT / "models" /
+                     "stdlib.qgl", ROOT / "qgridlang" / "pricing" / "operator.py"]):
+        h.update(f.read_bytes())
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qgridlang" / (
+        f"dn_ec_operator_20_{h.hexdigest()}.pkl")
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     log("building the operator's evaluator (20 scenarios)")
@@ -102,7 +109,7 @@ def operator(doc: dict[str, Any]) -> Any:
                         "lambda": op.lam, "alpha": op.alpha, "scenarios": op.scenarios}
     save(doc)
     op._fn = None
-    CKPT.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(pickle.dumps(op))
     return op
 
