@@ -196,3 +196,44 @@ def test_descent_reaches_the_grid_optimum_of_a_one_dimensional_price(tmp_path: P
     assert sol.variables["price"]["1"] == pytest.approx(best, abs=2.0)
     p = sol.variables["price"]
     assert p["1"] + p["2"] == pytest.approx(160.0, abs=1e-9)
+
+
+# the price as a named expression of two time-of-use block prices (affine in variables)
+BLOCKS = TRAIN + """\
+set S = 1..3
+scenarios S = equal()
+param up[S]: $/MWh = {1: 50, 2: 70, 3: 95}
+param shape[T] = {1: 0.5, 2: 1.0, 3: 1.8, 4: 0.8}
+set B = 1..2
+param blk[T] = {1: 1, 2: 1, 3: 2, 4: 2}
+var block[B]: $/MWh in 40 .. 120
+expr price[t in T]: $/MWh = block[blk[t]]
+constraint mean_price: sum(t in T) price[t] == 320 $/MWh
+var buy[S, T]: MW >= 0
+constraint cover[s in S, t in T]: buy[s, t] >= ec(price)[t]
+expr revenue: $ = sum(t in T) price[t] * ec(price)[t] * dt
+expr cost[s in S]: $ = sum(t in T) up[s] * shape[t] * buy[s, t] * dt
+minimize risk: expected(cost) + 0.5 * cvar(cost, alpha = 60 %) - 1.5 * revenue
+"""
+
+
+def test_an_expression_argument_descends_over_its_variables(folder: Path) -> None:
+    from qgridlang.dispatcher import solve_model
+
+    (folder / "blocks.qgl").write_text(BLOCKS)
+    checked = check_file(folder / "blocks.qgl")
+    p = build(checked.flat)
+    assert len(p.outer) == 2 and len(p.outer_rows) == 1  # the two block prices
+    link = p.links[0]
+    assert link.input_name == "price" and sorted(set(link.input_rows)) == [0, 1, 2, 3]
+    d = Descent(p, Options())
+    z = d.project(np.array([70.0, 95.0]))
+    value, g, _, _ = d.evaluate(z)
+    assert g is not None
+    u = np.array([1.0, -1.0])  # along the mean-price row (two periods per block)
+    fd = (d.evaluate(z + 0.05 * u)[0] - d.evaluate(z - 0.05 * u)[0]) / 0.1
+    assert fd == pytest.approx(float(g @ u), rel=2e-3, abs=1e-4)
+    sol = solve_model(checked, "pgd", Options(extra={"maxiter": 30}))
+    blocks = sol.variables["block"]
+    assert blocks["1"] + blocks["2"] == pytest.approx(160.0, abs=1e-9)
+    assert sol.objective <= sol.info["first_objective"] + 1e-9

@@ -330,3 +330,16 @@ def test_an_artifact_cannot_make_the_model_build_another_ansatz(trained: Path) -
     forged.write_text(MODEL.replace('"ec.qgls"', '"forged.qgls"'))
     with pytest.raises(QglErrors, match="parameters do not fit the declared ansatz"):
         check_file(forged)
+
+
+def test_an_expression_of_parameters_is_evaluated_like_a_parameter(trained: Path) -> None:
+    from qgridlang.dispatcher import solve_model
+
+    text = MODEL.replace("param price[T]: $/MWh = {1: 40, 2: 80, 3: 120, 4: 80}",
+                         "param base[T]: $/MWh = {1: 40, 2: 80, 3: 120, 4: 80}\n"
+                         "expr price[t in T]: $/MWh = base[t] * 1")
+    (trained / "expr.qgl").write_text(text)
+    a = solve_model(check_file(trained / "expr.qgl"), "highs")
+    b = solve_model(check_file(trained / "m.qgl"), "highs")
+    assert a.objective == pytest.approx(b.objective, rel=1e-12)
+    assert not check_file(trained / "expr.qgl").flat.surrogate_links

@@ -73,8 +73,14 @@ class Descent:
         self.rows_A = np.asarray(A.todense(), float)
         self.rows_lo, self.rows_hi = flat.row_lo[rows], flat.row_hi[rows]
         self.At = flat.A.tocsc().T.tocsr()
-        self.link_pos = [np.searchsorted(program.outer, np.asarray(k.input_cols))
-                         for k in program.links]
+        import scipy.sparse as sp
+
+        # each link's argument as M x + m over the model's columns
+        self.maps = [(sp.csr_matrix((np.asarray(k.input_vals, float),
+                                     (np.asarray(k.input_rows, np.int64),
+                                      np.asarray(k.input_cols, np.int64))),
+                                    shape=(k.length, flat.n)), np.asarray(k.input_offset, float))
+                     for k in program.links]
         self.functions = {name: s.function() for name, s in program.surrogates.items()}
         self.inner_seconds = 0.0
         self.surrogate_seconds = 0.0
@@ -136,10 +142,10 @@ class Descent:
         x_fix = np.zeros(flat.n)
         x_fix[p.outer] = z
         vjps = []
-        for link, pos in zip(p.links, self.link_pos, strict=True):
+        for link, (M, m) in zip(p.links, self.maps, strict=True):
             f = self.functions[link.surrogate]
-            out, vjp = jax.vjp(f, jnp.asarray(z[pos] * link.input_factor, jnp.float32))
-            x_fix[link.output_start + np.arange(len(pos))] = np.asarray(out, float)
+            out, vjp = jax.vjp(f, jnp.asarray(M @ x_fix + m, jnp.float32))
+            x_fix[link.output_start + np.arange(link.length)] = np.asarray(out, float)
             vjps.append(vjp)
         self.surrogate_seconds += time.perf_counter() - t0
         # the inner problem: fixed columns by their bounds, products with them made linear
@@ -176,12 +182,12 @@ class Descent:
         np.add.at(grad, qi, s * qv * x[qj])
         np.add.at(grad, qj, s * qv * x[qi])
         grad -= self.At @ y
-        gz = grad[p.outer].copy()
-        for link, pos, vjp in zip(p.links, self.link_pos, vjps, strict=True):
-            g_out = grad[link.output_start + np.arange(len(pos))]
+        chained = np.zeros(flat.n)
+        for link, (M, _), vjp in zip(p.links, self.maps, vjps, strict=True):
+            g_out = grad[link.output_start + np.arange(link.length)]
             (g_in,) = vjp(jnp.asarray(g_out, jnp.float32))
-            np.add.at(gz, pos, np.asarray(g_in, float) * link.input_factor)
-        return value, gz, x, ""
+            chained += M.T @ np.asarray(g_in, float)
+        return value, (grad + chained)[p.outer], x, ""
 
     # ---- the loop -------------------------------------------------------------------------------
     def run(self) -> RawResult:

@@ -25,8 +25,8 @@ import numpy as np
 from qgridlang import ast
 from qgridlang.errors import Span, TypeMismatch, UnknownName, did_you_mean
 from qgridlang.semantics import units as U
-from qgridlang.semantics.evaluate import Env
-from qgridlang.semantics.scope import ParamData, VarData
+from qgridlang.semantics.evaluate import Env, Suppressed
+from qgridlang.semantics.scope import ExprData, ParamData, Poisoned, VarData
 from qgridlang.semantics.values import Affine, Elem, Scalar, SetValue
 from qgridlang.surrogates.spec import DataSource, SurrogateSpec
 
@@ -39,14 +39,22 @@ DIFFERENTIABLE_TARGETS = ("program", "vqc")
 
 @dataclass(frozen=True)
 class SurrogateLink:
-    """``out = surrogate(in)`` between two column ranges of the flat model."""
+    """``out = surrogate(M x + m)``: the response columns ``output_start …`` are the surrogate
+    of an affine map of the model's columns (the argument: a variable, ``M`` a selection, or a
+    named expression affine in variables), in the surrogate's input unit."""
 
     surrogate: str
     input_name: str  # the argument ("price")
-    input_cols: tuple[int, ...]  # in the surrogate's index order
+    input_rows: tuple[int, ...]  # M as triplets: row (position in the index set) …
+    input_cols: tuple[int, ...]  # … column …
+    input_vals: tuple[float, ...]  # … coefficient (the unit factor included)
+    input_offset: tuple[float, ...]  # m, one per element of the index set
     output_start: int  # the response's columns: output_start .. output_start + len - 1
     span: Span
-    input_factor: float = 1.0  # the argument's unit -> the surrogate's input unit
+
+    @property
+    def length(self) -> int:
+        return len(self.input_offset)
 
 
 def declare(b: Any, st: ast.SurrogateDecl, env: Env) -> None:
@@ -198,9 +206,11 @@ def call_value(b: Any, node: ast.CallIndex, env: Env) -> Scalar | Affine:
     arg = call.args[0]
     assert isinstance(arg, ast.Ref)
     item = env.scope.lookup(arg.parts[0].name)
-    if not isinstance(item, ParamData | VarData):
-        raise TypeMismatch(f"the argument of {spec.name}(…) must be a parameter or a variable "
-                           f"indexed over {spec.index}", arg.span)
+    if isinstance(item, Poisoned):
+        raise Suppressed()
+    if not isinstance(item, ParamData | VarData | ExprData):
+        raise TypeMismatch(f"the argument of {spec.name}(…) must be a parameter, a variable or "
+                           f"a named expression indexed over {spec.index}", arg.span)
     if len(item.sets) != 1 or item.sets[0] is None or item.sets[0].name != spec.index:
         over = ", ".join(s.name if s else "?" for s in item.sets) or "nothing"
         raise TypeMismatch(f"'{item.name}' is indexed over [{over}]; {spec.name}(…) takes one "
@@ -217,7 +227,17 @@ def call_value(b: Any, node: ast.CallIndex, env: Env) -> Scalar | Affine:
     if isinstance(item, ParamData):
         values = _evaluated(b, spec, item, call, elem.set)
         return Scalar(float(values[pos]), out_unit)
-    start = _linked(b, spec, item, call, elem.set, out_unit)
+    if isinstance(item, ExprData):
+        done = b.surrogate_columns.get((spec.name, item.name))
+        if done is not None:
+            return Affine.var(done + pos, out_unit)
+        got = _expression(b, spec, item, call, elem.set)
+        if isinstance(got, np.ndarray):  # an expression of parameters only
+            return Scalar(float(got[pos]), out_unit)
+        start = _linked(b, spec, item.name, got, call, elem.set, out_unit)
+        return Affine.var(start + pos, out_unit)
+    start = _linked(b, spec, item.name, _selection(b, spec, item, call, elem.set), call,
+                    elem.set, out_unit)
     return Affine.var(start + pos, out_unit)
 
 
@@ -228,17 +248,71 @@ def _bare(node: ast.Expr) -> bool:
 def _evaluated(b: Any, spec: SurrogateSpec, item: ParamData, call: ast.Call,
                index: SetValue) -> np.ndarray:
     key = (spec.name, id(item))
+    if key not in b.surrogate_values:
+        x = np.array([float(item.get((e,), call.span).value) for e in index.elements])
+        b.surrogate_values[key] = _predict(b, spec, x * _factor(spec, item.unit, call), call)
+    return b.surrogate_values[key]  # type: ignore[no-any-return]
+
+
+def _predict(b: Any, spec: SurrogateSpec, x: np.ndarray, call: ast.Call) -> np.ndarray:
+    if b.defer_surrogates:
+        return np.zeros(len(x))  # `qglc train` checks the model without it
+    return np.asarray(trained(b, spec, call.span).predict(x), float)
+
+
+def _factor(spec: SurrogateSpec, unit: U.Unit | None, call: ast.Call) -> float:
+    """The argument's unit -> the surrogate's input unit."""
+    if not spec.input_unit:
+        return 1.0
+    return U.convert(unit, U.unit_at(spec.input_unit, spec.span), call.span,
+                     f"the argument of {spec.name}(…)")
+
+
+Affinemap = tuple[list[int], list[int], list[float], list[float]]  # rows, cols, vals, offset
+
+
+def _selection(b: Any, spec: SurrogateSpec, item: VarData, call: ast.Call,
+               index: SetValue) -> Affinemap:
+    cols = [item.cols.get((e,)) for e in index.elements]
+    if any(c is None for c in cols):
+        raise TypeMismatch(f"'{item.name}' lacks elements of {spec.index}; {spec.name}(…) needs "
+                           "the whole vector", call.span)
+    f = _factor(spec, item.unit, call)
+    n = len(cols)
+    return list(range(n)), [int(c) for c in cols if c is not None], [f] * n, [0.0] * n
+
+
+def _expression(b: Any, spec: SurrogateSpec, item: ExprData, call: ast.Call,
+                index: SetValue) -> np.ndarray | Affinemap:
+    """A named expression's elements: their values (parameters only: the surrogate is
+    evaluated) or their affine map of the model's columns."""
+    key = (spec.name, id(item))
     if key in b.surrogate_values:
         return b.surrogate_values[key]  # type: ignore[no-any-return]
-    if b.defer_surrogates:
-        values = np.zeros(len(index.elements))  # `qglc train` checks the model without it
-    else:
-        f = U.convert(item.unit, U.unit_at(spec.input_unit, spec.span) if spec.input_unit
-                      else None, call.span, f"the argument of {spec.name}(…)")
-        x = np.array([float(item.get((e,), call.span).value) for e in index.elements]) * f
-        values = np.asarray(trained(b, spec, call.span).predict(x), float)
-    b.surrogate_values[key] = values
-    return values
+    got = [b.expr_value(item, (e,), call.span) for e in index.elements]
+    f = _factor(spec, item.unit, call)
+    if all(isinstance(v, Scalar) for v in got):
+        x = np.array([float(v.value) for v in got]) * f
+        b.surrogate_values[key] = _predict(b, spec, x, call)
+        return b.surrogate_values[key]  # type: ignore[no-any-return]
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    offset: list[float] = []
+    for r, v in enumerate(got):
+        if isinstance(v, Affine) and v.quad:
+            raise TypeMismatch(f"the argument of {spec.name}(…) must be affine in the "
+                               f"variables; '{item.name}' has a product of variables",
+                               call.span)
+        if isinstance(v, Scalar):
+            offset.append(float(v.value) * f)
+            continue
+        offset.append(float(v.const) * f)
+        for c, a in v.lin.items():
+            rows.append(r)
+            cols.append(int(c))
+            vals.append(float(a) * f)
+    return rows, cols, vals, offset
 
 
 def trained(b: Any, spec: SurrogateSpec, span: Span) -> Any:
@@ -262,28 +336,22 @@ def _artifact_path(b: Any, spec: SurrogateSpec) -> Path:
     return path if path.is_absolute() else b.base_dir / path
 
 
-def _linked(b: Any, spec: SurrogateSpec, item: VarData, call: ast.Call, index: SetValue,
-            out_unit: U.Unit | None) -> int:
-    key = (spec.name, id(item))
+def _linked(b: Any, spec: SurrogateSpec, name: str, amap: Affinemap, call: ast.Call,
+            index: SetValue, out_unit: U.Unit | None) -> int:
+    key = (spec.name, name)
     if key in b.surrogate_columns:
         return b.surrogate_columns[key]  # type: ignore[no-any-return]
-    factor = 1.0
-    if spec.input_unit:
-        factor = U.convert(item.unit, U.unit_at(spec.input_unit, spec.span), call.span,
-                           f"the argument of {spec.name}(…)")
-    cols = tuple(item.cols[(e,)] for e in index.elements if (e,) in item.cols)
-    if len(cols) != len(index.elements):
-        raise TypeMismatch(f"'{item.name}' lacks elements of {spec.index}; {spec.name}(…) needs "
-                           "the whole vector", call.span)
     if spec.trained is not None and not b.defer_surrogates and _artifact_path(b, spec).exists():
         # the program target evaluates it (and reports a missing one); a changed declaration
         # is refused here, at check time
         trained(b, spec, call.span)
-    name = f"{spec.name}({item.name})"
-    start = b.new_columns(name, "real", out_unit, [(e,) for e in index.elements], -math.inf,
-                          math.inf, call.span, (spec.index,))
+    start = b.new_columns(f"{spec.name}({name})", "real", out_unit,
+                          [(e,) for e in index.elements], -math.inf, math.inf, call.span,
+                          (spec.index,))
     b.surrogate_columns[key] = start
-    b.surrogate_links.append(SurrogateLink(spec.name, item.name, cols, start, call.span, factor))
+    rows, cols, vals, offset = amap
+    b.surrogate_links.append(SurrogateLink(spec.name, name, tuple(rows), tuple(cols),
+                                           tuple(vals), tuple(offset), start, call.span))
     return start
 
 

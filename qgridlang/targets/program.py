@@ -87,13 +87,13 @@ def build(flat: FlatModel) -> Program:
                            f"{k.surrogate}.qgls) and add trained = \"{k.surrogate}.qgls\" to "
                            "its declaration")
     outer = np.unique(np.concatenate([np.asarray(k.input_cols, np.int64) for k in links]))
-    responses = np.concatenate([k.output_start + np.arange(len(k.input_cols)) for k in links])
+    responses = np.concatenate([k.output_start + np.arange(k.length) for k in links])
     if np.intersect1d(outer, responses).size:
         k = links[0]
         raise TypeMismatch("a surrogate's response feeds a surrogate here: chained surrogates "
                            "are not supported", k.span)
     if (flat.kind[outer] != 0).any():
-        k = next(k for k in links if (flat.kind[list(k.input_cols)] != 0).any())
+        k = next(k for k in links if (flat.kind[np.asarray(k.input_cols, np.int64)] != 0).any())
         raise TypeMismatch(f"'{k.input_name}' must be continuous: the program descends along "
                            "the gradient of its argument", k.span)
     is_outer = np.zeros(flat.n)
