@@ -19,7 +19,11 @@ EXAMPLES = sorted([*(ROOT / "examples").glob("*/*.qgl"),
                    *(ROOT / "examples").glob("networks/*/*.qgl")])  # qglc import output
 SLOW = {"uc.qgl", "uc_dc.qgl"}  # minutes on 2 cores: solved in the `slow` tests below
 # examples run smaller here (--set); their full size runs in a slow test of their own
-SMALL = {"operator.qgl": {"n_scenarios": "2"}}
+SMALL = {"operator.qgl": {"n_scenarios": "2"}, "surrogate_pricing.qgl": {"n_scenarios": "2"},
+         "surrogate_pricing_tou.qgl": {"n_scenarios": "2"}}
+# differentiable programs (surrogates called on variables) are solved by pgd, a few iterations
+PGD = ["--backend", "pgd", "--option", "maxiter=3"]
+BACKEND = {"surrogate_pricing.qgl": PGD, "surrogate_pricing_tou.qgl": PGD}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name + "/" + p.name)
@@ -32,7 +36,7 @@ def test_example_checks(path: Path) -> None:
                          ids=lambda p: p.parent.name + "/" + p.name)
 def test_example_solves_to_optimality(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sets = [f"--set={k}={v}" for k, v in SMALL.get(path.name, {}).items()]
-    code = main(["solve", str(path), "--json", *sets])
+    code = main(["solve", str(path), "--json", *sets, *BACKEND.get(path.name, [])])
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out
     assert out["status"] in ("optimal", "feasible") and out["feasible"]

@@ -112,7 +112,8 @@ def _agree(run: Any) -> tuple[Any, ...]:
 
 
 # examples whose defaults take long to expand element by element, made small with --set
-SMALL = {"operator.qgl": {"n_scenarios": "2"}}
+SMALL = {"operator.qgl": {"n_scenarios": "2"}, "surrogate_pricing.qgl": {"n_scenarios": "2"},
+         "surrogate_pricing_tou.qgl": {"n_scenarios": "2"}}
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: str(p.relative_to(ROOT)))
