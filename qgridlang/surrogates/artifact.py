@@ -10,6 +10,7 @@ refuses it when the declaration has changed since training, naming what changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ from qgridlang.errors import Span, TypeMismatch
 from qgridlang.surrogates.spec import SurrogateSpec
 
 KIND = "qgridlang-trained-surrogate/1"
+# loaded artifacts by (content hash, declaration hash): a model checked again (or another model
+# with the same declaration) reuses the ansatz object, and with it JAX's compiled circuits
+# (compiling a Q-TCN-LSTM's forward pass and gradient takes about a minute)
+_LOADED: dict[tuple[str, str | None], TrainedSurrogate] = {}
 
 
 class ArtifactError(TypeMismatch):
@@ -93,6 +98,9 @@ def load_artifact(path: str | Path, spec: SurrogateSpec | None = None,
         except OSError as exc:
             raise ArtifactError(f"cannot read trained surrogate '{path}': {exc.strerror}",
                                 span) from None
+    key = (hashlib.sha256(data).hexdigest(), spec.digest() if spec is not None else None)
+    if key in _LOADED:
+        return _LOADED[key]
     try:
         blob = serialization.msgpack_restore(data)
         ok = isinstance(blob, dict) and blob.get("format") == FORMAT
@@ -117,7 +125,11 @@ def load_artifact(path: str | Path, spec: SurrogateSpec | None = None,
     if _shapes(params) != _shapes(_init_shapes(ansatz)):
         raise ArtifactError(f"'{path}': its parameters do not fit the declared ansatz", span,
                             "retrain it with qglc train")
-    return TrainedSurrogate(str(cfg["surrogate"]), ansatz, params, norm, cfg)
+    art = TrainedSurrogate(str(cfg["surrogate"]), ansatz, params, norm, cfg)
+    if len(_LOADED) >= 32:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = art
+    return art
 
 
 def _init_shapes(ansatz: Any) -> Any:
