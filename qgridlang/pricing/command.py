@@ -15,9 +15,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qgridlang.errors import UsageError
+
+# numpy and the pricing modules are imported inside run(): cli.py builds this subcommand's
+# parser on every start, and `qglc --version` must load neither (tests/test_startup.py)
 
 
 def add_options(q: argparse.ArgumentParser) -> None:
@@ -87,6 +88,8 @@ def _pairs(items: list[str], option: str, what: str) -> dict[str, str]:
 def run(args: argparse.Namespace, overrides: dict[str, str],
         progress: Any = None) -> tuple[dict[str, Any], str]:
     """Run ``qglc price-descent``: the JSON document and the text to show."""
+    import numpy as np
+
     from qgridlang.checker import read_source
     from qgridlang.datasets.prices import PriceSet
     from qgridlang.pricing.descent import DescentSettings, descend, load_surrogate, reevaluate
