@@ -134,6 +134,11 @@ def _sources() -> list[tuple[Path, str, bool]]:
     out = []
     for p in paths:
         text = p.read_text(encoding="utf-8")
+        if re.search(r"^surrogate ", text, re.M):
+            # a trained surrogate is evaluated by JAX, whose XLA runtime reserves more address
+            # space than memory_budget's RLIMIT_AS allows (the process aborts): the surrogate
+            # language is fuzzed without it in tests/test_surrogate_lang.py
+            continue
         text = text.replace("1..200", "1..4")  # fewer sampled scenarios keep each check fast
         out.append((p, text, p.name not in SLOW_WITH_STDLIB))
     return out

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("jax")
 pytest.importorskip("flax")
@@ -343,3 +345,27 @@ def test_an_expression_of_parameters_is_evaluated_like_a_parameter(trained: Path
     b = solve_model(check_file(trained / "m.qgl"), "highs")
     assert a.objective == pytest.approx(b.objective, rel=1e-12)
     assert not check_file(trained / "expr.qgl").flat.surrogate_links
+
+
+# ---- mutated declarations: located errors only (the hostile fuzz of tests/test_fuzz.py leaves
+# surrogate models out: JAX's runtime does not start under its address-space limit) -------------
+_TOKENS = ["surrogate", "->", "[", "]", "{", "}", "(", ")", "=", ";", ":", ",", "ansatz",
+           "tiny", "qtcn_lstm", "data", "sample", "epochs", "-1", "1e999", '"x.npz"', "T",
+           "price", "ec", "MW", "$/MWh", "trained", "n", "0", "2.5", "hidden"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(_TOKENS), st.booleans()),
+                min_size=1, max_size=4))
+def test_mutated_declarations_give_located_errors_only(edits: list[tuple[int, str, bool]]
+                                                       ) -> None:
+    text = MODEL.replace('  trained = "ec.qgls"\n', "").replace(
+        "ec(price)[t]", "0 MW")  # the declaration alone: nothing is evaluated
+    for at, token, insert in edits:
+        i = at % (len(text) + 1)
+        text = text[:i] + f" {token} " + text[i:] if insert else text[:i] + text[i + 1:]
+    try:
+        check_text(text, "<fuzz>", defer_surrogates=True)
+    except QglError as exc:
+        for err in getattr(exc, "errors", [exc]):
+            assert err.span is None or err.span.line >= 1
