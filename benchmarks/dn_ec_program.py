@@ -38,13 +38,13 @@ COMMUNITIES = {"p_res": "residential", "p_com": "commercial", "p_ind": "industri
 PAPER = {"voltage_penalty_flat": 17.76, "voltage_penalty_optimised": 2.24}
 
 
-def _save(doc: dict[str, Any]) -> None:
-    tmp = OUT.with_suffix(".tmp")
+def _save(doc: dict[str, Any], out: Path) -> None:
+    tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1, default=float))
-    tmp.replace(OUT)
+    tmp.replace(out)
 
 
-def descend(model: Path, n: int, maxiter: int, lr: float) -> dict[str, Any]:
+def descend(model: Path, n: int, maxiter: int, lr: float, tol: float) -> dict[str, Any]:
     from qgridlang.checker import check_file
     from qgridlang.dispatcher import solve_model
     from qgridlang.registry import Options
@@ -52,7 +52,8 @@ def descend(model: Path, n: int, maxiter: int, lr: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     checked = check_file(model, {"n_scenarios": str(n)})
     t1 = time.perf_counter()
-    sol = solve_model(checked, "pgd", Options(extra={"maxiter": maxiter, "learning_rate": lr}))
+    sol = solve_model(checked, "pgd", Options(extra={"maxiter": maxiter, "learning_rate": lr,
+                                                     "tolerance": tol}))
     price = [sol.expressions["price"][str(t)] if "price" in sol.expressions
              else sol.variables["price"][str(t)] for t in range(1, 97)]
     info = dict(sol.info)
@@ -98,18 +99,22 @@ def main() -> None:
     ap.add_argument("--scenarios", type=int, default=20)
     ap.add_argument("--maxiter", type=int, default=100)
     ap.add_argument("--learning-rate", type=float, default=0.01)
+    ap.add_argument("--tolerance", type=float, default=1e-4)
     ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["tou", "period"])
+    ap.add_argument("-o", "--output", type=Path, default=OUT)
     args = ap.parse_args()
+    out = Path(args.output)
     settings = {"scenarios": args.scenarios, "maxiter": args.maxiter,
-                "learning_rate": args.learning_rate}
-    doc: dict[str, Any] = json.loads(OUT.read_text()) if OUT.exists() else {}
+                "learning_rate": args.learning_rate, "tolerance": args.tolerance}
+    doc: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     if doc.get("settings") != settings:
         doc = {"settings": settings}
     for name in args.models:
         key = f"descent_{name}"
         if key not in doc:
-            doc[key] = descend(MODELS[name], args.scenarios, args.maxiter, args.learning_rate)
-            _save(doc)
+            doc[key] = descend(MODELS[name], args.scenarios, args.maxiter, args.learning_rate,
+                               args.tolerance)
+            _save(doc, out)
         d = doc[key]
         print(f"pgd ({name}): {d['iterations']} iterations ({d['stop']}), "
               f"{d['descent_seconds']} s ({d['seconds_per_iteration']:.2f} s per iteration, "
@@ -121,14 +126,14 @@ def main() -> None:
         if k not in reeval}
     if todo:
         reeval.update(reevaluate(args.scenarios, todo))
-        _save(doc)
+        _save(doc, out)
     search = RESULTS / "dn_ec_price_search_step10.json"
     if search.exists() and args.scenarios == 20:
         best = json.loads(search.read_text())["best"]
         doc["ground_truth"] = {"objective": best["objective"], "blocks": best["blocks"],
                                "source": str(search.relative_to(ROOT))}
     doc["paper"] = PAPER
-    _save(doc)
+    _save(doc, out)
     r = doc["reevaluation"]
     gt = doc.get("ground_truth", {}).get("objective")
     for name, e in r.items():
