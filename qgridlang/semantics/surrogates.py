@@ -192,7 +192,8 @@ def _data(b: Any, node: ast.Expr, env: Env) -> DataSource:
 
 # ---- calls --------------------------------------------------------------------------------
 def call_value(b: Any, node: ast.CallIndex, env: Env) -> Scalar | Affine:
-    """``ec(price)[t]``: a constant (parameter argument) or a response column (variable)."""
+    """``ec(price)[t]``: a constant (an argument of parameters) or a response column (an
+    argument of variables)."""
     call = node.call
     spec: SurrogateSpec | None = b.surrogates.get(call.name)
     if spec is None:
@@ -200,9 +201,9 @@ def call_value(b: Any, node: ast.CallIndex, env: Env) -> Scalar | Affine:
                           did_you_mean(call.name, b.surrogates) or
                           "only a surrogate's response can be indexed: name(argument)[t]")
     if len(call.args) != 1 or call.kwargs or not _bare(call.args[0]):
-        raise TypeMismatch(f"{spec.name}(…) takes one argument: an indexed parameter or variable "
-                           f"over {spec.index}, by name, e.g. {spec.name}({spec.input_name})",
-                           call.span)
+        raise TypeMismatch(f"{spec.name}(…) takes one argument: a parameter, variable or named "
+                           f"expression over {spec.index}, by name, e.g. "
+                           f"{spec.name}({spec.input_name})", call.span)
     arg = call.args[0]
     assert isinstance(arg, ast.Ref)
     item = env.scope.lookup(arg.parts[0].name)
