@@ -455,12 +455,13 @@ def _check(args: argparse.Namespace) -> int:
                       "warnings": [w.to_json() for w in m.warnings]})
         _print_warnings(m.warnings)
         if m.flat.surrogate_links:
-            from qgridlang.semantics.surrogates import DIFFERENTIABLE_TARGETS
+            from qgridlang.registry import differentiable_targets
 
+            accepting = differentiable_targets()
             links = m.flat.surrogate_links
             files[-1]["differentiable"] = {
                 "calls": [f"{k.surrogate}({k.input_name})" for k in links],
-                "targets": list(DIFFERENTIABLE_TARGETS)}
+                "targets": accepting}
         if not args.json:
             print(f"{f}: ok ({m.flat.n} variables, {m.flat.m} constraints)")
             if m.flat.surrogate_links:
@@ -468,7 +469,7 @@ def _check(args: argparse.Namespace) -> int:
                 print(f"{f}:{k.span.line}:{k.span.column}: note: {k.surrogate}({k.input_name}) "
                       f"of variable '{k.input_name}' makes this model a differentiable "
                       "program: MILP, QUBO and QAOA targets refuse it; targets that take it: "
-                      f"{', '.join(DIFFERENTIABLE_TARGETS)}")
+                      f"{', '.join(accepting)}")
     if args.json:
         _print_json({"status": "ok" if code == EXIT_OK else "error", "exit_code": code,
                      "files": files, "count": len(errors),

@@ -51,7 +51,7 @@ def _compile(checked: CheckedModel, tgt: Target, options: Options,
     if checked.flat.surrogate_links:
         from qgridlang.semantics.surrogates import refuse_links
 
-        refuse_links(checked.flat, tgt.name)
+        refuse_links(checked.flat, tgt)
     t0 = time.perf_counter()
     with paused():  # see qgridlang.gcpause
         artifact, inverse = tgt.apply(checked.flat, options)

@@ -152,6 +152,9 @@ class Target:
     # any other key is refused with a did-you-mean before lowering
     OPTIONS: ClassVar[dict[str, str]] = {}
     SOLVE_OPTIONS: ClassVar[frozenset[str]] = frozenset()  # read by `refine` only: not compile
+    # takes a model whose surrogate is called on a variable (a differentiable program); the
+    # others need a linear or quadratic model and refuse it at the call
+    DIFFERENTIABLE: ClassVar[bool] = False
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[Any, Any]:
         raise NotImplementedError
@@ -202,6 +205,12 @@ _loaded = False
 # two threads solving at once in a fresh process: the second must wait for the first's imports
 # (it used to see `_loaded` set and an empty registry)
 _load_lock = threading.RLock()
+
+
+def differentiable_targets() -> list[str]:
+    """The targets that take differentiable programs (``Target.DIFFERENTIABLE``)."""
+    _load()
+    return sorted(n for n, c in TARGETS.items() if c.DIFFERENTIABLE)
 
 
 def register_target(cls: type[Target]) -> type[Target]:

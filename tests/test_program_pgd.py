@@ -50,12 +50,15 @@ minimize risk: expected(cost) + 0.5 * cvar(cost, alpha = 60 %) - 1.5 * revenue
 """
 
 
-def _data(folder: Path) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.uniform(40, 120, (300, 4))
-    y = 1.2 - 0.008 * x + 0.003 * np.roll(x, 1, axis=1)
+def _write(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """Prices ($/MWh) and responses (MW) as `qglc sample-responses` writes them."""
     meta = json.dumps({"units": {"price": "$/MWh", "response": "MW"}})
-    np.savez(folder / "d.npz", price=x, response=y, qgridlang=np.array(meta))
+    np.savez(path, price=x, response=y, qgridlang=np.array(meta))
+
+
+def _data(folder: Path) -> None:
+    x = np.random.default_rng(0).uniform(40, 120, (300, 4))
+    _write(folder / "d.npz", x, 1.2 - 0.008 * x + 0.003 * np.roll(x, 1, axis=1))
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +142,8 @@ def test_untrained_program_is_refused_at_the_call(tmp_path: Path) -> None:
     (tmp_path / "p.qgl").write_text(PROGRAM.replace('  trained = "ec.qgls"\n', ""))
     with pytest.raises(QglError, match="no trained artifact") as info:
         solve_model(check_file(tmp_path / "p.qgl"), "pgd")
-    assert info.value.span is not None and (info.value.span.line, info.value.span.column) == (13, 48)
+    span = info.value.span
+    assert span is not None and (span.line, span.column) == (13, 48)
 
 
 def test_cli_solve_pgd(folder: Path) -> None:
@@ -179,11 +183,8 @@ def test_descent_reaches_the_grid_optimum_of_a_one_dimensional_price(tmp_path: P
     from qgridlang.dispatcher import solve_model
     from qgridlang.surrogates.fit import train_declared
 
-    rng = np.random.default_rng(2)
-    x = rng.uniform(40, 120, (300, 2))
-    y = 1.5 - 0.01 * x + 0.002 * x[:, ::-1]  # demand falls with its own price
-    np.savez(tmp_path / "d2.npz", price=x, response=y, qgridlang=np.array(json.dumps(
-        {"units": {"price": "$/MWh", "response": "MW"}})))
+    x = np.random.default_rng(2).uniform(40, 120, (300, 2))
+    _write(tmp_path / "d2.npz", x, 1.5 - 0.01 * x + 0.002 * x[:, ::-1])  # falls with its price
     (tmp_path / "two.qgl").write_text(TWO)
     train_declared(tmp_path / "two.qgl", "ec", tmp_path / "ec2.qgls")
     checked = check_file(tmp_path / "two.qgl")

@@ -271,15 +271,8 @@ def test_cli_train_check_and_refusals(tmp_path: Path) -> None:
 
 
 # ---- data = sample(…): the data-set generator runs first ------------------------------------
-COMMUNITY = """model res8
-use communities
-time T = 1..8 step 1 h
-param price[T]: $/MWh = {1: 50, 2: 10, 3: 30, 4: 60, 5: 5, 6: 20, 7: 40, 8: 70}
-param load[T]: MW = {1: 0.2, 2: 0.2, 3: 0.3, 4: 0.3, 5: 0.2, 6: 0.2, 7: 0.4, 8: 0.3}
-residential_ec ec { price = price; load = load; pv[t] = 0 MW
-  storage_power = 0.1 MW; storage_energy = 0.2 MWh; ev_departure = 4 h; ev_arrival = 6 h }
-minimize ec.cost
-"""
+# the small residential community of the data-set tests
+from test_datasets import SMALL as COMMUNITY  # noqa: E402
 
 SAMPLED = """\
 time T = 1..8 step 1 h

@@ -33,8 +33,6 @@ from qgridlang.surrogates.spec import DataSource, SurrogateSpec
 SETTINGS = ("ansatz", "data", "epochs", "learning_rate", "batch", "seed", "patience", "trained")
 SAMPLE_OPTIONS = ("model", "n", "seed", "mean", "lower", "upper", "sigma", "length", "output",
                   "price_param")
-# the targets that take a model whose surrogate is a function of variables
-DIFFERENTIABLE_TARGETS = ("program", "vqc")
 
 
 @dataclass(frozen=True)
@@ -356,14 +354,18 @@ def _linked(b: Any, spec: SurrogateSpec, name: str, amap: Affinemap, call: ast.C
     return start
 
 
-def refuse_links(flat: Any, target: str) -> None:
-    """A target that needs a linear or quadratic model refuses surrogate links, at the call."""
+def refuse_links(flat: Any, target: Any) -> None:
+    """A target that needs a linear or quadratic model (``DIFFERENTIABLE`` false) refuses
+    surrogate links, at the call."""
+    from qgridlang.registry import differentiable_targets
+
     links = getattr(flat, "surrogate_links", ())
-    if links and target not in DIFFERENTIABLE_TARGETS:
+    if links and not target.DIFFERENTIABLE:
         link = links[0]
+        accepting = ", ".join(differentiable_targets())
         raise TypeMismatch(
             f"{link.surrogate}({link.input_name}) depends on variable '{link.input_name}': this "
-            f"model is a differentiable program, which target '{target}' does not take", link.span,
-            f"targets that take it: {', '.join(DIFFERENTIABLE_TARGETS)}; to solve with a "
+            f"model is a differentiable program, which target '{target.name}' does not take",
+            link.span, f"targets that take it: {accepting}; to solve with a "
             f"MILP, QUBO or QAOA target, make '{link.input_name}' a parameter (the surrogate is "
             "then evaluated when the model is checked)")

@@ -53,6 +53,7 @@ class ProgramTarget(Target):
     REQUIRED_MODULES = ("highspy", "jax")
     EXPORTS: ClassVar[tuple[str, ...]] = ()
     OPTIONS: ClassVar[dict[str, str]] = {}
+    DIFFERENTIABLE = True
 
     def apply(self, flat: FlatModel, options: Options) -> tuple[Program, None]:
         return build(flat), None

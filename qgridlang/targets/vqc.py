@@ -54,6 +54,7 @@ class VqcTarget(Target):
                    "as OpenQASM 3")
     REQUIRED_MODULES = ("pennylane", "jax", "flax", "qiskit")
     EXPORTS = (".qasm",)
+    DIFFERENTIABLE = True  # it compiles the surrogates' circuits, whatever they are called on
     OPTIONS: ClassVar[dict[str, str]] = {
         "surrogate": "the surrogate to report and export (default: all reported; -o needs one "
                      "when the model declares several quantum surrogates)",
