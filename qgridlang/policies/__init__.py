@@ -1,0 +1,1 @@
+"""Learned policies: a time-indexed model as a decision process, and the agents that learn it."""
