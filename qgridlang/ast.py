@@ -304,9 +304,21 @@ class SurrogateDecl(Node):
     settings: tuple[SurrogateSetting, ...] = ()
 
 
+class PolicyDecl(Node):
+    """``policy NAME[d in D, t in T]: observe(e, …) -> decide(v, …) { key = value; … }``: the
+    model as a decision process over its time set (the last index; earlier ones are drawn per
+    episode), observing ``e`` and deciding the variables ``v`` at each period."""
+
+    name: str
+    index: IndexSpec | None
+    observe: tuple[Expr, ...]
+    decide: tuple[Expr, ...]
+    settings: tuple[SurrogateSetting, ...] = ()
+
+
 Statement = Union[  # noqa: UP007
     ModelDecl, Import, Use, SetDecl, ParamDecl, VarDecl, ExprDecl, ConstraintDecl, Objective,
-    ComponentDecl, Instance, ScenariosDecl, QuantumBlock, NetworkDecl, SurrogateDecl,
+    ComponentDecl, Instance, ScenariosDecl, QuantumBlock, NetworkDecl, SurrogateDecl, PolicyDecl,
 ]
 
 

@@ -94,6 +94,7 @@ def _check_text(text: str, file: str, overrides: dict[str, str] | None,
     base = Path(file).parent if Path(file).is_file() else Path.cwd()
     b = Builder(base, _parse_overrides(overrides or {}), subsets)
     b.defer_surrogates = defer_surrogates
+    b.texts[file] = text.splitlines()
     with paused():
         return _build(b, statements, errors, text, file, t0, t1)
 
@@ -111,6 +112,11 @@ def _build(b: Builder, statements: list[Any], errors: ErrorCollector, text: str,
     errors.errors.extend(b.errors.errors)
     errors.raise_if_any()
     flat = b.flat()
+    if flat.policies:  # each policy's per-period stages, refused where the model has none
+        from qgridlang.policies.stages import analyse
+
+        for spec in flat.policies.values():
+            analyse(flat, spec)
     ir = summarize(b, flat)
     t2 = time.perf_counter()
     from qgridlang.semantics.network import build as build_network

@@ -187,6 +187,9 @@ class FlatModel:
     # (qgridlang.semantics.surrogates.SurrogateLink); targets needing a MILP/QP refuse them
     surrogate_links: list[Any] = field(default_factory=list)
     surrogate_models: dict[str, Any] = field(default_factory=dict)  # name -> TrainedSurrogate
+    # `policy` declarations (qgridlang.policies.spec.PolicySpec): the Env and `qglc train
+    # --policy` read them
+    policies: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -362,6 +362,20 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
         return ast.SurrogateDecl(span=self.span(meta), name=str(ch[0]), input=ch[1],
                                  output=ch[2], settings=settings)
 
+    def policy_decl(self, meta: Meta, ch: list[Any]) -> ast.PolicyDecl:
+        index = ch[1] if _is(ch[1], ast.IndexSpec) else None
+        observe = next(c for c in ch if isinstance(c, tuple) and c[0] == "observe")
+        decide = next(c for c in ch if isinstance(c, tuple) and c[0] == "decide")
+        settings = tuple(c for c in ch if _is(c, ast.SurrogateSetting))
+        return ast.PolicyDecl(span=self.span(meta), name=str(ch[0]), index=index,
+                              observe=observe[1], decide=decide[1], settings=settings)
+
+    def pol_observe(self, meta: Meta, ch: list[Any]) -> tuple[str, tuple[Any, ...]]:
+        return ("observe", tuple(ch))
+
+    def pol_decide(self, meta: Meta, ch: list[Any]) -> tuple[str, tuple[Any, ...]]:
+        return ("decide", tuple(ch))
+
     def sur_side(self, meta: Meta, ch: list[Any]) -> ast.SurrogateSide:
         unit = ch[2] if len(ch) > 2 else None
         return ast.SurrogateSide(span=self.span(meta), name=str(ch[0]), index=str(ch[1]),

@@ -118,6 +118,8 @@ class Builder:
         self.surrogate_links: list[Any] = []  # SurrogateLink
         self.trained_surrogates: dict[str, Any] = {}
         self.defer_surrogates = False  # `qglc train`: calls of parameters are not evaluated
+        self.policies: dict[str, Any] = {}  # `policy` declarations: name -> PolicySpec
+        self.texts: dict[str, list[str]] = {}  # source lines by file (policy feature labels)
 
     # ---- driver ---------------------------------------------------------------------------
     def run(self, statements: list[ast.Statement]) -> None:
@@ -244,6 +246,10 @@ class Builder:
             from qgridlang.semantics.surrogates import declare
 
             declare(self, st, env)
+        elif isinstance(st, ast.PolicyDecl):
+            from qgridlang.semantics.policies import declare as declare_policy
+
+            declare_policy(self, st, env)
         elif isinstance(st, ast.QuantumBlock):
             if self.quantum is not None:
                 raise TypeMismatch("a model has one quantum block", st.span)
@@ -610,7 +616,7 @@ class Builder:
             scenarios={k: np.asarray(v, float) for k, v in self.scenarios.items()},
             sampled=dict(self.sampled),
             surrogates=dict(self.surrogates), surrogate_links=list(self.surrogate_links),
-            surrogate_models=dict(self.trained_surrogates),
+            surrogate_models=dict(self.trained_surrogates), policies=dict(self.policies),
         )
 
     def _objective_unit(self) -> tuple[U.Unit | None, float]:
