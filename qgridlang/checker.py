@@ -113,10 +113,15 @@ def _build(b: Builder, statements: list[Any], errors: ErrorCollector, text: str,
     errors.raise_if_any()
     flat = b.flat()
     if flat.policies:  # each policy's per-period stages, refused where the model has none
+        from qgridlang.errors import QglError
         from qgridlang.policies.stages import analyse
 
         for spec in flat.policies.values():
-            analyse(flat, spec)
+            try:
+                analyse(flat, spec)
+            except QglError as exc:
+                errors.add(exc)
+        errors.raise_if_any()
     ir = summarize(b, flat)
     t2 = time.perf_counter()
     from qgridlang.semantics.network import build as build_network

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"qglc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="{check,compile,solve,estimate,sample-responses,price-search,"
-                                   "price-descent,train,import,validate,targets}")
+                                   "price-descent,train,evaluate,import,validate,targets}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _datasets_parsers(sub)
     _network_parsers(sub)
     _train_parser(sub)
+    _evaluate_parser(sub)
     _price_descent_parser(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
@@ -399,7 +400,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("sample-responses", "price-search"):
         return _datasets(args)
     if args.command == "train":
-        return _train(args)
+        return _train_policy(args) if args.policy else _train(args)
+    if args.command == "evaluate":
+        return _evaluate(args)
     if args.command == "price-descent":
         return _price_descent(args)
     if args.command == "import":
@@ -916,22 +919,28 @@ def _progress_bar(what: str) -> Iterator[Any]:
 
 
 def _train_parser(sub: Any) -> None:
-    r = sub.add_parser("train", help="train a model's surrogate declaration and write it "
-                       "(.qgls)",
+    r = sub.add_parser("train", help="train a model's surrogate (.qgls) or policy (.qglp) "
+                       "declaration and write it",
                        description="Train the surrogate NAME declared in MODEL on its data "
                        "(an .npz of qglc sample-responses, or sample(model = …)) with its "
                        "ansatz and settings, and write the trained artifact: parameters, "
                        "normalisation and the declaration's hash. A checkpoint FILE.qgls.ckpt "
-                       "is written after every epoch; rerunning resumes from it.",
+                       "is written after every epoch; rerunning resumes from it. With --policy, "
+                       "train the declared agent on the policy's decision process (episodes "
+                       "from the declaration) and write FILE.qglp; its checkpoint "
+                       "FILE.qglp.ckpt is written every 10 episodes.",
                        epilog=_EXIT_HELP)
     r.add_argument("file", type=Path, metavar="MODEL", help="the model declaring it (.qgl)")
-    r.add_argument("--surrogate", metavar="NAME",
-                   help="the surrogate to train (default: the model's only one)")
-    r.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.qgls",
-                   help="the trained artifact (required)")
+    which = r.add_mutually_exclusive_group()
+    which.add_argument("--surrogate", metavar="NAME",
+                       help="the surrogate to train (default: the model's only one)")
+    which.add_argument("--policy", metavar="NAME",
+                       help="train this policy instead of a surrogate (default: none)")
+    r.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                   help="the trained artifact, FILE.qgls or FILE.qglp (required)")
     r.add_argument("--restart", action="store_true",
                    help="ignore an existing checkpoint and train from the start (default: "
-                        "resume from FILE.qgls.ckpt when it exists)")
+                        "resume from FILE.ckpt when it exists)")
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a scalar parameter of the model (repeatable; default: "
                         "none)")
@@ -960,6 +969,76 @@ def _train(args: argparse.Namespace) -> int:
               f"{', stopped early' if s.stopped_early else ''}) in {s.seconds:.1f} s; test MSE "
               f"{s.test_mse:.4g} normalised, {s.test_mse_physical:.4g} "
               f"({s.units['output'] or '1'})^2")
+    return EXIT_OK
+
+
+# ---- policies (qgridlang.policies): train --policy, evaluate ----
+
+
+def _train_policy(args: argparse.Namespace) -> int:
+    from qgridlang.policies.command import train_policy
+
+    def episode(r: dict[str, Any]) -> None:
+        print(f"qglc: episode {r['episode']}: reward {r['reward']:.6g}, cost {r['cost']:.6g}, "
+              f"violation {r['violation']:.4g} ({r['seconds']:.2f} s)", file=sys.stderr,
+              flush=True)
+
+    s = train_policy(args.file, args.policy, args.output, overrides=_overrides(args.set),
+                     resume=not args.restart, on_episode=None if args.json else episode)
+    if args.json:
+        _print_json(s.to_dict())
+    else:
+        how = " (default: 10 x the largest objective coefficient)" if s.penalty_default else ""
+        print(f"{s.output}: policy {s.policy} ({s.agent}, {s.parameters} parameters) trained "
+              f"for {s.episodes} episodes in {s.seconds:.1f} s; last 10 episodes: reward "
+              f"{s.last['reward']:.6g}, cost {s.last['cost']:.6g}, violation "
+              f"{s.last['violation']:.4g}; violations priced at {s.penalty:.6g} per unit"
+              f"{how}; rewards learnt x {s.reward_scale:.3g}")
+    return EXIT_OK
+
+
+def _evaluate_parser(sub: Any) -> None:
+    e = sub.add_parser("evaluate", help="roll a trained policy out over episodes of the model",
+                       description="Roll the trained agent of the policy NAME declared in MODEL "
+                       "out greedily over EPISODES episodes (in the order of the policy's "
+                       "episode set, cycling) and report each episode's cost, violation and "
+                       "the time per decision (the agent) and per exact stage solve.",
+                       epilog=_EXIT_HELP)
+    e.add_argument("file", type=Path, metavar="MODEL", help="the model declaring it (.qgl)")
+    e.add_argument("--policy", metavar="NAME",
+                   help="the policy (default: the model's only one)")
+    e.add_argument("--agent", type=Path, metavar="FILE.qglp",
+                   help="the trained agent (default: the declaration's trained = \"…\")")
+    e.add_argument("--episodes", type=int, default=1, metavar="N",
+                   help="episodes to roll out (default: 1)")
+    e.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a scalar parameter of the model (repeatable; default: "
+                        "none)")
+    e.add_argument("--json", action="store_true", help="print one JSON document (default: "
+                   "text)")
+    _limit_options(e)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from qgridlang.policies.command import evaluate_policy
+
+    rep = evaluate_policy(args.file, args.policy, args.agent, args.episodes,
+                          overrides=_overrides(args.set))
+    if args.json:
+        _print_json(rep.to_dict())
+        return EXIT_OK
+    unit = f" {rep.objective_unit}" if rep.objective_unit else ""
+    for ep in rep.episodes:
+        label = ", ".join(map(str, ep.episode)) or "-"
+        broken = "; ".join(f"{v:.4g} {u}" for u, v in ep.violations.items()) or "none"
+        print(f"episode {label}: cost {ep.cost:,.2f}{unit}, violation {broken}, reward "
+              f"{ep.reward:,.2f}; {ep.decisions} decisions, {ep.act_ms:.2f} ms per decision, "
+              f"{ep.stage_ms:.2f} ms per stage solve")
+    t = rep.totals()
+    how = " (default)" if rep.penalty_default else ""
+    print(f"policy {rep.policy} ({rep.agent}, {rep.agent_file}): {len(rep.episodes)} episodes, "
+          f"cost {t['cost']:,.2f}{unit}, violation {t['violation']:.4g} (priced at "
+          f"{rep.penalty:.6g}{unit} per unit{how}), reward {t['reward']:,.2f}")
     return EXIT_OK
 
 

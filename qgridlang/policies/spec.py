@@ -3,7 +3,7 @@ builds it without importing the learning stack; the Env, `qglc train --policy` a
 `qglc evaluate` read it).
 
     policy commit[d in D, t in T]: observe(load[d, t], u[G, d, prev(t)]) -> decide(u[G, d, t]) {
-      agent = qdqn(qubits = 8, layers = 4); episodes = 300; seed = 1; gamma = 0.99
+      agent = qdqn(qubits = 8, layers = 4, gamma = 0.99); episodes = 300; seed = 1
       penalty = 10000                      # objective units per unit of a broken row
       trained = "commit.qglp"              # where the trained agent lives (not hashed)
     }
@@ -66,7 +66,6 @@ class PolicySpec:
     item_spans: tuple[Span, ...]
     episodes: int = 300
     seed: int = 1
-    gamma: float = 0.99
     penalty: float | None = None  # None: 10 x the largest objective coefficient (reported)
     trained: str | None = None  # artifact path as written (relative to the model's folder)
     span: Span | None = None
@@ -83,8 +82,7 @@ class PolicySpec:
             "version": HASH_VERSION,
             "agent": self.agent,
             "options": dict(sorted(self.options.items())),
-            "train": {"episodes": self.episodes, "seed": self.seed, "gamma": self.gamma,
-                      "penalty": self.penalty},
+            "train": {"episodes": self.episodes, "seed": self.seed, "penalty": self.penalty},
             "time": [self.time_set, len(self.periods)],
             "episodes": [list(self.episode_sets), len(self.episode_keys)],
             "features": [f.label for f in self.features],

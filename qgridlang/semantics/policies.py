@@ -24,7 +24,7 @@ from qgridlang.semantics import units as U
 from qgridlang.semantics.evaluate import Env
 from qgridlang.semantics.values import Affine, Elem, Scalar, SetValue
 
-SETTINGS = ("agent", "episodes", "seed", "gamma", "penalty", "trained")
+SETTINGS = ("agent", "episodes", "seed", "penalty", "trained")
 
 
 def declare(b: Any, st: ast.PolicyDecl, env: Env) -> None:
@@ -37,8 +37,13 @@ def declare(b: Any, st: ast.PolicyDecl, env: Env) -> None:
     given: dict[str, ast.SurrogateSetting] = {}
     for s in st.settings:
         if s.key not in SETTINGS:
+            from qgridlang.policies.agents import AGENTS
+
+            hint = (f"'{s.key}' is an option of the agent: agent = qdqn({s.key} = …)"
+                    if any(s.key in a.defaults for a in AGENTS.values()) else None)
             raise UnknownName(f"policy '{st.name}' has no setting '{s.key}'", s.span,
-                              did_you_mean(s.key, SETTINGS) or f"settings: {', '.join(SETTINGS)}")
+                              hint or did_you_mean(s.key, SETTINGS) or
+                              f"settings: {', '.join(SETTINGS)}")
         if s.key in given:
             raise TypeMismatch(f"setting '{s.key}' is given twice", s.span,
                                f"the first is at line {given[s.key].span.line}")
@@ -176,23 +181,18 @@ def _numbers(b: Any, given: dict[str, ast.SurrogateSetting], env: Env) -> dict[s
     for key in ("episodes", "seed"):
         if key in given:
             out[key] = _number(b, given[key].value, env, key, int)
-    for key in ("gamma", "penalty"):
-        if key not in given:
-            continue
-        node = given[key].value
-        v = b.ev.constant(node, env, f"setting '{key}'")
+    if "penalty" in given:
+        node = given["penalty"].value
+        v = b.ev.constant(node, env, "setting 'penalty'")
         x = float(v.value)
-        if key == "gamma" and not 0.0 < x <= 1.0:
-            raise TypeMismatch(f"'gamma' is a discount factor in (0, 1], got {x:g}", node.span)
-        if key == "penalty" and not (math.isfinite(x) and x > 0):
+        if not (math.isfinite(x) and x > 0):
             raise TypeMismatch(f"'penalty' must be positive, got {x:g}", node.span,
                                "objective units per unit of a broken constraint")
         if v.unit is not None and U.unit_text(v.unit):
-            raise TypeMismatch(f"'{key}' is a plain number, got {U.describe(v.unit)}",
-                               node.span, "the penalty is in objective units per unit of a "
-                               "broken constraint (in that constraint's own unit)"
-                               if key == "penalty" else None)
-        out[key] = x
+            raise TypeMismatch(f"'penalty' is a plain number, got {U.describe(v.unit)}",
+                               node.span, "objective units per unit of a broken constraint "
+                               "(in that constraint's own unit)")
+        out["penalty"] = x
     return out
 
 
