@@ -20,7 +20,10 @@ EXAMPLES = sorted([*(ROOT / "examples").glob("*/*.qgl"),
 SLOW = {"uc.qgl", "uc_dc.qgl"}  # minutes on 2 cores: solved in the `slow` tests below
 # examples run smaller here (--set); their full size runs in a slow test of their own
 SMALL = {"operator.qgl": {"n_scenarios": "2"}, "surrogate_pricing.qgl": {"n_scenarios": "2"},
-         "surrogate_pricing_tou.qgl": {"n_scenarios": "2"}}
+         "surrogate_pricing_tou.qgl": {"n_scenarios": "2"},
+         # UC-VPP: one day / 2 scenarios here; the week runs in benchmarks/uc_vpp.py
+         "uc_da.qgl": {"day_to": "1"}, "uc_week.qgl": {"hours": "24"},
+         "rt_vpp.qgl": {"n_scenarios": "2"}}
 # differentiable programs (surrogates called on variables) are solved by pgd, a few iterations
 PGD = ["--backend", "pgd", "--option", "maxiter=3"]
 BACKEND = {"surrogate_pricing.qgl": PGD, "surrogate_pricing_tou.qgl": PGD}
