@@ -96,7 +96,9 @@ class DQNAgent(BaseAgent):
                 return affine(p["out"], circuit.expvals(p["circuit"], x))
         else:
             params = mlp_init(init_key, [self.obs_size, *hidden_sizes(o), outputs])
-            body = mlp
+
+            def body(p: Any, x: jax.Array) -> jax.Array:
+                return mlp(p, x)
         n, width = self.heads.count, self.heads.width
         mask = jnp.asarray(self.heads.mask)
 

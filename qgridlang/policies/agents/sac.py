@@ -58,6 +58,7 @@ class SACAgent(BaseAgent):
         key, k_actor, k_q1, k_q2 = jax.random.split(jax.random.PRNGKey(seed), 4)
         hidden = hidden_sizes(o)
 
+        self.circuit: Circuit | None = None
         if name == "qsac":
             circuit = self.circuit = Circuit(self.obs_size, int(o["qubits"]), int(o["layers"]))
             if circuit.qubits < a_dim:
@@ -73,7 +74,6 @@ class SACAgent(BaseAgent):
                 log_std = jnp.clip(p["log_std"], LOG_STD_MIN, LOG_STD_MAX)
                 return mean, jnp.broadcast_to(log_std, mean.shape)
         else:
-            self.circuit = None
             actor_params = mlp_init(k_actor, [self.obs_size, *hidden, 2 * a_dim])
 
             def actor(p: Any, x: jax.Array) -> tuple[jax.Array, jax.Array]:
