@@ -405,12 +405,13 @@ def run_agent(task: dict[str, Any]) -> dict[str, Any]:
 def learned_tasks(args: argparse.Namespace, agents: list[str], ckpt_dir: Path, digest: str
                   ) -> list[dict[str, Any]]:
     tasks = []
-    for agent in agents:
-        da = agent in DA_AGENTS
-        model = EX / ("uc_da.qgl" if da else "rt_vpp.qgl")
-        overrides = {"day_to": str(args.days)} if da else {
-            "day": str(args.rt_day), "n_scenarios": str(args.scenarios)}
-        for seed in args.seeds:
+    # seed by seed, so that an interrupted run has every agent at its first seeds
+    for seed in args.seeds:
+        for agent in agents:
+            da = agent in DA_AGENTS
+            model = EX / ("uc_da.qgl" if da else "rt_vpp.qgl")
+            overrides = {"day_to": str(args.days)} if da else {
+                "day": str(args.rt_day), "n_scenarios": str(args.scenarios)}
             tasks.append({
                 "agent": agent, "seed": seed, "episodes": args.episodes, "model": str(model),
                 "policy": "commit" if da else "dispatch", "overrides": overrides,
@@ -505,7 +506,26 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
                          "episodes": _stat([r["episodes"] for r in runs]),
                          "parameters": runs[0]["parameters"], "seeds": len(runs)}
     return {"table2": table2, "table3": table3, "ac": parts.get("ac", {}).get("result"),
+            "in_progress": doc.get("in_progress", {}),
             "paper_table2": PAPER_II, "paper_table3": PAPER_III}
+
+
+def in_progress(ckpt_dir: Path, parts: dict[str, Any]) -> dict[str, Any]:
+    """Runs still training: the history their checkpoints hold (episodes done, last rewards)."""
+    from qgridlang.policies.agents.base import read_agent_file
+
+    out: dict[str, Any] = {}
+    for f in sorted(ckpt_dir.glob("*.qglp")) if ckpt_dir.is_dir() else []:
+        agent, seed = f.name.split("_")[0], f.name.split("_")[1][1:]
+        if f"{agent}/{seed}" in parts:
+            continue
+        try:
+            _, meta = read_agent_file(f)
+        except Exception:  # a checkpoint being written at this moment
+            continue
+        h = meta["extra"].get("history", [])
+        out[f"{agent}/{seed}"] = {"episodes": len(h), "history": h}
+    return out
 
 
 def _fmt(v: Any, f: str = ",.0f") -> str:
@@ -548,7 +568,8 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(doc: dict[str, Any], path: Path) -> None:
+def plot_curves(doc: dict[str, Any], path: Path, partial: dict[str, Any]) -> None:
+    """Reward and violation per episode, every seed (runs still training included)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -558,6 +579,7 @@ def plot_curves(doc: dict[str, Any], path: Path) -> None:
     for col, pair in enumerate((DA_AGENTS, RT_AGENTS)):
         for agent, color in zip(pair, ("tab:blue", "tab:red"), strict=True):
             runs = [r["result"] for k, r in doc["parts"].items() if k.startswith(f"{agent}/")]
+            runs += [r for k, r in partial.items() if k.startswith(f"{agent}/")]
             for i, r in enumerate(runs):
                 h = r["history"]
                 ep = [x["episode"] for x in h]
@@ -604,11 +626,15 @@ def main(argv: list[str] | None = None) -> int:
     doc = _load(out)
     if not args.summary_only:
         run(args, doc, out)
+    doc["in_progress"] = {k: {"episodes": v["episodes"]} for k, v in
+                          in_progress(out_dir / "uc_vpp_ckpt", doc["parts"]).items()}
     summary = summarise(doc)
     doc["summary"] = summary
     _save(doc, out)
-    if not args.quick and any(k.split("/")[0] in DA_AGENTS + RT_AGENTS for k in doc["parts"]):
-        plot_curves(doc, out_dir / "uc_vpp_curves.png")
+    if not args.quick and (doc["in_progress"] or any(k.split("/")[0] in DA_AGENTS + RT_AGENTS
+                                                     for k in doc["parts"])):
+        plot_curves(doc, out_dir / "uc_vpp_curves.png",
+                    in_progress(out_dir / "uc_vpp_ckpt", doc["parts"]))
     print(markdown(summary))
     return 0
 
