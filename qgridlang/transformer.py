@@ -370,6 +370,9 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
         return ast.PolicyDecl(span=self.span(meta), name=str(ch[0]), index=index,
                               observe=observe[1], decide=decide[1], settings=settings)
 
+    def pol_penalty(self, meta: Meta, ch: list[Any]) -> ast.SurrogateSetting:
+        return ast.SurrogateSetting(span=self.span(meta), key="penalty", value=ch[-1])
+
     def pol_observe(self, meta: Meta, ch: list[Any]) -> tuple[str, tuple[Any, ...]]:
         return ("observe", tuple(ch))
 
