@@ -465,8 +465,18 @@ def _check(args: argparse.Namespace) -> int:
             files[-1]["differentiable"] = {
                 "calls": [f"{k.surrogate}({k.input_name})" for k in links],
                 "targets": accepting}
+        if m.flat.policies:
+            files[-1]["policies"] = [_policy_json(m.flat, p) for p in m.flat.policies.values()]
         if not args.json:
             print(f"{f}: ok ({m.flat.n} variables, {m.flat.m} constraints)")
+            for p in files[-1].get("policies", []):
+                draws = (f"{p['episodes']} episodes drawn from {', '.join(p['episode_sets'])}"
+                         if p["episode_sets"] else "one episode")
+                how = " (default)" if p["penalty_default"] else ""
+                print(f"{f}:{p['line']}:1: note: policy {p['name']}: {p['observed']} observed "
+                      f"numbers, {p['decided']} {p['kind']} decisions per period, "
+                      f"{p['periods']} periods, {draws}; broken rows priced at "
+                      f"{p['penalty']:.6g} per unit{how}; agent {p['agent']}")
             if m.flat.surrogate_links:
                 k = m.flat.surrogate_links[0]
                 print(f"{f}:{k.span.line}:{k.span.column}: note: {k.surrogate}({k.input_name}) "
@@ -485,6 +495,20 @@ def _check(args: argparse.Namespace) -> int:
         if len(usage) < len(errors):
             _print_errors([e for e in errors if not isinstance(e, UsageError)])
     return code
+
+
+def _policy_json(flat: Any, spec: Any) -> dict[str, Any]:
+    from qgridlang.policies.stages import analyse
+
+    plan = analyse(flat, spec)
+    return {"name": spec.name, "line": spec.span.line if spec.span else 0,
+            "agent": spec.agent, "options": spec.options, "observed": len(spec.features),
+            "features": [f.label for f in spec.features], "decided": len(spec.actions),
+            "actions": list(spec.actions), "kind": "discrete" if spec.discrete else "real",
+            "periods": spec.horizon, "time_set": spec.time_set,
+            "episode_sets": list(spec.episode_sets), "episodes": len(spec.episode_keys),
+            "penalty": plan.penalty, "penalty_default": plan.penalty_default,
+            "train_episodes": spec.episodes, "seed": spec.seed, "trained": spec.trained}
 
 
 def _exit_code(err: QglError) -> int:

@@ -153,3 +153,15 @@ def test_the_circuit_agent_learns_a_feasible_rule_and_round_trips(tmp_path: Path
     env = ModelEnv(checked.flat, spec)
     obs, _ = env.reset(seed=0)
     assert np.array_equal(np.asarray(agent.act(obs)), np.asarray(ep.actions[0], int))
+
+
+def test_check_notes_each_policy(tmp_path: Path) -> None:
+    (tmp_path / "uc.qgl").write_text(MODEL, encoding="utf-8")
+    r = _qglc("check", "uc.qgl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert ("uc.qgl:12:1: note: policy peaker: 1 observed numbers, 1 discrete decisions per "
+            "period, 3 periods, one episode; broken rows priced at 1000 per unit (default); "
+            "agent dqn") in r.stdout
+    doc = json.loads(_qglc("check", "uc.qgl", "--json", cwd=tmp_path).stdout)
+    peaker = doc["files"][0]["policies"][0]
+    assert peaker["features"] == ["demand[t]"] and peaker["actions"] == ["u[b, t]"]
