@@ -53,6 +53,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 BASE_MVA = 100.0
 PARTS = ("lp", "daily", "myopic", "rlp", "ac", "dqn", "qdqn", "sac", "qsac")
 DA_AGENTS = ("dqn", "qdqn")
+PENALTY = 10_000.0  # the policies' penalty ($ per row unit), as declared in the models
+C_VPP = 1.5 * 26.11  # $/MWh, as in rt_vpp.qgl
 RT_AGENTS = ("sac", "qsac")
 # SPECS §B6 (cost units not stated by the paper)
 PAPER_II = {
@@ -396,6 +398,7 @@ def run_agent(task: dict[str, Any]) -> dict[str, Any]:
     evaluation = rollout(env, agent, list(range(len(spec.episode_keys)))[:task["eval_episodes"]],
                          task["stage_exprs"])
     return {"agent": task["agent"], "seed": task["seed"], "episodes": len(history),
+            "penalty": env.penalty,
             "parameters": int(agent.parameter_count()), "reward_scale": scale,
             "train_seconds": train_seconds,
             "train_seconds_per_episode": float(np.mean([h["seconds"] for h in history])),
@@ -415,12 +418,19 @@ def learned_tasks(args: argparse.Namespace, agents: list[str], ckpt_dir: Path, d
             tasks.append({
                 "agent": agent, "seed": seed, "episodes": args.episodes, "model": str(model),
                 "policy": "commit" if da else "dispatch", "overrides": overrides,
-                "checkpoint": str(ckpt_dir / f"{agent}_s{seed}_{digest}.qglp"),
+                # the models, their data and the Env's settings: a checkpoint of another
+                # configuration (e.g. --quick's) is never resumed
+                "checkpoint": str(ckpt_dir / f"{agent}_s{seed}_{digest}_{_short(overrides)}"
+                                  ".qglp"),
                 "eval_episodes": args.days if da else args.scenarios,
                 "stage_exprs": (["startup_cost", "operating_cost", "shedding_cost"] if da
                                 else ["vpp_cost", "shed_cost", "overload_cost"]),
             })
     return tasks
+
+
+def _short(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def run_learned(tasks: list[dict[str, Any]], workers: int, on_result: Any) -> None:
@@ -494,13 +504,20 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
         runs = [r["result"] for k, r in parts.items() if k.startswith(f"{agent}/")]
         if not runs:
             continue
-        rew, vi, adj = [], [], []
+        rew, cost, vi, adj = [], [], [], []
         for r in runs:
             eps = r["evaluation"]["episodes"]
-            rew.append(float(np.mean([e["reward"] for e in eps])))
+            pen = r.get("penalty", PENALTY)
+            # per scenario in $: the Env's own reward carries the objective's 1/|S| weight
+            # (expected(...)), so the costs come from the model's unweighted expressions
+            c = [e["vpp_cost"] + e["shed_cost"] + e["overload_cost"] for e in eps]
+            cost.append(float(np.mean(c)))
+            rew.append(float(np.mean([-ci - pen * (BASE_MVA * e["violation"]
+                                                   + e["violation_other"])
+                                      for ci, e in zip(c, eps, strict=True)])))
             vi.append(float(np.mean([e["violation"] for e in eps])))
-            adj.append(float(np.mean([e["vpp_cost"] for e in eps])) / (1.5 * 26.11))
-        table3[agent] = {"reward": _stat(rew), "violation": _stat(vi),
+            adj.append(float(np.mean([e["vpp_cost"] for e in eps])) / C_VPP)
+        table3[agent] = {"reward": _stat(rew), "cost": _stat(cost), "violation": _stat(vi),
                          "adjustment_mwh_per_episode": _stat(adj),
                          "train_seconds": _stat([r["train_seconds"] for r in runs]),
                          "episodes": _stat([r["episodes"] for r in runs]),
@@ -615,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 2 days, 1 seed, 3 episodes, 4 scenarios, own results file")
     ap.add_argument("--out-dir", type=Path, default=RESULTS)
-    ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="print the tables (and plot) from the results file; writes no JSON")
     args = ap.parse_args(argv)
     if args.quick:
         args.days, args.seeds, args.episodes, args.scenarios = 2, [1], 3, 4
@@ -630,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
                           in_progress(out_dir / "uc_vpp_ckpt", doc["parts"]).items()}
     summary = summarise(doc)
     doc["summary"] = summary
-    _save(doc, out)
+    if not args.summary_only:  # a summary beside a running benchmark must not race its saves
+        _save(doc, out)
     if not args.quick and (doc["in_progress"] or any(k.split("/")[0] in DA_AGENTS + RT_AGENTS
                                                      for k in doc["parts"])):
         plot_curves(doc, out_dir / "uc_vpp_curves.png",
@@ -668,7 +687,7 @@ def run(args: argparse.Namespace, doc: dict[str, Any], out: Path) -> None:
     rt_settings = {**settings, "rt_day": args.rt_day, "scenarios": args.scenarios}
     if any(a in RT_AGENTS for a in agents) and not done("rt_lp", rt_settings):
         record("rt_lp", rt_settings, part_rt_lp(args))
-    ckpt_dir = out.parent / "uc_vpp_ckpt"
+    ckpt_dir = out.parent / ("uc_vpp_quick_ckpt" if args.quick else "uc_vpp_ckpt")
     tasks = [t for t in learned_tasks(args, agents, ckpt_dir, digest)
              if not done(f"{t['agent']}/{t['seed']}", _task_settings(t, rt_settings))]
 
