@@ -55,6 +55,7 @@ PARTS = ("lp", "daily", "myopic", "rlp", "ac", "dqn", "qdqn", "sac", "qsac")
 DA_AGENTS = ("dqn", "qdqn")
 PENALTY = 10_000.0  # the policies' penalty ($ per row unit), as declared in the models
 C_VPP = 1.5 * 26.11  # $/MWh, as in rt_vpp.qgl
+C_LS = C_OVER = 1000.0  # $/MWh, as in rt_vpp.qgl
 RT_AGENTS = ("sac", "qsac")
 # SPECS §B6 (cost units not stated by the paper)
 PAPER_II = {
@@ -418,10 +419,10 @@ def learned_tasks(args: argparse.Namespace, agents: list[str], ckpt_dir: Path, d
             tasks.append({
                 "agent": agent, "seed": seed, "episodes": args.episodes, "model": str(model),
                 "policy": "commit" if da else "dispatch", "overrides": overrides,
-                # the models, their data and the Env's settings: a checkpoint of another
-                # configuration (e.g. --quick's) is never resumed
-                "checkpoint": str(ckpt_dir / f"{agent}_s{seed}_{digest}_{_short(overrides)}"
-                                  ".qglp"),
+                # the models, their data, the episodes (the exploration schedule spans them)
+                # and the Env's settings: another configuration's checkpoint is never resumed
+                "checkpoint": str(ckpt_dir / f"{agent}_s{seed}_e{args.episodes}_{digest}_"
+                                  f"{_short(overrides)}.qglp"),
                 "eval_episodes": args.days if da else args.scenarios,
                 "stage_exprs": (["startup_cost", "operating_cost", "shedding_cost"] if da
                                 else ["vpp_cost", "shed_cost", "overload_cost"]),
@@ -484,7 +485,7 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
         runs = [r["result"] for k, r in parts.items() if k.startswith(f"{agent}/")]
         if not runs:
             continue
-        tot, op, su, vi, inf_s = [], [], [], [], []
+        tot, op, su, vi, inf_s, act_s = [], [], [], [], [], []
         for r in runs:
             eps = r["evaluation"]["episodes"]
             su.append(sum(e["startup_cost"] for e in eps))
@@ -492,8 +493,10 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
             tot.append(sum(e["cost"] for e in eps))
             vi.append(sum(e["violation"] for e in eps))
             inf_s.append(r["evaluation"]["seconds"])
+            act_s.append(r["evaluation"]["act_seconds"])
         table2[agent] = {"total": _stat(tot), "operational": _stat(op), "startup": _stat(su),
                          "violation": _stat(vi), "inference_seconds": _stat(inf_s),
+                         "act_seconds": _stat(act_s),
                          "train_seconds": _stat([r["train_seconds"] for r in runs]),
                          "episodes": _stat([r["episodes"] for r in runs]),
                          "parameters": runs[0]["parameters"], "seeds": len(runs)}
@@ -504,7 +507,7 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
         runs = [r["result"] for k, r in parts.items() if k.startswith(f"{agent}/")]
         if not runs:
             continue
-        rew, cost, vi, adj = [], [], [], []
+        rew, cost, vi, adj, shed = [], [], [], [], []
         for r in runs:
             eps = r["evaluation"]["episodes"]
             pen = r.get("penalty", PENALTY)
@@ -515,9 +518,14 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
             rew.append(float(np.mean([-ci - pen * (BASE_MVA * e["violation"]
                                                    + e["violation_other"])
                                       for ci, e in zip(c, eps, strict=True)])))
-            vi.append(float(np.mean([e["violation"] for e in eps])))
+            # Table III's violation: the branch deviation B^D = sum [|P| - P̄]^+ (MW h, in
+            # p.u. of 100 MVA; V^D is dropped with DC), the rows' slacks added (none so far)
+            vi.append(float(np.mean([e["overload_cost"] / C_OVER / BASE_MVA + e["violation"]
+                                      for e in eps])))
+            shed.append(float(np.mean([e["shed_cost"] for e in eps])) / C_LS)
             adj.append(float(np.mean([e["vpp_cost"] for e in eps])) / C_VPP)
         table3[agent] = {"reward": _stat(rew), "cost": _stat(cost), "violation": _stat(vi),
+                         "shed_mwh_per_episode": _stat(shed),
                          "adjustment_mwh_per_episode": _stat(adj),
                          "train_seconds": _stat([r["train_seconds"] for r in runs]),
                          "episodes": _stat([r["episodes"] for r in runs]),
@@ -561,7 +569,8 @@ def markdown(summary: dict[str, Any]) -> str:
         p = PAPER_II.get(name)
         paper = (f"{p['total']} / {p['operational']} / {p['startup']} / {p['violation']} / "
                  f"{p['seconds']}" if p else "-")
-        time_s = (f"{_fmt(row['inference_seconds'], '.2f')} (train "
+        time_s = (f"{_fmt(row['inference_seconds'], '.2f')} (agent "
+                  f"{_fmt(row['act_seconds'], '.3f')}; train "
                   f"{_fmt(row['train_seconds'], '.0f')})" if "inference_seconds" in row
                   else _fmt(row["seconds"], ".2f"))
         lines.append(f"| {name} | {_fmt(row['total'])} | {_fmt(row['operational'])} | "
@@ -573,7 +582,8 @@ def markdown(summary: dict[str, Any]) -> str:
                   "episode | paper (reward / violation / adjustment) |", "|---" * 5 + "|"]
         if "lp" in t3:
             r = t3["lp"]
-            lines.append(f"| LP (bound) | {-r['expected_cost']:,.1f} | 0 | "
+            lines.append(f"| LP (bound) | {-r['expected_cost']:,.1f} | "
+                         f"{r['overload_cost'] / C_OVER / BASE_MVA:.4f} | "
                          f"{r['adjustment_mwh_per_episode']:,.1f} | - |")
         for name in RT_AGENTS:
             if name in t3:
@@ -606,7 +616,8 @@ def plot_curves(doc: dict[str, Any], path: Path, partial: dict[str, Any]) -> Non
                 axes[1, col].plot(ep, [x["violation"] for x in h], **kw)
         axes[0, col].set_title("day-ahead commit (DQN vs Q-DQN)" if col == 0 else
                                "real-time dispatch (SAC vs Q-SAC)")
-        axes[0, col].set_ylabel("episode reward ($)")
+        axes[0, col].set_ylabel("episode reward ($)" if col == 0 else
+                                "episode reward (the Env's: $ x 1/|S|)")
         axes[1, col].set_ylabel("episode violation (row units)")
         axes[1, col].set_xlabel("episode (epoch)")
         axes[0, col].legend()
