@@ -175,3 +175,25 @@ def test_benchmark_quick_mode_runs_as_a_subprocess(tmp_path: Path) -> None:
                             "--parts", "rlp", "--out-dir", str(tmp_path)],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "done rlp" not in again.stdout
+
+
+@pytest.mark.slow  # 15-40 s (two checks of the model, JAX compiling the agent)
+def test_learned_agent_task_trains_resumes_and_rolls_out(tmp_path: Path) -> None:
+    """One benchmark task (dqn, day 1, 2 episodes): the rollout's per-episode cost equals the
+    model's own start-up + operating + shedding expressions over the realised plan, and a
+    rerun resumes from the checkpoint instead of training again."""
+    bench = _bench()
+    task = {"agent": "dqn", "seed": 3, "episodes": 2, "model": str(EX / "uc_da.qgl"),
+            "policy": "commit", "overrides": {"day_to": "1"},
+            "checkpoint": str(tmp_path / "dqn.qglp"), "eval_episodes": 1, "every": 1,
+            "stage_exprs": ["startup_cost", "operating_cost", "shedding_cost"]}
+    rec = bench.run_agent(task)
+    assert rec["episodes"] == 2 and len(rec["history"]) == 2 and rec["penalty"] == 10_000
+    (ep,) = rec["evaluation"]["episodes"]
+    parts = ep["startup_cost"] + ep["operating_cost"] + ep["shedding_cost"]
+    assert ep["cost"] == pytest.approx(parts, rel=1e-9)
+    assert ep["reward"] == pytest.approx(-ep["cost"] - 10_000 * (100 * ep["violation"]
+                                                                 + ep["violation_other"]))
+    again = bench.run_agent(task)
+    assert [h["reward"] for h in again["history"]] == [h["reward"] for h in rec["history"]]
+    assert again["train_seconds"] < rec["train_seconds"]
