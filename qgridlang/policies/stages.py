@@ -189,16 +189,31 @@ class StageSolver:
     max_cached: int = 4096
 
     def __post_init__(self) -> None:
-        from qgridlang.backends.highs import _new_highs
-
-        self.h = _new_highs()
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("threads", 1)
+        self.h = self._highs()
         sign = -1.0 if self.flat.sense == "max" else 1.0
         self.sign = sign  # HiGHS minimises sign * objective
         qi, qj, qv = self.flat.Q
         self.q_stage = np.maximum(self.plan.col_time[qi], self.plan.col_time[qj]) if len(qi) \
             else np.zeros(0, np.int64)
+
+    @staticmethod
+    def _highs() -> Any:
+        from qgridlang.backends.highs import _new_highs
+
+        h = _new_highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        return h
+
+    def _run(self, model: Any) -> str:
+        """Pass and solve ``model``; HiGHS's model status, or the failed call's name."""
+        import highspy
+
+        if self.h.passModel(model) == highspy.HighsStatus.kError:
+            return "passModel failed"
+        if self.h.run() == highspy.HighsStatus.kError:
+            return f"run failed ({self.h.getModelStatus().name})"
+        return str(self.h.getModelStatus().name)
 
     def members(self, e: int) -> tuple[np.ndarray, np.ndarray]:
         """Columns and rows of episode ``e`` (shared ones included)."""
@@ -295,9 +310,12 @@ class StageSolver:
         pos, earlier, v = st.cross
         np.add.at(cost, pos, self.sign * v * x[earlier])
         lp.col_cost_ = np.concatenate([cost, np.full(2 * nr, self.plan.penalty)])
-        self.h.passModel(st.model)
-        self.h.run()
-        status = self.h.getModelStatus().name
+        status = self._run(st.model)
+        if status == "kNotset":
+            # HiGHS set no status (seen once in a full test run under load, not reproduced):
+            # one retry on a fresh instance before the step is given up
+            self.h = self._highs()
+            status = self._run(st.model)
         if status not in ("kOptimal", "kModelEmpty"):
             raise BackendError(
                 f"policy '{self.spec.name}': the stage problem of {self.spec.time_set} = "
