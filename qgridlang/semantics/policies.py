@@ -145,33 +145,11 @@ def declare(b: Any, st: ast.PolicyDecl, env: Env) -> None:
 
 
 def _agent(b: Any, node: ast.Expr, env: Env) -> tuple[str, dict[str, Any]]:
-    from qgridlang.semantics.surrogates import _option
-
-    kwargs: tuple[tuple[str, ast.Expr], ...] = ()
-    args: tuple[ast.Expr, ...] = ()
-    if isinstance(node, ast.Ref) and len(node.parts) == 1 and node.parts[0].index is None:
-        name = node.parts[0].name
-    elif isinstance(node, ast.Call):
-        name, kwargs, args = node.name, node.kwargs, node.args
-    else:
-        raise TypeMismatch("agent = name(option = value, …)", node.span,
-                           f"agents: {', '.join(AGENT_KINDS)}")
-    if name not in AGENT_KINDS:
-        raise UnknownName(f"unknown agent '{name}'", node.span,
-                          did_you_mean(name, AGENT_KINDS) or f"agents: {', '.join(AGENT_KINDS)}")
-    if args:
-        raise TypeMismatch(f"{name}(…) takes options by name, e.g. {name}(layers = 4)",
-                           args[0].span)
     from qgridlang.policies.agents import agent_keywords
+    from qgridlang.semantics.surrogates import named_options
 
-    allowed = agent_keywords(name)
-    options: dict[str, Any] = {}
-    for key, value in kwargs:
-        if key not in allowed:
-            raise UnknownName(f"agent '{name}' has no option '{key}'", value.span,
-                              did_you_mean(key, allowed) or f"options: {', '.join(allowed)}")
-        options[key] = _option(b, value, env, key)
-    return name, options
+    return named_options(b, node, env, "agent", list(AGENT_KINDS), agent_keywords,
+                         "layers = 4")
 
 
 def _numbers(b: Any, given: dict[str, ast.SurrogateSetting], env: Env) -> dict[str, Any]:

@@ -114,26 +114,33 @@ def _index_set(env: Env, side: ast.SurrogateSide) -> SetValue:
 def _ansatz(b: Any, node: ast.Expr, env: Env) -> tuple[str, dict[str, Any]]:
     from qgridlang.surrogates.registry import ANSATZE, ansatz_keywords
 
+    return named_options(b, node, env, "ansatz", sorted(ANSATZE), ansatz_keywords, "layers = 3")
+
+
+def named_options(b: Any, node: ast.Expr, env: Env, what: str, names: Any,
+                  keywords: Any, example: str) -> tuple[str, dict[str, Any]]:
+    """``what = name(option = value, …)`` (or a bare ``name``) with ``name`` in ``names`` and
+    the options ``keywords(name)`` allows: the name and the evaluated options."""
     kwargs: tuple[tuple[str, ast.Expr], ...] = ()
     args: tuple[ast.Expr, ...] = ()
+    listing = f"{'ansätze' if what == 'ansatz' else what + 's'}: {', '.join(names)}"
     if isinstance(node, ast.Ref) and len(node.parts) == 1 and node.parts[0].index is None:
         name = node.parts[0].name
     elif isinstance(node, ast.Call):
         name, kwargs, args = node.name, node.kwargs, node.args
     else:
-        raise TypeMismatch("ansatz = name(option = value, …)", node.span,
-                           f"ansätze: {', '.join(sorted(ANSATZE))}")
-    if name not in ANSATZE:
-        raise UnknownName(f"unknown ansatz '{name}'", node.span,
-                          did_you_mean(name, ANSATZE) or f"ansätze: {', '.join(sorted(ANSATZE))}")
+        raise TypeMismatch(f"{what} = name(option = value, …)", node.span, listing)
+    if name not in names:
+        raise UnknownName(f"unknown {what} '{name}'", node.span,
+                          did_you_mean(name, names) or listing)
     if args:
-        raise TypeMismatch(f"{name}(…) takes options by name, e.g. {name}(layers = 3)",
+        raise TypeMismatch(f"{name}(…) takes options by name, e.g. {name}({example})",
                            args[0].span)
-    allowed = ansatz_keywords(name)
+    allowed = keywords(name)
     options: dict[str, Any] = {}
     for key, value in kwargs:
         if key not in allowed:
-            raise UnknownName(f"ansatz '{name}' has no option '{key}'", value.span,
+            raise UnknownName(f"{what} '{name}' has no option '{key}'", value.span,
                               did_you_mean(key, allowed) or f"options: {', '.join(allowed)}")
         options[key] = _option(b, value, env, key)
     return name, options
