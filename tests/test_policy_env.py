@@ -170,3 +170,24 @@ def test_integer_decisions_are_a_multidiscrete_offset_by_their_bound() -> None:
     assert isinstance(env.action_space, spaces.MultiDiscrete)
     assert env.action_space.nvec.tolist() == [3, 3]
     assert env.decision(np.array([0, 2])).tolist() == [1.0, 3.0]
+
+
+def test_a_step_after_another_thread_count_in_this_thread(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """HiGHS 1.16 keeps one scheduler per thread: after a threads=2 solve in the calling thread,
+    the stage solves (threads=1) failed with kNotset until the Env reset the scheduler."""
+    import highspy
+
+    from qgridlang.backends import highs
+    from qgridlang.dispatcher import solve_model
+    from qgridlang.registry import Options
+
+    highspy.Highs.resetThreadScheduler(True)
+    monkeypatch.setattr(highs, "_call", lambda s, work: work())  # solve in this thread
+    assert solve_model(check_text(UC, "m.qgl"), "highs", Options(threads=2)).objective == \
+        pytest.approx(3300.0)
+    env = _env(UC, "commit")
+    env.reset(seed=0)
+    _, r, _, _, _ = env.step(np.array([1, 0]))
+    assert r == -600.0
+    highspy.Highs.resetThreadScheduler(True)

@@ -311,9 +311,13 @@ class StageSolver:
         np.add.at(cost, pos, self.sign * v * x[earlier])
         lp.col_cost_ = np.concatenate([cost, np.full(2 * nr, self.plan.penalty)])
         status = self._run(st.model)
-        if status == "kNotset":
-            # HiGHS set no status (seen once in a full test run under load, not reproduced):
-            # one retry on a fresh instance before the step is given up
+        if status == "run failed (kNotset)":
+            # HiGHS 1.16 keeps one scheduler per calling thread and fails a solve that asks for
+            # another thread count than the thread's first solve did (an earlier threads=2
+            # solve in this thread): reset this thread's scheduler and solve once more
+            import highspy
+
+            highspy.Highs.resetThreadScheduler(True)
             self.h = self._highs()
             status = self._run(st.model)
         if status not in ("kOptimal", "kModelEmpty"):
