@@ -191,3 +191,19 @@ def test_a_step_after_another_thread_count_in_this_thread(monkeypatch: pytest.Mo
     _, r, _, _, _ = env.step(np.array([1, 0]))
     assert r == -600.0
     highspy.Highs.resetThreadScheduler(True)
+
+
+def test_a_max_epigraph_column_belongs_to_the_period_of_its_rows() -> None:
+    text = """
+time T = 1..3 step 1 h
+param demand[T]: MW = {1: 50, 2: 120, 3: 80}
+var u[T] binary
+var p[T]: MW in 0 .. 150
+constraint lim[t in T]: p[t] <= 150 MW * u[t]
+minimize sum(t in T) (10 $/MWh * p[t] * 1 h + 1000 $/MWh * max(demand[t] - p[t], 0 MW) * 1 h)
+policy run: observe(demand[t]) -> decide(u[t]) { agent = dqn }
+"""
+    env = _env(text, "run")
+    env.reset(seed=0)
+    costs = [env.step(np.array([a]))[4]["cost"] for a in (1, 0, 1)]
+    assert costs == [500.0, 120_000.0, 800.0]  # hour 2 uncommitted: 120 MW short at 1000 $/MWh

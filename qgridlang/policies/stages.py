@@ -59,7 +59,11 @@ def analyse(flat: FlatModel, spec: PolicySpec) -> StagePlan:
     time_pos = {lab: i for i, lab in enumerate(spec.periods)}
     ep_pos = [{lab: i for i, lab in enumerate(dict.fromkeys(k[q] for k in spec.episode_keys))}
               for q in range(n_sets)]
+    auxiliary: list[Any] = []
     for blk in flat.blocks:
+        if spec.time_set not in blk.index and blk.auxiliary and blk.stop > blk.start:
+            auxiliary.append(blk)  # pos()/max() epigraph columns: placed by their rows below
+            continue
         if spec.time_set not in blk.index:
             if blk.stop > blk.start:
                 raise TypeMismatch(
@@ -75,6 +79,8 @@ def analyse(flat: FlatModel, spec: PolicySpec) -> StagePlan:
                 pq = blk.index.index(name)
                 col_ep[blk.start:blk.stop, q] = [ep_pos[q].get(k[pq], -2) for k in blk.keys]
     A = flat.A.tocsr()
+    if auxiliary:
+        _place_auxiliary(A, auxiliary, col_time, col_ep, spec)
     row_time = _row_reduce(A, col_time, np.maximum, -1)
     row_ep = np.full((m, n_sets), -1, np.int64)
     for q in range(n_sets):
@@ -110,6 +116,36 @@ def analyse(flat: FlatModel, spec: PolicySpec) -> StagePlan:
     plan = StagePlan(col_time, col_ep, row_time, row_ep, float(penalty), default, episode_pos)
     object.__setattr__(spec, "_plan", (flat, plan))
     return plan
+
+
+def _place_auxiliary(A: Any, blocks: list[Any], col_time: np.ndarray, col_ep: np.ndarray,
+                     spec: PolicySpec) -> None:
+    """A column the checker introduced without an index (the epigraph of ``pos()``/``max()``)
+    belongs to the latest period, and to the episode, of the columns it shares rows with."""
+    cols = np.concatenate([np.arange(b.start, b.stop) for b in blocks])
+    At = A.tocsc()
+    for _ in range(len(cols)):  # chains of such columns settle in as many passes at most
+        moved = False
+        for c in cols[col_time[cols] < 0]:
+            rows = At.indices[At.indptr[c]:At.indptr[c + 1]]
+            if not len(rows):
+                continue
+            sub = A[rows]
+            others = np.unique(sub.indices)
+            t = int(col_time[others].max(initial=-1))
+            if t >= 0:
+                col_time[c] = t
+                col_ep[c] = col_ep[others].max(axis=0)
+                moved = True
+        if not moved:
+            break
+    left = cols[col_time[cols] < 0]
+    if len(left):
+        blk = next(b for b in blocks if b.start <= left[0] < b.stop)
+        raise TypeMismatch(
+            f"the checker's column '{blk.name}' shares no constraint with a variable of "
+            f"{spec.time_set}, so policy '{spec.name}' cannot place it in a period", spec.span,
+            f"it comes from line {blk.span.line}")
 
 
 def _row_reduce(A: Any, values: np.ndarray, op: Any, empty: int) -> np.ndarray:
