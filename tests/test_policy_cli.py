@@ -111,16 +111,22 @@ def test_a_changed_declaration_refuses_the_trained_agent(trained: tuple[Path, di
 
 def test_usage_errors_are_reported_without_a_traceback(trained: tuple[Path, dict]) -> None:
     folder, _ = trained
+    runs = []
     r = _qglc("train", "uc.qgl", "--policy", "peaker", "-o", "x.qgls", cwd=folder)
+    runs.append(r)
     assert r.returncode == 2 and "FILE.qglp" in r.stderr
     r = _qglc("train", "uc.qgl", "--policy", "peeker", "-o", "x.qglp", cwd=folder)
+    runs.append(r)
     assert r.returncode == 2 and "did you mean 'peaker'" in r.stderr
     r = _qglc("evaluate", "uc.qgl", "--policy", "qpeaker", cwd=folder)
+    runs.append(r)
     assert r.returncode == 1 and "uc.qgl:16:1" in r.stderr and "names no trained agent" in \
         r.stderr
     r = _qglc("evaluate", "uc.qgl", "--policy", "qpeaker", "--agent", "missing.qglp",
               cwd=folder)
+    runs.append(r)
     assert r.returncode == 1 and "has no trained agent at missing.qglp" in r.stderr
+    assert all("Traceback" not in r.stderr for r in runs)
 
 
 def test_training_resumes_from_its_checkpoint(tmp_path: Path) -> None:

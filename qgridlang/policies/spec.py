@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,8 +69,6 @@ class PolicySpec:
     penalty: float | None = None  # None: 10 x the largest objective coefficient (reported)
     trained: str | None = None  # artifact path as written (relative to the model's folder)
     span: Span | None = None
-    source_file: str | None = None
-    settings_spans: dict[str, Span] = field(default_factory=dict)
 
     @property
     def horizon(self) -> int:

@@ -226,6 +226,7 @@ class StageSolver:
 
     def __post_init__(self) -> None:
         self.h = self._highs()
+        self._members: tuple[int, np.ndarray, np.ndarray] | None = None
         sign = -1.0 if self.flat.sense == "max" else 1.0
         self.sign = sign  # HiGHS minimises sign * objective
         qi, qj, qv = self.flat.Q
@@ -252,10 +253,14 @@ class StageSolver:
         return str(self.h.getModelStatus().name)
 
     def members(self, e: int) -> tuple[np.ndarray, np.ndarray]:
-        """Columns and rows of episode ``e`` (shared ones included)."""
+        """Columns and rows of episode ``e`` (shared ones included); the last episode's are
+        kept, since its periods' stages are built one after another."""
+        if self._members is not None and self._members[0] == e:
+            return self._members[1], self._members[2]
         pos = self.plan.episode_pos[e]
         cm = np.all((self.plan.col_episode < 0) | (self.plan.col_episode == pos), axis=1)
         rm = np.all((self.plan.row_episode < 0) | (self.plan.row_episode == pos), axis=1)
+        self._members = (e, cm, rm)
         return cm, rm
 
     def stage(self, e: int, k: int) -> _Stage:

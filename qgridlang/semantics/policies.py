@@ -140,8 +140,7 @@ def declare(b: Any, st: ast.PolicyDecl, env: Env) -> None:
         obs_const=obs_const, obs_lin=obs_lin, decide_cols=decide_cols,
         feature_item=np.asarray(feature_item, np.int64),
         item_spans=tuple(x.span for x in st.observe), trained=trained, span=st.span,
-        source_file=st.span.file or None,
-        settings_spans={k: v.span for k, v in given.items()}, **numbers)
+        **numbers)
 
 
 def _agent(b: Any, node: ast.Expr, env: Env) -> tuple[str, dict[str, Any]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,10 +328,10 @@ class BaseAgent:
         }
         if with_buffer:
             blob["buffer"] = self.buffer.state()
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(serialization.msgpack_serialize(blob))
-        os.replace(tmp, path)
+        from qgridlang.atomic import write_atomically
+
+        data = serialization.msgpack_serialize(blob)
+        write_atomically(Path(path), lambda tmp: tmp.write_bytes(data))
 
     def restore(self, blob: dict[str, Any], meta: dict[str, Any]) -> None:
         """Take over the state of a read file (``blob``, ``meta`` from :func:`read_agent_file`)
