@@ -1,0 +1,1 @@
+"""Dynamics and control: systems from `system` declarations, PID/MPC/QMPC, simulation, metrics."""
