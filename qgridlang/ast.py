@@ -316,9 +316,79 @@ class PolicyDecl(Node):
     settings: tuple[SurrogateSetting, ...] = ()
 
 
+# ---- dynamics and control ----------------------------------------------------------------------
+class SignalItem(Node):
+    """``df: pu``, ``ub: pu in -0.02 .. 0.02``, ``soc = 0.6`` (a state's initial value) or
+    ``freq: Hz = f0 * df`` (an output's definition)."""
+
+    name: str
+    unit: UnitExpr | None = None
+    low: Expr | None = None
+    high: Expr | None = None
+    value: Expr | None = None
+
+
+class SignalDecl(Node):
+    kind: Literal["state", "input", "disturbance", "output"]
+    items: tuple[SignalItem, ...]
+
+
+class DerDecl(Node):
+    """``der x = expr``: the state's time derivative (its unit per second)."""
+
+    name: str
+    name_span: Span
+    value: Expr
+
+
+class SystemDecl(Node):
+    """``system NAME { state …; input …; disturbance …; output …; der …; param … }``."""
+
+    name: str
+    body: tuple[ParamDecl | SignalDecl | DerDecl, ...]
+
+
+class ControllerBound(Node):
+    """``soc in 0.1 .. 0.9`` or ``change(ub) in -0.02 .. 0.02`` after ``subject to``."""
+
+    value: Expr
+    low: Expr
+    high: Expr
+
+
+class ControllerObjective(Node):
+    """``minimize sum(k) q * df[k]^2 + r * ub[k]^2``: the stage cost, summed over the horizon."""
+
+    sense: Literal["min", "max"]
+    stage: str | None  # the stage index (`k`); None without `sum(k)`
+    value: Expr
+
+
+class ControllerDecl(Node):
+    """``controller NAME for SYSTEM { like other; key = value; minimize …; subject to … }``."""
+
+    name: str
+    system: str
+    likes: tuple[tuple[str, Span], ...] = ()
+    settings: tuple[SurrogateSetting, ...] = ()
+    objective: ControllerObjective | None = None
+    bounds: tuple[ControllerBound, ...] = ()
+
+
+class SimulateDecl(Node):
+    """``simulate SYSTEM for 60 s with CONTROLLER as NAME { dpl = step(…); seed = 1 }``."""
+
+    system: str
+    duration: Expr
+    controller: str | None = None
+    label: str | None = None
+    settings: tuple[SurrogateSetting, ...] = ()
+
+
 Statement = Union[  # noqa: UP007
     ModelDecl, Import, Use, SetDecl, ParamDecl, VarDecl, ExprDecl, ConstraintDecl, Objective,
     ComponentDecl, Instance, ScenariosDecl, QuantumBlock, NetworkDecl, SurrogateDecl, PolicyDecl,
+    SystemDecl, ControllerDecl, SimulateDecl,
 ]
 
 

@@ -190,6 +190,11 @@ class FlatModel:
     # `policy` declarations (qgridlang.policies.spec.PolicySpec): the Env and `qglc train
     # --policy` read them
     policies: dict[str, Any] = field(default_factory=dict)
+    # `system`, `controller` and `simulate` declarations (qgridlang.semantics.systems and
+    # .controllers): SystemData, ControllerData and SimulationSpec by name
+    systems: dict[str, Any] = field(default_factory=dict)
+    controllers: dict[str, Any] = field(default_factory=dict)
+    simulations: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -305,7 +305,7 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
         return ast.PenaltyStmt(span=self.span(meta), constraint=name, value=ch[-1])
 
     # ---- units ----------------------------------------------------------------------------
-    def unit_atom(self, meta: Meta, ch: list[Any]) -> ast.UnitExpr:
+    def unit_atom(self, meta: Meta, ch: list[Any]) -> ast.UnitExpr:  # NAME, $, %, (…) or 1
         c = ch[0]
         text = c.text if isinstance(c, ast.UnitExpr) else str(c)
         if isinstance(c, ast.UnitExpr) and ("*" in text or "/" in text):
@@ -369,6 +369,69 @@ class ToAst(Transformer_NonRecursive[Token, Any]):
         settings = tuple(c for c in ch if _is(c, ast.SurrogateSetting))
         return ast.PolicyDecl(span=self.span(meta), name=str(ch[0]), index=index,
                               observe=observe[1], decide=decide[1], settings=settings)
+
+    # ---- dynamics and control --------------------------------------------------------------
+    def system_decl(self, meta: Meta, ch: list[Any]) -> ast.SystemDecl:
+        return ast.SystemDecl(span=self.span(meta), name=str(ch[0]),
+                              body=tuple(c for c in ch[1:] if isinstance(c, ast.Node)))
+
+    def signal_kind(self, meta: Meta, ch: list[Any]) -> str:
+        return str(ch[0])
+
+    def signal_decl(self, meta: Meta, ch: list[Any]) -> ast.SignalDecl:
+        return ast.SignalDecl(span=self.span(meta), kind=ch[0], items=tuple(ch[1:]))
+
+    def signal_item(self, meta: Meta, ch: list[Any]) -> ast.SignalItem:
+        unit = next((c for c in ch if _is(c, ast.UnitExpr)), None)
+        low, high = next((c[1:] for c in ch if isinstance(c, tuple) and c[0] == "bounds"),
+                         (None, None))
+        rest = [c for c in ch[1:] if not _is(c, ast.UnitExpr) and not isinstance(c, tuple)]
+        return ast.SignalItem(span=self.span(meta), name=str(ch[0]), unit=unit, low=low,
+                              high=high, value=rest[0] if rest else None)
+
+    def der_decl(self, meta: Meta, ch: list[Any]) -> ast.DerDecl:
+        return ast.DerDecl(span=self.span(meta), name=str(ch[0]), name_span=self.span(ch[0]),
+                           value=ch[1])
+
+    def controller_decl(self, meta: Meta, ch: list[Any]) -> ast.ControllerDecl:
+        likes = tuple(c[1] for c in ch if isinstance(c, tuple) and c[0] == "like")
+        objective = next((c for c in ch if _is(c, ast.ControllerObjective)), None)
+        bounds = tuple(b for c in ch if isinstance(c, tuple) and c[0] == "subject"
+                       for b in c[1])
+        settings = tuple(c for c in ch if _is(c, ast.SurrogateSetting))
+        return ast.ControllerDecl(span=self.span(meta), name=str(ch[0]), system=str(ch[1]),
+                                  likes=likes, settings=settings, objective=objective,
+                                  bounds=bounds)
+
+    def ctl_like(self, meta: Meta, ch: list[Any]) -> tuple[str, tuple[str, Span]]:
+        return ("like", (str(ch[0]), self.span(ch[0])))
+
+    def ctl_objective(self, meta: Meta, ch: list[Any]) -> ast.ControllerObjective:
+        stage = next((c[1] for c in ch if isinstance(c, tuple) and c[0] == "stage"), None)
+        return ast.ControllerObjective(span=self.span(meta), sense=ch[0], stage=stage,
+                                       value=ch[-1])
+
+    def stage_sum(self, meta: Meta, ch: list[Any]) -> tuple[str, str]:
+        return ("stage", str(ch[0]))
+
+    def ctl_subject(self, meta: Meta, ch: list[Any]) -> tuple[str, tuple[Any, ...]]:
+        return ("subject", tuple(c for c in ch if _is(c, ast.ControllerBound)))
+
+    def ctl_bound(self, meta: Meta, ch: list[Any]) -> ast.ControllerBound:
+        return ast.ControllerBound(span=self.span(meta), value=ch[0], low=ch[1], high=ch[2])
+
+    def simulate_decl(self, meta: Meta, ch: list[Any]) -> ast.SimulateDecl:
+        opt = {c[0]: c[1] for c in ch if isinstance(c, tuple)}
+        settings = tuple(c for c in ch if _is(c, ast.SurrogateSetting))
+        return ast.SimulateDecl(span=self.span(meta), system=str(ch[0]), duration=ch[1],
+                                controller=opt.get("with"), label=opt.get("as"),
+                                settings=settings)
+
+    def sim_with(self, meta: Meta, ch: list[Any]) -> tuple[str, str]:
+        return ("with", str(ch[0]))
+
+    def sim_as(self, meta: Meta, ch: list[Any]) -> tuple[str, str]:
+        return ("as", str(ch[0]))
 
     def pol_penalty(self, meta: Meta, ch: list[Any]) -> ast.SurrogateSetting:
         return ast.SurrogateSetting(span=self.span(meta), key="penalty", value=ch[-1])

@@ -120,6 +120,11 @@ class Builder:
         self.defer_surrogates = False  # `qglc train`: calls of parameters are not evaluated
         self.policies: dict[str, Any] = {}  # `policy` declarations: name -> PolicySpec
         self.texts: dict[str, list[str]] = {}  # source lines by file (policy feature labels)
+        # dynamics (qgridlang.semantics.systems, .controllers); names whose declaration failed
+        self.systems: dict[str, Any] = {}
+        self.controllers: dict[str, Any] = {}
+        self.simulations: dict[str, Any] = {}
+        self.failed_dynamics: set[str] = set()
 
     # ---- driver ---------------------------------------------------------------------------
     def run(self, statements: list[ast.Statement]) -> None:
@@ -129,9 +134,14 @@ class Builder:
         for st in statements:  # before any instance: it chooses the components' variants
             if isinstance(st, ast.NetworkDecl):
                 self.guard(lambda st=st: self._network(st), [])
+        dynamics = (ast.SystemDecl, ast.ControllerDecl, ast.SimulateDecl)
         for st in statements:
-            if not isinstance(st, ast.ComponentDecl | ast.NetworkDecl):
+            if not isinstance(st, (ast.ComponentDecl, ast.NetworkDecl, *dynamics)):
                 self.guard(lambda st=st: self.statement(st, self.model), _defined(st), node=st)
+        # systems after every model parameter (they read them wherever they are declared)
+        for st in statements:
+            if isinstance(st, dynamics):
+                self.guard(lambda st=st: self._dynamics(st), [])
         # Named expressions are lazy; evaluate every element here, inside the guard, so their
         # errors are collected with the rest (and risk measures they use exist before the
         # usage check and the flat assembly).
@@ -187,6 +197,27 @@ class Builder:
             item = scope.items.get(n)
             if item is None or not isinstance(item, Poisoned):
                 scope.items[n] = Poisoned(Span("", 0, 0))
+
+    def _dynamics(self, st: ast.SystemDecl | ast.ControllerDecl | ast.SimulateDecl) -> None:
+        from qgridlang.semantics.controllers import declare_controller, declare_simulation
+        from qgridlang.semantics.systems import declare_system
+
+        refs = {ast.SystemDecl: (), ast.ControllerDecl: ("system",),
+                ast.SimulateDecl: ("system", "controller")}[type(st)]
+        if any(getattr(st, r) in self.failed_dynamics for r in refs) or any(
+                n in self.failed_dynamics for n, _ in getattr(st, "likes", ())):
+            return  # it uses a declaration that failed and was reported
+        name = getattr(st, "name", None) or ""
+        try:
+            if isinstance(st, ast.SystemDecl):
+                declare_system(self, st)
+            elif isinstance(st, ast.ControllerDecl):
+                declare_controller(self, st)
+            else:
+                declare_simulation(self, st)
+        except (QglError, Suppressed):
+            self.failed_dynamics.add(name)
+            raise
 
     def _quantum(self) -> None:
         self.qspec = quantum_spec(self)
@@ -617,6 +648,8 @@ class Builder:
             sampled=dict(self.sampled),
             surrogates=dict(self.surrogates), surrogate_links=list(self.surrogate_links),
             surrogate_models=dict(self.trained_surrogates), policies=dict(self.policies),
+            systems=dict(self.systems), controllers=dict(self.controllers),
+            simulations=dict(self.simulations),
         )
 
     def _objective_unit(self) -> tuple[U.Unit | None, float]:
