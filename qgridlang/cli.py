@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _network_parsers(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _simulate_parser(sub)
     _price_descent_parser(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
@@ -403,6 +404,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _train_policy(args) if args.policy else _train(args)
     if args.command == "evaluate":
         return _evaluate(args)
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "price-descent":
         return _price_descent(args)
     if args.command == "import":
@@ -1063,6 +1066,92 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"policy {rep.policy} ({rep.agent}, {rep.agent_file}): {len(rep.episodes)} episodes, "
           f"cost {t['cost']:,.2f}{unit}, violation {t['violation']:.4g} (priced at "
           f"{rep.penalty:.6g}{unit} per unit{how}), reward {t['reward']:,.2f}")
+    return EXIT_OK
+
+
+# ---- dynamics and control (qgridlang.control): simulate ----
+
+
+def _simulate_parser(sub: Any) -> None:
+    s = sub.add_parser("simulate", help="simulate a system in closed loop with a controller "
+                       "and report the regulation metrics",
+                       description="Run one `simulate` declaration of MODEL: the system's "
+                       "plant with the chosen controller (PID, MPC, or MPC with a predictor "
+                       "such as the quantum walk) under the declared disturbances, and report "
+                       "IAE, ISE, ITAE, ITSE, MAE, SD, maximum deviation and regulation time "
+                       "of the measured signal, in its unit, and the controller's time per "
+                       "step.", epilog=_EXIT_HELP)
+    s.add_argument("file", type=Path, metavar="MODEL", help="the model (.qgl)")
+    s.add_argument("--simulation", metavar="NAME",
+                   help="the simulation (`simulate … as NAME`; default: the model's only one)")
+    s.add_argument("--controller", metavar="NAME",
+                   help="run with this controller instead of the declaration's `with` "
+                        "(`none`: open loop; default: the declaration's)")
+    s.add_argument("--seed", type=int, metavar="N",
+                   help="the disturbances' random seed (default: the declaration's seed, or 0)")
+    s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a scalar parameter; the value may carry a unit: '12 s' "
+                        "(repeatable; default: none)")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON document with the metrics and every trajectory "
+                        "(default: text)")
+    s.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="also write the trajectories: .csv (one row per sample, units in the "
+                        "header), .png (plots) or .json (default: none)")
+    s.add_argument("--plot", metavar="NAMES",
+                   help="signals plotted in the .png, comma-separated (default: the measured "
+                        "signal, the inputs and the disturbances)")
+    s.add_argument("--circuit", type=Path, metavar="FILE.qasm",
+                   help="write the quantum-walk predictor's circuit for one prediction as "
+                        "OpenQASM 3 (default: none)")
+    _limit_options(s)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from qgridlang.control import report
+    from qgridlang.control.frontend import load_dynamics, pick_simulation, run_simulation
+
+    out = args.output
+    if out is not None and out.suffix.lower() not in (".csv", ".png", ".json"):
+        raise UsageError(f"-o {out}: write .csv, .png or .json")
+    if args.circuit is not None and args.circuit.suffix.lower() != ".qasm":
+        raise UsageError(f"--circuit {args.circuit}: write a .qasm file")
+    dyn = load_dynamics(args.file, _overrides(args.set))
+    _print_warnings(dyn.checked.warnings)
+    name, sim = pick_simulation(dyn, args.simulation)
+    names = None
+    if args.plot:
+        names = [n.strip() for n in args.plot.split(",") if n.strip()]
+        known = dyn.systems[sim.system]
+        for n in names:
+            try:
+                known.signal(n)
+            except KeyError:
+                raise UsageError(f"--plot {n}: system '{sim.system}' has no such signal") \
+                    from None
+    res = run_simulation(dyn, name, args.controller, args.seed)
+    if args.circuit is not None:
+        from qgridlang.control.circuits import export_walk
+
+        export_walk(dyn, res, args.circuit)
+    if out is not None:
+        if out.suffix.lower() == ".csv":
+            report.write_csv(res, out)
+        elif out.suffix.lower() == ".png":
+            report.write_png(res, out, dyn.systems[sim.system], names)
+        else:
+            from qgridlang.atomic import write_atomically
+
+            body = json.dumps(report.document(res, name), indent=1) + "\n"
+            write_atomically(out, lambda tmp: tmp.write_text(body, encoding="utf-8"))
+    if args.json:
+        _print_json(report.document(res, name))
+    else:
+        print(report.text(res, name))
+        if out is not None:
+            print(f"wrote {out}")
+        if args.circuit is not None:
+            print(f"wrote {args.circuit}")
     return EXIT_OK
 
 
