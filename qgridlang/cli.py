@@ -470,8 +470,16 @@ def _check(args: argparse.Namespace) -> int:
                 "targets": accepting}
         if m.flat.policies:
             files[-1]["policies"] = [_policy_json(m.flat, p) for p in m.flat.policies.values()]
+        dyn_lines: list[tuple[int, str]] = []
+        if m.flat.systems:
+            from qgridlang.control.frontend import summary, summary_lines
+
+            files[-1]["dynamics"] = summary(m.flat)
+            dyn_lines = summary_lines(files[-1]["dynamics"])
         if not args.json:
             print(f"{f}: ok ({m.flat.n} variables, {m.flat.m} constraints)")
+            for line, note in dyn_lines:
+                print(f"{f}:{line}:1: note: {note}")
             for p in files[-1].get("policies", []):
                 draws = (f"{p['episodes']} episodes drawn from {', '.join(p['episode_sets'])}"
                          if p["episode_sets"] else "one episode")

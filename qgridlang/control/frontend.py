@@ -91,3 +91,68 @@ def run_simulation(dyn: Dynamics, simulation: str | None = None, controller: str
     if ctrl is not None and model is not None:
         ctrl = model.controllers[ctrl.name]  # its weights and model from the nominal file
     return simulate(plant, ctrl, sim, believed if model is not None else None)
+
+
+def summary(flat: Any) -> dict[str, list[dict[str, Any]]]:
+    """What ``qglc check`` says about a model's systems, controllers and simulations."""
+    from qgridlang.control.spec import MPCSpec
+
+    def line(span: Any) -> int:
+        return span.line if span is not None else 0
+
+    systems = []
+    for name, data in flat.systems.items():
+        s: SystemSpec = data.spec
+        systems.append({
+            "name": name, "line": line(s.span), "linear": s.linear is not None,
+            **{kind: [{"name": x.name, "unit": x.unit} for x in group] for kind, group in
+               (("states", s.states), ("inputs", s.inputs), ("disturbances", s.disturbances),
+                ("outputs", s.outputs))}})
+    controllers = []
+    for name, data in flat.controllers.items():
+        c = data.spec
+        doc: dict[str, Any] = {"name": name, "line": line(c.span), "system": c.system,
+                               "step_s": c.step}
+        if isinstance(c, MPCSpec):
+            doc.update(kind="mpc", horizon=c.horizon, control_horizon=c.control_horizon,
+                       terminal=c.terminal, observer=c.observer,
+                       predictor={"kind": c.predictor.kind, "options": c.predictor.options},
+                       constraints=len(c.bounds))
+        else:
+            doc.update(kind="pid", kp=c.kp, ki=c.ki, kd=c.kd, filter=c.filter)
+        controllers.append(doc)
+    simulations = [{"name": name, "line": line(sim.span), "system": sim.system,
+                    "duration_s": sim.duration, "controller": sim.controller,
+                    "dt_s": sim.dt, "seed": sim.seed, "measure": sim.measure,
+                    "disturbances": [p.kind for p in sim.profiles]}
+                   for name, sim in flat.simulations.items()]
+    return {"systems": systems, "controllers": controllers, "simulations": simulations}
+
+
+def summary_lines(doc: dict[str, list[dict[str, Any]]]) -> list[tuple[int, str]]:
+    """``(line, text)`` notes for ``qglc check``'s text output."""
+    out: list[tuple[int, str]] = []
+    for s in doc["systems"]:
+        counts = ", ".join(_plural(len(s[k]), k[:-1]) for k in
+                           ("states", "inputs", "disturbances", "outputs"))
+        out.append((s["line"], f"system {s['name']}: {counts}; " +
+                    ("linear (state space)" if s["linear"] else "nonlinear (solve_ivp)")))
+    for c in doc["controllers"]:
+        if c["kind"] == "mpc":
+            what = (f"MPC, step {c['step_s']:g} s, horizon {c['horizon']}, predictor "
+                    f"{c['predictor']['kind']}, {c['constraints']} constraints, terminal "
+                    f"{c['terminal']}, observer {c['observer']}")
+        else:
+            what = (f"PID, step {c['step_s']:g} s, kp {c['kp']:g}, ki {c['ki']:g} /s, "
+                    f"kd {c['kd']:g} s (input unit per measured unit), filter "
+                    f"{c['filter']:g} /s")
+        out.append((c["line"], f"controller {c['name']} for {c['system']}: {what}"))
+    for s in doc["simulations"]:
+        out.append((s["line"], f"simulate {s['name']}: {s['system']} for {s['duration_s']:g} s "
+                    f"with {s['controller'] or 'no controller'}, dt {s['dt_s']:g} s, seed "
+                    f"{s['seed']}, metrics on {s['measure']}"))
+    return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

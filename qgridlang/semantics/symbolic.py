@@ -278,8 +278,9 @@ def rate_factor(rhs: U.Unit | None, state: U.Unit | None, span: Span, state_name
         UnitMismatch: the right-hand side is not x's unit per time.
     """
     per_s, k_target = U.divide(state or U.DIMENSIONLESS, U.unit_at("s", None))
-    want = U.unit_text(per_s) or "1/s"
     shown = U.unit_text(state) or "a plain number"
+    # as the user would write it (pint's simplest form of pu/s is Hz)
+    want = f"{U.unit_text(state)}/s" if U.unit_text(state) else "1/s"
     if rhs is None:
         raise UnitMismatch(f"der {state_name}: the right-hand side is a bare number; "
                            f"{state_name} ({shown}) changes in {want}", span,
