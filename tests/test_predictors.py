@@ -27,6 +27,8 @@ def test_every_kind_follows_the_contract(kind: str) -> None:
     y = p.predict(x, 20)
     assert y.shape == (20,) and np.all(np.isfinite(y))
     assert p.cost["predictions"] == 1 and p.cost["ms_mean"] > 0
+    if kind == "quantum_walk":  # the circuit of one prediction: 6 position qubits + the coin
+        assert p.cost["qubits"] == 7 and p.cost["steps"] == 20 and p.cost["cx"] > 0
     p.reset()
     assert "predictions" not in p.cost
     assert np.allclose(p.predict(np.array([0.003]), 5), 0.003)  # one sample: hold it

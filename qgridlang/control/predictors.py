@@ -11,6 +11,9 @@ Contract (used by ``qgridlang.control.mpc``)::
     p.reset()                           # forget adaptive state between simulations
     p.cost                              # {"ms_mean": …, "predictions": …, "qubits": …, …}
 
+``cost`` is computed when read: the quantum walk's circuit size (a transpile, ~0.1-2 s the first
+time per register size and horizon) is kept out of the per-step timing.
+
 ``predict`` is called once per controller step with the history ending at the newest sample;
 the adaptive blend relies on that (it scores the previous call's one-step-ahead forecasts
 against the newest sample).
@@ -54,7 +57,8 @@ _STRING_OPTIONS = {("random_walk", "blend"), ("quantum_walk", "blend")}
 
 
 class Predictor(Protocol):
-    cost: dict[str, float]
+    @property
+    def cost(self) -> dict[str, float]: ...
 
     def predict(self, history: np.ndarray, horizon: int) -> np.ndarray: ...
 
@@ -130,18 +134,22 @@ class _Timed:
     """Wall time per prediction, kept in ``cost``."""
 
     def __init__(self) -> None:
-        self.cost: dict[str, float] = {}
+        self._cost: dict[str, float] = {}
         self._times: list[float] = []
+
+    @property
+    def cost(self) -> dict[str, float]:
+        return dict(self._cost)
 
     def _record(self, t0: float) -> None:
         self._times.append((time.perf_counter() - t0) * 1e3)
         t = np.asarray(self._times)
-        self.cost.update(predictions=float(t.size), ms_mean=float(t.mean()), ms_max=float(t.max()))
+        self._cost.update(predictions=float(t.size), ms_mean=float(t.mean()), ms_max=float(t.max()))
 
     def reset(self) -> None:
         self._times = []
         for k in ("predictions", "ms_mean", "ms_max"):
-            self.cost.pop(k, None)
+            self._cost.pop(k, None)
 
 
 def _as_history(history: np.ndarray) -> np.ndarray:
@@ -251,14 +259,16 @@ class WalkPredictor(_Timed):
         self._last_hold: float | None = None
         if self.adaptive:
             self.weight = 0.5
-        self.cost["blend"] = self.weight
+        self._cost["blend"] = self.weight
 
     @property
-    def cost_circuit(self) -> dict[str, int]:
-        """The quantum circuit's size for the last horizon (transpiled to u/cx), else {}."""
-        if self.kind != "quantum_walk" or not self._horizon:
-            return {}
-        return circuit_cost(self.n, self._horizon)
+    def cost(self) -> dict[str, float]:
+        """Timing and blend weight; for the quantum walk also the circuit of the last horizon
+        (qubits, depth, cx and u counts after transpiling to u/cx)."""
+        out = dict(self._cost)
+        if self.kind == "quantum_walk" and self._horizon:
+            out.update({k: float(v) for k, v in circuit_cost(self.n, self._horizon).items()})
+        return out
 
     def _lattice(self, x: np.ndarray) -> tuple[int, float, float, float]:
         """(start level, spacing, value of level 0, trend τ) for this history."""
@@ -302,8 +312,7 @@ class WalkPredictor(_Timed):
         self._last_walk, self._last_hold = float(walk[0]), last
         out = self.weight * walk + (1.0 - self.weight) * last
         self._record(t0)
-        self.cost["blend"] = self.weight
-        self.cost.update(self.cost_circuit)
+        self._cost["blend"] = self.weight
         return out
 
 
