@@ -87,6 +87,8 @@ QGL_CONTEXTS: dict[str, tuple[str, str]] = {
     'model unit_commitment "24-hour day-ahead commitment"': (
         "", T4 + "heat_pump hp { pmax = 5 kW }\nminimize sum(t in T) hp.power[t] * 1 $/kWh * dt\n"),
     "time T = 1..96 step 15 min": ("", ""),
+    'model lfc_readme "single-area load-frequency control with 10 MW / 5 MWh of batteries"': (
+        "", ""),
     'model two_day_commitment "a peaker committed hour by hour by a learned rule"': ("", ""),
     "param reserve = 10 %": (T4 + "set G = {u1, u2, u3}\nset A = 1..3\n", ""),
     "var u[G, T] binary": (T4 + UNITS_PARAMS + "param cap: MW = 100\n", ""),
