@@ -28,8 +28,8 @@ from typing import Any
 
 from qgridlang.errors import QglError, QglErrors, Span, UsageError
 
-__all__ = ["QglError", "QglErrors", "Span", "check", "compile", "estimate", "parse", "solve",
-           "targets"]
+__all__ = ["QglError", "QglErrors", "Span", "check", "compile", "estimate", "parse", "simulate",
+           "solve", "targets"]
 
 
 def _version() -> str:
@@ -128,6 +128,29 @@ def estimate(source: str | Path | Any, measure: str, backend: str = "qae",
         source, overrides, allow_read=allow_read, max_size=max_size, max_read_mb=max_read_mb)
     with using(lim):
         return run(checked, measure, backend, plan, options)
+
+
+def simulate(source: str | Path | Any, simulation: str | None = None,
+             controller: str | None = None, seed: int | None = None,
+             overrides: dict[str, Any] | None = None, *, model: str | Path | Any = None,
+             allow_read: list[str | os.PathLike[str]] | None = None,
+             max_size: int | None = None, max_read_mb: float | None = None) -> Any:
+    """Run one ``simulate`` declaration (``qglc simulate``): ``simulation`` names it (default:
+    the only one), ``controller`` replaces its ``with`` (``"none"``: open loop), ``seed`` its
+    seed. ``model``: a checked model (or source) whose controllers and system the controller
+    believes, while ``source`` (with ``overrides``) is the plant: robustness to mismatched
+    parameters, ``simulate(path, overrides={"M": "12 s"}, model=path)``. Returns a
+    ``SimulationResult`` (time, signals, units, metrics, timing)."""
+    from qgridlang.control.frontend import dynamics_of, run_simulation
+
+    def checked(src: Any, given: dict[str, Any] | None) -> Any:
+        return src if hasattr(src, "flat") else check(
+            src, given, allow_read=allow_read, max_size=max_size, max_read_mb=max_read_mb)
+
+    # `overrides` change the plant only; the believed model is checked as written
+    believed = dynamics_of(checked(model, None)) if model is not None else None
+    return run_simulation(dynamics_of(checked(source, overrides)), simulation, controller, seed,
+                          believed)
 
 
 def targets() -> dict[str, list[dict[str, Any]]]:
