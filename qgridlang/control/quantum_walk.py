@@ -187,37 +187,61 @@ def _step_matrix(position_qubits: int) -> np.ndarray:
 
 
 class WalkSimulator:
-    """Exact, fast evaluation of the walk for one register size (the step unitary cached)."""
+    """Exact, fast evaluation of the walk for one register size.
+
+    The walk is linear and starts in ``|level> ⊗ (c_up |↑> + c_down |↓>)``, so the state after
+    h steps is ``c_up U^h |level,↑> + c_down U^h |level,↓>``. The two basis evolutions depend
+    only on the level and are computed once (with the circuit's step unitary) and cached; a
+    prediction is then a handful of array operations, whatever the trend.
+    """
 
     def __init__(self, position_qubits: int) -> None:
         self.n = int(position_qubits)
         self.levels = 2**self.n
         self._u = _step_matrix(self.n)
-        self._signs = _z_signs(self.n)
+        self._signs_t = np.ascontiguousarray(_z_signs(self.n).T)
+        self._basis: dict[int, np.ndarray] = {}  # level -> (steps, 2, 2N)
 
-    def initial_state(self, level: int, tau: float) -> np.ndarray:
+    def coin(self, tau: float) -> tuple[complex, complex]:
+        """(c_up, c_down) = C (α, iβ): the first toss undoes C (module docstring)."""
         t = float(np.clip(tau, -1.0, 1.0))
         alpha = math.sqrt((1.0 + t) / 2.0)
         beta = 1j * math.sqrt((1.0 - t) / 2.0)
         s = 1.0 / math.sqrt(2.0)
+        return s * (alpha + beta), s * (alpha - beta)
+
+    def initial_state(self, level: int, tau: float) -> np.ndarray:
+        up, down = self.coin(tau)
         psi = np.zeros(2 * self.levels, dtype=complex)
-        psi[level] = s * (alpha + beta)  # coin up: C (α, β), the first toss undoes C
-        psi[self.levels + level] = s * (alpha - beta)
+        psi[level], psi[self.levels + level] = up, down
         return psi
+
+    def _evolved_basis(self, level: int, steps: int) -> np.ndarray:
+        have = self._basis.get(level)
+        if have is not None and have.shape[0] >= steps:
+            return have[:steps]
+        if not 0 <= level < self.levels:
+            raise ValueError(f"level {level} outside 0 .. {self.levels - 1}")
+        vecs = np.zeros((2 * self.levels, 2), dtype=complex)
+        vecs[level, 0] = vecs[self.levels + level, 1] = 1.0
+        out = np.empty((steps, 2, 2 * self.levels), dtype=complex)
+        for h in range(steps):
+            vecs = self._u @ vecs
+            out[h] = vecs.T
+        self._basis[level] = out
+        return out
 
     def distributions(self, level: int, tau: float, steps: int) -> np.ndarray:
         """(steps, N): the position distribution after 1 .. steps steps."""
-        psi = self.initial_state(level, tau)
-        out = np.empty((int(steps), self.levels))
-        for h in range(int(steps)):
-            psi = self._u @ psi
-            p = np.abs(psi) ** 2
-            out[h] = p[: self.levels] + p[self.levels :]
-        return out
+        basis = self._evolved_basis(int(level), int(steps))
+        up, down = self.coin(tau)
+        psi = up * basis[:, 0] + down * basis[:, 1]
+        p = psi.real**2 + psi.imag**2
+        return p[:, : self.levels] + p[:, self.levels :]
 
     def expectations(self, level: int, tau: float, steps: int) -> np.ndarray:
         """(steps, n): ⟨Z_j⟩ after each step (what a device would estimate by sampling)."""
-        return self.distributions(level, tau, steps) @ self._signs.T
+        return self.distributions(level, tau, steps) @ self._signs_t
 
     def mean_levels(self, level: int, tau: float, steps: int) -> np.ndarray:
         """(steps,): the decoded mean level x̄ after each step."""
