@@ -39,7 +39,17 @@ def compile_model(checked: CheckedModel, target: str, options: Options | None = 
     options = options or Options()
     tgt = get_target(target)
     check_options(options, tgt)
+    _refuse_dynamics_only(checked)
     return _compile(checked, tgt, options, output)
+
+
+def _refuse_dynamics_only(checked: CheckedModel) -> None:
+    """A model of systems and controllers only has nothing to optimise: say what runs it."""
+    flat = checked.flat
+    if flat.n == 0 and (flat.systems or flat.simulations):
+        raise UsageError("the model has no decision variables to optimise; it declares "
+                         "systems and controllers", hint="run it with `qglc simulate MODEL`, or "
+                         "qgridlang.simulate in Python")
 
 
 def _compile(checked: CheckedModel, tgt: Target, options: Options,
@@ -80,6 +90,7 @@ def solve_model(checked: CheckedModel, backend: str, options: Options | None = N
     be: Backend = get_backend(backend)
     tgt = get_target(be.target)
     check_options(options, tgt, be)
+    _refuse_dynamics_only(checked)
     compiled = _compile(checked, tgt, options)
     t0 = time.perf_counter()
     raw = be.run(compiled.artifact, options)

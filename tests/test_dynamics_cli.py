@@ -133,3 +133,11 @@ def test_check_reports_the_dynamics(model: Path) -> None:
     dyn = doc["files"][0]["dynamics"]
     assert [c["kind"] for c in dyn["controllers"]] == ["pid", "mpc", "mpc"]
     assert dyn["simulations"][0]["duration_s"] == 6.0
+
+
+@pytest.mark.parametrize("verb", [("solve",), ("compile", "--target", "qubo")])
+def test_solve_and_compile_refuse_a_model_with_nothing_to_optimise(model: Path,
+                                                                   verb: tuple[str, ...]) -> None:
+    r = _qglc(*verb, model.name, cwd=model.parent)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no decision variables to optimise" in r.stderr and "qglc simulate" in r.stderr
