@@ -179,6 +179,9 @@ system store {
     ("system s { state x: pu in 0 .. 1 = 2; der x = -x / (1 s) }", "outside its range"),
     ("system s { state x: pu; der x = -x / (1 s) }\n"
      "simulate s for 1e9 s { dt = 1 ms }", "the limit is"),
+    ("system s { state x: pu; input u: pu; der x = (u - x) / (1 s) }\n"
+     "controller c for s { step = 1 s; horizon = 1e8; minimize sum(k) x[k]^2 }",
+     "predicted values (the limit is"),
 ])
 def test_mistakes_are_located(text: str, message: str) -> None:
     with pytest.raises(QglErrors) as info:

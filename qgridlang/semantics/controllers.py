@@ -251,6 +251,13 @@ def _mpc(b: Any, st: ast.ControllerDecl, data: ControllerData, sysdata: SystemDa
                                "e.g. step = 0.1 s; horizon = 20")
     step = _seconds(b, g["step"], env)
     horizon = _count(b, g["horizon"], env)
+    from qgridlang.limits import SIZE_HINT, current
+
+    size = horizon * (len(spec.states) + len(spec.inputs) + len(spec.outputs))
+    if size > current().max_size:
+        raise LimitExceeded(f"MPC '{st.name}': a horizon of {horizon} steps makes a QP with "
+                            f"{size:,} predicted values (the limit is {current().max_size:,})",
+                            g["horizon"].value.span, SIZE_HINT)
     ch = _count(b, g["control_horizon"], env) if "control_horizon" in g else horizon
     if ch > horizon:
         raise TypeMismatch(f"control_horizon ({ch}) exceeds the horizon ({horizon})",
