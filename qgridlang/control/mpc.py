@@ -105,6 +105,7 @@ class MPCController:
         self.model = model
         self.slacks: list[tuple[cp.Variable, np.ndarray]] = []
         self.regularised = False
+        self.stats = MPCStats()
         tb = time.perf_counter()
         self._build()
         self.build_ms = 1e3 * (time.perf_counter() - tb)
@@ -274,13 +275,16 @@ class MPCController:
         MPCController.problems_built += 1
         if not self.problem.is_dcp(dpp=True):  # a construction error of ours, not the user's
             raise AssertionError("the MPC problem is not DPP")
-        # compile now (cvxpy caches the parametrised program), so that the first sample's
-        # solve costs what every later one does; the build time is reported on its own
-        for par, val in ((self.x0, np.zeros(n)), (self.wf, np.zeros(N)),
-                         (self.u_prev, np.zeros(m))):
+        # compile now (cvxpy caches the parametrised program) and set OSQP up (its first solve
+        # factors the KKT matrix), so that the first sample costs what every later one does;
+        # the build time is reported on its own
+        # (at the model's initial state with no disturbance: the first sample's neighbour, so
+        # that OSQP's warm start and adapted step size are good ones)
+        for par, val in ((self.x0, self.model.x0), (self.wf, np.zeros(N)),
+                         (self.u_prev, np.clip(np.zeros(m), ulo, uhi))):
             par.value = val
-        self.problem.get_problem_data(cp.OSQP)
-        self.problem.get_problem_data(cp.CLARABEL)
+        self._solve(cp.CLARABEL)
+        self._solve(cp.OSQP, warm_start=True, **OSQP_SETTINGS)
 
     # -- each sample -------------------------------------------------------------------------
     def reset(self) -> None:
