@@ -60,10 +60,17 @@ PAPER = {
 # --------------------------------------------------------------------------- the runs
 
 
+_LOADED: dict[tuple[tuple[str, str], ...], Any] = {}
+
+
 def load(overrides: dict[str, str] | None = None) -> Any:
+    """The example checked once per set of ``--set``-style overrides (the plant's M, D)."""
     from qgridlang.control.frontend import load_dynamics
 
-    return load_dynamics(EXAMPLE, overrides)
+    key = tuple(sorted((overrides or {}).items()))
+    if key not in _LOADED:
+        _LOADED[key] = load_dynamics(EXAMPLE, overrides)
+    return _LOADED[key]
 
 
 def controllers(dyn: Any) -> dict[str, Any]:
