@@ -150,3 +150,19 @@ def test_mismatched_model_still_regulates() -> None:
     dev = abs(off.metrics["max_deviation"][0])
     assert dev < 0.5 * abs(open_loop.metrics["max_deviation"][0])
     assert off.signals["ub"].tolist() != exact.signals["ub"].tolist()  # the model was used
+
+
+class Broken:
+    """A predictor that returns NaN: the MPC must not hand it to the QP."""
+
+    def predict(self, history: np.ndarray, horizon: int) -> np.ndarray:
+        return np.full(horizon, np.nan)
+
+    def reset(self) -> None:
+        pass
+
+
+def test_unusable_forecast_falls_back_to_the_estimate() -> None:
+    res = simulate(lfc_plant(), mpc_spec(), step_sim(2.0), predictor=Broken())
+    assert any("no usable forecast at 20 sample(s)" in n for n in res.notes)
+    assert np.all(np.isfinite(res.signals["ub"])) and res.signals["ub"].max() > 0

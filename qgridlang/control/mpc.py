@@ -70,6 +70,7 @@ class MPCStats:
     inaccurate: int = 0
     failed: int = 0
     fallback: int = 0  # samples OSQP did not solve, re-solved by CLARABEL
+    bad_forecasts: int = 0  # forecasts of the wrong length or not finite (persistence used)
 
 
 class MPCController:
@@ -305,7 +306,11 @@ class MPCController:
         self.history.append(dh)
         tp = time.perf_counter()
         forecast = np.asarray(self.predictor.predict(np.asarray(self.history),
-                                                     self.spec.horizon), dtype=float)
+                                                     self.spec.horizon), dtype=float).reshape(-1)
+        if forecast.size != self.spec.horizon or not np.all(np.isfinite(forecast)):
+            # a forecast the QP cannot take: hold the estimate instead, and say so
+            self.stats.bad_forecasts += 1
+            forecast = np.full(self.spec.horizon, dh)
         self.stats.predictor_ms.append(1e3 * (time.perf_counter() - tp))
         self.x0.value = xh
         self.wf.value = forecast.reshape(self.spec.horizon)
@@ -355,6 +360,9 @@ class MPCController:
         if st.slack_steps:
             out.append(f"{self.spec.name}: soft state/output bounds violated at {st.slack_steps}"
                        f" sample(s), largest slack {st.slack_max:.3g}")
+        if st.bad_forecasts:
+            out.append(f"{self.spec.name}: the predictor gave no usable forecast at "
+                       f"{st.bad_forecasts} sample(s); the last estimate was held")
         if st.fallback:
             out.append(f"{self.spec.name}: OSQP did not converge at {st.fallback} sample(s); "
                        "CLARABEL solved them")

@@ -189,6 +189,7 @@ def simulate(plant: SystemSpec, controller: PIDSpec | MPCSpec | None, sim: Simul
     if "controller_ms_max" in timing:
         timing["sample_ms"] = 1e3 * sample
         timing["worst_ratio"] = timing["controller_ms_max"] / (1e3 * sample)
+        timing["mean_ratio"] = timing["controller_ms_mean"] / (1e3 * sample)
     timing["wall_s"] = time.perf_counter() - wall0
     return SimulationResult(plant.name, controller.name if controller is not None else None,
                             t, signals, units, measure, metrics, timing, tuple(notes))
