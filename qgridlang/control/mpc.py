@@ -225,12 +225,12 @@ class MPCController:
                     cons.append(expr <= rhi[i])
         # state bounds on the predicted states 1..N (x[0] is measured, nothing can move it);
         # output bounds on steps 1..N-1, where the step's input is known
-        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]] = []
+        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float, int]] = []
         slo, shi = self._bounds("state", n)
         for i in range(n):
             if np.isfinite(slo[i]) or np.isfinite(shi[i]):
                 for k in range(1, N + 1):
-                    rows.append((PX[k][i], PW[k][i], PU[k][i], p0[k][i], slo[i], shi[i]))
+                    rows.append((PX[k][i], PW[k][i], PU[k][i], p0[k][i], slo[i], shi[i], i))
         q = lin.C.shape[0]
         olo, ohi = self._bounds("output", q)
         fj = lin.F[:, self.signal] if lin.F.shape[1] else np.zeros(q)
@@ -241,7 +241,7 @@ class MPCController:
                     ek[k] = fj[i]
                     rows.append((lin.C[i] @ PX[k], lin.C[i] @ PW[k] + ek,
                                  lin.C[i] @ PU[k] + lin.D[i] @ SEL[k],
-                                 float(lin.C[i] @ p0[k] + lin.g[i]), olo[i], ohi[i]))
+                                 float(lin.C[i] @ p0[k] + lin.g[i]), olo[i], ohi[i], n + i))
         if rows:
             Rx = np.array([r[0] for r in rows])
             Rw = np.array([r[1] for r in rows])
@@ -249,12 +249,17 @@ class MPCController:
             r0 = np.array([r[3] for r in rows])
             lo = np.array([r[4] for r in rows])
             hi = np.array([r[5] for r in rows])
-            # each row divided by how much the moves can shift it (the norm of its Ru row), so
-            # that its multiplier is of the order of the (normalised) cost and a slack price of
-            # SLACK_PRICE is exact without wrecking OSQP's conditioning; rows the moves cannot
-            # shift at all (a state the inputs reach only later) are left out
+            group = np.array([r[6] for r in rows])
+            # each signal's rows divided by how far the moves can shift it at most over the
+            # horizon, so that the bound's multipliers are of the order of the (normalised)
+            # cost and a slack price of SLACK_PRICE is exact without wrecking OSQP's
+            # conditioning (per row would blow up the rows the moves barely reach, e.g. SOC one
+            # step ahead, into offsets of 1e5); rows the moves cannot shift at all are left out
             norm = np.linalg.norm(Ru, axis=1)
-            ok = norm > 1e-12 * max(float(norm.max()), 1e-300)
+            scale_g = {g: float(norm[group == g].max()) for g in set(group.tolist())}
+            ok = np.array([norm[j] > 1e-9 * scale_g[group[j]] and scale_g[group[j]] > 0
+                           for j in range(norm.size)], dtype=bool)
+            norm = np.array([scale_g[g] for g in group.tolist()])
             Rx, Rw, Ru, r0, lo, hi, norm = (a[ok] for a in (Rx, Rw, Ru, r0, lo, hi, norm))
             expr = ((Rx / norm[:, None]) @ self.x0 + (Rw / norm[:, None]) @ self.wf
                     + (Ru / norm[:, None]) @ V + r0 / norm)
