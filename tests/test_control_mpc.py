@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 from control_lfc import lfc_plant
 
+from qgridlang.control.linear import linear_system
 from qgridlang.control.mpc import MPCController
 from qgridlang.control.simulate import simulate
 from qgridlang.control.spec import (
     Bound,
     DisturbanceProfile,
     MPCSpec,
+    Signal,
     SimulationSpec,
     SystemSpec,
 )
@@ -166,3 +168,37 @@ def test_unusable_forecast_falls_back_to_the_estimate() -> None:
     res = simulate(lfc_plant(), mpc_spec(), step_sim(2.0), predictor=Broken())
     assert any("no usable forecast at 20 sample(s)" in n for n in res.notes)
     assert np.all(np.isfinite(res.signals["ub"])) and res.signals["ub"].max() > 0
+
+
+def test_output_bound_acts_like_the_same_state_bound() -> None:
+    # the SOC bound written on an output soc_out = soc (no feedthrough) gives the same moves
+    p = lfc_plant(soc0=0.1005)
+    lin = p.linear
+    assert lin is not None
+    C = np.vstack([lin.C, np.eye(7)[6]])
+    outputs = (*p.outputs, Signal("soc_out", "output", ""))
+    with_out = linear_system("lfc", p.states, p.inputs, p.disturbances, outputs, lin.A, lin.B,
+                             lin.E, C=C)
+    spec = mpc_spec(soc=None)
+    out_spec = MPCSpec(spec.name, spec.system, spec.step, spec.horizon, spec.control_horizon,
+                       spec.stage_H, spec.stage_h,
+                       (*spec.bounds, Bound("output", 1, 0.1, 0.9)), span=SPAN)
+    a = simulate(p, mpc_spec(), step_sim(4.0))
+    b = simulate(with_out, out_spec, step_sim(4.0))
+    assert np.abs(a.signals["ub"] - b.signals["ub"]).max() < 1e-6
+    assert b.signals["soc"].min() >= 0.1 - 1e-6
+
+
+def test_control_horizon_holds_the_last_move() -> None:
+    spec = mpc_spec()
+    short = MPCSpec(spec.name, spec.system, spec.step, 20, 4, spec.stage_H, spec.stage_h,
+                    spec.bounds, span=SPAN)
+    ctl = MPCController(short, lfc_plant())
+    assert ctl.V.shape == (4,)  # four free moves, the rest held
+    res = simulate(lfc_plant(), short, step_sim(5.0))
+    assert np.abs(res.signals["ub"]).max() <= 0.02 + 1e-12
+    open_loop = simulate(lfc_plant(), None, step_sim(5.0))
+    assert abs(res.metrics["max_deviation"][0]) < 0.5 * abs(open_loop.metrics["max_deviation"][0])
+    with pytest.raises(UnsupportedConstruct, match="control horizon"):
+        MPCController(MPCSpec(spec.name, spec.system, spec.step, 20, 21, spec.stage_H,
+                              spec.stage_h, spec.bounds, span=SPAN), lfc_plant())

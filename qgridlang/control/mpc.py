@@ -223,8 +223,9 @@ class MPCController:
                     cons.append(expr >= rlo[i])
                 if np.isfinite(rhi[i]):
                     cons.append(expr <= rhi[i])
-        # state bounds on the predicted states 1..N (x[0] is measured, nothing can move it);
-        # output bounds on steps 1..N-1, where the step's input is known
+        # state and output bounds on the predicted steps 1..N (x[0] is measured, nothing can
+        # move it); at step N an output sees the last input and forecast held, as the inputs
+        # are held after the control horizon
         rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float, int]] = []
         slo, shi = self._bounds("state", n)
         for i in range(n):
@@ -236,9 +237,9 @@ class MPCController:
         fj = lin.F[:, self.signal] if lin.F.shape[1] else np.zeros(q)
         for i in range(q):
             if np.isfinite(olo[i]) or np.isfinite(ohi[i]):
-                for k in range(1, N):
+                for k in range(1, N + 1):
                     ek = np.zeros(N)
-                    ek[k] = fj[i]
+                    ek[min(k, N - 1)] = fj[i]  # at step N the last forecast, held
                     rows.append((lin.C[i] @ PX[k], lin.C[i] @ PW[k] + ek,
                                  lin.C[i] @ PU[k] + lin.D[i] @ SEL[k],
                                  float(lin.C[i] @ p0[k] + lin.g[i]), olo[i], ohi[i], n + i))
