@@ -74,13 +74,8 @@ def load(overrides: dict[str, str] | None = None) -> Any:
 
 
 def controllers(dyn: Any) -> dict[str, Any]:
-    """The .qgl's controllers plus ``qmpc_adaptive`` (QMPC, blend from the error feedback)."""
-    out = dict(dyn.controllers)
-    q = out["qmpc"]
-    opts = {**q.predictor.options, "blend": "adaptive"}
-    out["qmpc_adaptive"] = dataclasses.replace(
-        q, name="qmpc_adaptive", predictor=dataclasses.replace(q.predictor, options=opts))
-    return out
+    """The .qgl's controllers (pid, mpc, qmpc, qmpc_adaptive, mpc_ar2, mpc_rw)."""
+    return dict(dyn.controllers)
 
 
 def _scaled_profiles(sim: Any, key: str, factor: float) -> Any:

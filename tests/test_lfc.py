@@ -12,9 +12,11 @@ import control
 import numpy as np
 import pytest
 
+from qgridlang.checker import check_text
 from qgridlang.control.frontend import load_dynamics
 from qgridlang.control.simulate import simulate
 from qgridlang.control.spec import MPCSpec, PIDSpec
+from qgridlang.errors import QglError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "lfc" / "lfc.qgl"
@@ -29,7 +31,7 @@ def dyn():
 
 def test_example_checks_with_its_controllers_and_simulations(dyn) -> None:
     assert list(dyn.systems) == ["lfc"]
-    assert set(dyn.controllers) == {"pid", "mpc", "qmpc", "mpc_ar2", "mpc_rw"}
+    assert set(dyn.controllers) == {"pid", "mpc", "qmpc", "qmpc_adaptive", "mpc_ar2", "mpc_rw"}
     assert set(dyn.simulations) == {"step", "random"}
     pid = dyn.controllers["pid"]
     assert isinstance(pid, PIDSpec)
@@ -40,11 +42,25 @@ def test_example_checks_with_its_controllers_and_simulations(dyn) -> None:
     assert isinstance(mpc, MPCSpec) and isinstance(qmpc, MPCSpec)
     assert mpc.predictor.kind == "persistence" and qmpc.predictor.kind == "quantum_walk"
     assert qmpc.predictor.options == {"position_qubits": 6.0, "blend": 0.5}
+    adaptive = dyn.controllers["qmpc_adaptive"]
+    assert adaptive.predictor.options == {"position_qubits": 6.0, "blend": "adaptive"}
     # `like mpc`: everything but the predictor is the same
     for f in ("step", "horizon", "control_horizon", "terminal", "observer", "soft_states"):
         assert getattr(qmpc, f) == getattr(mpc, f)
     assert np.array_equal(qmpc.stage_H, mpc.stage_H)
     assert qmpc.bounds == mpc.bounds
+
+
+def test_a_misspelt_walk_option_is_located_at_its_line() -> None:
+    text = EXAMPLE.read_text().replace(
+        "quantum_walk(position_qubits = 6, blend = 0.5)",
+        "quantum_walk(positon_qubits = 6, blend = 0.5)",
+    )
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "positon_qubits" in t)
+    with pytest.raises(QglError) as err:
+        check_text(text, "lfc.qgl")
+    msg = str(err.value)
+    assert f"lfc.qgl:{line}:" in msg and "did you mean 'position_qubits'" in msg
 
 
 def _transfer_functions(
@@ -80,7 +96,7 @@ def test_plant_matches_the_transfer_function_interconnection(dyn) -> None:
     assert lin.A[soc, pb] == pytest.approx(-500.0 / 5.0 / 3600.0)
 
 
-@pytest.mark.parametrize("name", ["pid", "mpc", "qmpc", "mpc_ar2", "mpc_rw"])
+@pytest.mark.parametrize("name", ["pid", "mpc", "qmpc", "qmpc_adaptive", "mpc_ar2", "mpc_rw"])
 def test_each_controller_runs_a_short_simulation(dyn, name: str) -> None:
     for scenario in ("step", "random"):
         sim = dataclasses.replace(dyn.simulations[scenario], duration=4.0)
