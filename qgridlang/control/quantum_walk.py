@@ -32,7 +32,6 @@ decodes every horizon from one pass; the circuit path (:func:`circuit_expectatio
 from __future__ import annotations
 
 import math
-import time
 from functools import lru_cache
 
 import numpy as np
@@ -246,12 +245,3 @@ class WalkSimulator:
     def mean_levels(self, level: int, tau: float, steps: int) -> np.ndarray:
         """(steps,): the decoded mean level x̄ after each step."""
         return decode_mean(self.expectations(level, tau, steps))
-
-
-def timed_mean_levels(
-    sim: WalkSimulator, level: int, tau: float, steps: int
-) -> tuple[np.ndarray, float]:
-    """:meth:`WalkSimulator.mean_levels` and its wall time in ms."""
-    t0 = time.perf_counter()
-    x = sim.mean_levels(level, tau, steps)
-    return x, (time.perf_counter() - t0) * 1e3
