@@ -76,7 +76,9 @@ class MPCStats:
 class MPCController:
     """``act(x) -> u``: observe, forecast, solve the QP, apply the first move."""
 
-    problems_built = 0  # cvxpy problems constructed by all instances (the QP is built once each)
+    # cvxpy problems constructed by all instances: two per controller (the QP for OSQP and its
+    # copy for the CLARABEL fallback), both when it is built, none per sample
+    problems_built = 0
 
     def __init__(self, spec: MPCSpec, model: SystemSpec,
                  predictor: Predictor | None = None) -> None:
@@ -279,7 +281,10 @@ class MPCController:
                     cons.append(row >= 0)
         self.V = V
         self.problem = cp.Problem(cp.Minimize(cost), cons)
-        MPCController.problems_built += 1
+        # the same QP for the CLARABEL fallback: cvxpy keeps one compiled program per problem,
+        # so solving one problem with two solvers would recompile at every switch (tens of ms)
+        self.fallback_problem = cp.Problem(cp.Minimize(cost), cons)
+        MPCController.problems_built += 2
         if not self.problem.is_dcp(dpp=True):  # a construction error of ours, not the user's
             raise AssertionError("the MPC problem is not DPP")
         # compile now (cvxpy caches the parametrised program) and set OSQP up (its first solve
@@ -290,8 +295,8 @@ class MPCController:
         for par, val in ((self.x0, self.model.x0), (self.wf, np.zeros(N)),
                          (self.u_prev, np.clip(np.zeros(m), ulo, uhi))):
             par.value = val
-        self._solve(cp.CLARABEL)
-        self._solve(cp.OSQP, warm_start=True, **OSQP_SETTINGS)
+        self._solve(self.fallback_problem, cp.CLARABEL)
+        self._solve(self.problem, cp.OSQP, warm_start=True, **OSQP_SETTINGS)
 
     # -- each sample -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -322,10 +327,10 @@ class MPCController:
         self.wf.value = forecast.reshape(self.spec.horizon)
         self.u_prev.value = self.applied
         tq = time.perf_counter()
-        status = self._solve(cp.OSQP, warm_start=True, **OSQP_SETTINGS)
+        status = self._solve(self.problem, cp.OSQP, warm_start=True, **OSQP_SETTINGS)
         if status != cp.OPTIMAL:
             self.stats.fallback += 1
-            status = self._solve(cp.CLARABEL)
+            status = self._solve(self.fallback_problem, cp.CLARABEL)
         self.stats.qp_ms.append(1e3 * (time.perf_counter() - tq))
         if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and self.V.value is not None:
             if status == cp.OPTIMAL_INACCURATE:
@@ -346,17 +351,18 @@ class MPCController:
         self.stats.total_ms.append(1e3 * (time.perf_counter() - t0))
         return u.copy()
 
-    def _solve(self, solver: str, **options: object) -> str:
+    def _solve(self, problem: cp.Problem, solver: str, **options: object) -> str:
+        """Solve ``problem`` (which sets the shared variables' values); its cvxpy status."""
         with warnings.catch_warnings():  # "solution may be inaccurate": counted, not printed
             warnings.simplefilter("ignore", UserWarning)
             try:
-                self.problem.solve(solver=solver, **options)  # type: ignore[arg-type]
+                problem.solve(solver=solver, **options)  # type: ignore[arg-type]
             except cp.error.SolverError:
                 return "solver_error"
-        stats = self.problem.solver_stats
+        stats = problem.solver_stats
         if stats is not None and stats.solve_time is not None:
             self.stats.solver_ms.append(1e3 * stats.solve_time)
-        return str(self.problem.status)
+        return str(problem.status)
 
     def notes(self) -> list[str]:
         st, out = self.stats, []
