@@ -221,3 +221,23 @@ def test_public_api_simulate_with_a_mismatched_plant(tmp_path) -> None:
     assert abs(heavy.metrics["max_deviation"][0]) < abs(nominal.metrics["max_deviation"][0])
     # the mismatched run differs from the one whose controller knows M = 12 s
     assert not np.allclose(heavy.signals["ub"], both.signals["ub"])
+
+
+def test_the_dynamics_words_stay_usable_as_names() -> None:
+    """`bus system` (examples/unit_commitment) and other names that are dynamics keywords
+    inside a system or controller remain names everywhere else."""
+    text = """
+time T = 1..2 step 1 h
+param der = 2
+param state = 1
+param output = 3
+param controller = 1
+set input = {a, b}
+var simulate[T] >= 0
+constraint c[t in T]: simulate[t] >= der + state + output + controller
+minimize sum(t in T) simulate[t]
+system s { state x: pu; der x = (output - x) / (1 s) }
+"""
+    m = check_text(text, "<kw>")
+    assert m.flat.n == 2 and "s" in m.flat.systems
+    np.testing.assert_allclose(m.flat.systems["s"].spec.linear.c, [3.0])
