@@ -147,3 +147,15 @@ def test_benchmark_quick_mode_runs(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert again.returncode == 0 and "[1/" not in again.stdout
+
+
+def test_the_paper_pid_benchmark_quick_mode_runs(tmp_path: Path) -> None:
+    """benchmarks/lfc_paper_pid.py --quick: the weak PID is scaled to the paper's nadir."""
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lfc_paper_pid.py"), "--quick",
+                        "--out", str(tmp_path)], capture_output=True, text=True, timeout=600,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "lfc_paper_pid_quick.json").read_text(encoding="utf-8"))
+    assert res["step"]["pid_paper"]["max_deviation"] == pytest.approx(-0.032, abs=1e-6)
+    assert 0 < res["scale"] < 1
+    assert "| mpc |" in r.stdout and "pid_paper" in r.stdout
