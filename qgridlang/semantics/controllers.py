@@ -429,7 +429,7 @@ def declare_simulation(b: Any, st: ast.SimulateDecl) -> None:
         elif s.key == "measure":
             _, _, measure = _signal_ref(s.value, sysdata, ("state", "output"), "measure")
         elif s.key == "band":
-            band = None  # converted below, once `measure` is known
+            continue  # converted below, in the unit of `measure` (which may come later)
         else:
             raise UnknownName(f"simulate has no setting '{s.key}'", s.span,
                               did_you_mean(s.key, [*dist_names, *SIM_SETTINGS]) or

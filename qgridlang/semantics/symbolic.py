@@ -78,6 +78,7 @@ class SymbolicEvaluator:
         self._constant = constant
         self.stage = stage
         self.substitute = substitute or {}
+        self._mention: dict[int, bool] = {}  # node id -> names a signal (each subtree walked once)
 
     # ---- leaves -----------------------------------------------------------------------------
     def _const(self, value: float, unit: U.Unit | None) -> Sym:
@@ -92,12 +93,20 @@ class SymbolicEvaluator:
                                                                             self.size))))
 
     def _mentions(self, node: Any) -> bool:
-        """Whether a subtree names a signal (else it is a constant of parameters)."""
+        """Whether a subtree names a signal (else it is a constant of parameters); memoised,
+        since :meth:`eval` asks it at every level of the tree."""
+        key = id(node)
+        hit = self._mention.get(key)
+        if hit is not None:
+            return hit
         if isinstance(node, ast.Ref):
-            return node.parts[0].name in self.symbols or node.parts[0].name in self.substitute
-        if isinstance(node, ast.Node):
-            return any(self._mentions(v) for v in _children(node))
-        return False
+            found = node.parts[0].name in self.symbols or node.parts[0].name in self.substitute
+        elif isinstance(node, ast.Node):
+            found = any([self._mentions(v) for v in _children(node)])
+        else:
+            found = False
+        self._mention[key] = found
+        return found
 
     # ---- the walk -------------------------------------------------------------------------
     def eval(self, node: ast.Expr) -> Sym:
