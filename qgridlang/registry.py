@@ -196,7 +196,8 @@ BACKENDS: dict[str, type[Backend]] = {}
 _BUILTIN_MODULES = (
     "qgridlang.targets.milp", "qgridlang.backends.highs", "qgridlang.backends.scip",
     "qgridlang.backends.cvxpy_backend",
-    "qgridlang.targets.qubo", "qgridlang.backends.samplers",
+    "qgridlang.targets.qubo", "qgridlang.backends.samplers", "qgridlang.backends.pso",
+    "qgridlang.backends.hybrid_workflows", "qgridlang.backends.tempering",
     "qgridlang.targets.dwave", "qgridlang.targets.cqm", "qgridlang.backends.dwave",
     "qgridlang.targets.qaoa", "qgridlang.backends.qaoa", "qgridlang.targets.qae",
     "qgridlang.targets.vqc", "qgridlang.targets.program", "qgridlang.backends.pgd",
