@@ -185,6 +185,11 @@ class QuboInverse:
         penalty_labels: Label of every penalised row (``balance[14]``, ``onehot(s)[2]``).
         weights: Weight of every penalised row.
         summary: The report.
+        plan: How each penalised model row was planned (the first ``len(plan.index)`` entries
+            of ``weights`` are these rows'): samplers that keep every slack at its optimum
+            (:mod:`qgridlang.compilers.qubo_collapsed`) evaluate the same penalties from row
+            activities.
+        unbalanced: The ``(l1, l2)`` of unbalanced rows.
     """
 
     n_columns: int
@@ -199,6 +204,8 @@ class QuboInverse:
     penalty_labels: tuple[str, ...]
     weights: np.ndarray
     summary: QuboReport = field(repr=False)
+    plan: pen.RowPlan | None = field(default=None, repr=False)
+    unbalanced: tuple[float, float] = (0.96, 0.0371)
 
 
 @dataclass(frozen=True)
@@ -253,7 +260,8 @@ def apply(flat: FlatModel,
     slack_index = plan.index[has_slack]
     inverse = QuboInverse(flat.n, n_bits, flat.sense, cols.registers, slacks, m_enc,
                           flat.A.tocsr()[slack_index], plan.target[has_slack],
-                          tuple(system.names), tuple(system.labels), weights, summary)
+                          tuple(system.names), tuple(system.labels), weights, summary, plan,
+                          opts.unbalanced)
     return bqm, inverse
 
 

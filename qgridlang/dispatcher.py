@@ -93,7 +93,7 @@ def solve_model(checked: CheckedModel, backend: str, options: Options | None = N
     _refuse_dynamics_only(checked)
     compiled = _compile(checked, tgt, options)
     t0 = time.perf_counter()
-    raw = be.run(compiled.artifact, options)
+    raw = run_backend(be, compiled.artifact, compiled.inverse, checked.flat, options)
     refine = getattr(tgt, "refine", None)  # a target's post-step (qubo: sample summary, retune)
     if refine is not None:
         raw = refine(raw, compiled, checked.flat, be, options)
@@ -119,6 +119,16 @@ def solve_model(checked: CheckedModel, backend: str, options: Options | None = N
         # every backend should say why; this is the floor for one that does not
         sol.message = f"backend '{backend}' failed without giving a reason"
     return sol
+
+
+def run_backend(be: Backend, artifact: Any, inverse: Any, flat: FlatModel,
+                options: Options) -> Any:
+    """``be.run(artifact)``, or ``be.run_lowered(artifact, inverse, flat)`` for a backend that
+    samples with the lowering's structure (``tempering``: registers and row plan)."""
+    run_lowered = getattr(be, "run_lowered", None)
+    if run_lowered is not None:
+        return run_lowered(artifact, inverse, flat, options)
+    return be.run(artifact, options)
 
 
 def _best_candidate(checked: CheckedModel, xs: list[np.ndarray]) -> np.ndarray:

@@ -74,6 +74,8 @@ class QuboTarget(Target):
         A backend that returns ``Status.OPTIMAL`` claims its samples hold a ground state of the
         BQM (``exact``); the plan is then reported optimal when the lowering is certified.
         """
+        from qgridlang.dispatcher import run_backend
+
         if raw.xs is None or not len(raw.xs):
             return raw
         bqm, inverse = compiled.artifact, compiled.inverse
@@ -89,7 +91,7 @@ class QuboTarget(Target):
             if not weights or weights == _overrides(inverse):
                 break  # nothing penalised is broken: raising weights cannot help
             bqm, inverse = lower(flat, options, weights)
-            raw = backend.run(bqm, options)
+            raw = run_backend(backend, bqm, inverse, flat, options)
             if raw.xs is None:
                 break
             stats, feasible = summarize(raw, bqm, inverse, flat)

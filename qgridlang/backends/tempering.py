@@ -1,0 +1,393 @@
+"""``tempering``: replica-exchange Monte Carlo on the QUBO with register moves.
+
+Single-flip samplers (``sa``, ``tabu``) see a certified QUBO as a landscape of narrow valleys:
+moving one decision by one step flips several bits of its register (a carry) and every slack
+register of every row it appears in, and each intermediate bit string is penalised by weights
+sized for the worst case. This sampler moves in the space the QUBO encodes instead
+(:mod:`qgridlang.compilers.qubo_collapsed`):
+
+* a state is a value ``k_j`` per column register; the slack registers are always at their
+  optimum, so the energy of a state is the QUBO energy of its bit string ``encode_point(x)``;
+* moves change one register by ``+-1``, or two registers of an equality row together so that
+  the row's activity does not change (``imp[t] - 1, gen[t] + 1`` keeps ``balance[t]``);
+* replicas run at a ladder of temperatures and penalty scales ``lam``: the coldest half samples
+  the QUBO as lowered (``lam = 1``), warmer replicas see the penalties scaled down towards
+  ``penalty_floor``, so infeasible shortcuts exist only there; neighbours exchange states with
+  the Metropolis rule of their two energies ``beta (F + lam P)`` (Hamiltonian replica exchange),
+  which leaves each replica's distribution unchanged. The weights of the QUBO are never changed:
+  the certified guarantee of the lowering holds for every returned state.
+
+Returned samples (bit rows in the BQM's order, decoded and re-checked by the target's refine
+step like every sampler's): the lowest-energy state seen, then the final state of every
+``lam = 1`` replica. Options: ``replicas`` (32), ``sweeps`` (a sweep is one proposed move per
+column per replica; 4000), time limit (stops between sweeps), ``seed``, ``t_min`` / ``t_max``
+(temperatures in objective units; default from the objective's smallest and largest
+single-step changes), ``penalty_floor`` (the smallest ``lam``, default: a violation costs about
+one objective step there).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from qgridlang import interrupt, progress
+from qgridlang.errors import UsageError
+from qgridlang.lazy import lazy
+from qgridlang.registry import Backend, Options, register_backend
+from qgridlang.results import RawResult, Status
+
+if TYPE_CHECKING:
+    from qgridlang.compilers.qubo import QuboInverse
+    from qgridlang.compilers.qubo_collapsed import Collapsed
+    from qgridlang.flat import FlatModel
+
+collapsed = lazy("qgridlang.compilers.qubo_collapsed")
+pen = lazy("qgridlang.compilers.qubo_penalties")
+
+MAX_PAIR_MOVES = 200_000  # equality rows with many columns: keep the move table bounded
+# default penalty scale of the chain: the cheapest violation costs this many objective steps
+VIOLATION_STEPS = 20.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    replicas: int = 32
+    sweeps: int = 4000
+    t_min: float | None = None
+    t_max: float | None = None
+    penalty_floor: float | None = None
+    seed: int | None = None
+    time_limit: float | None = None
+
+    @classmethod
+    def from_options(cls, options: Options) -> Settings:
+        x = options.extra
+
+        def num(name: str, default: Any, kind: type = float) -> Any:
+            value = x.get(name, default)
+            if value is None:
+                return None
+            try:
+                out = kind(value)
+            except (TypeError, ValueError):
+                raise UsageError(f"tempering option {name} must be a number, got {value!r}",
+                                 None) from None
+            if out <= 0:
+                raise UsageError(f"tempering option {name} must be positive, got {value!r}")
+            return out
+
+        s = cls(replicas=num("replicas", cls.replicas, int), sweeps=num("sweeps", cls.sweeps, int),
+                t_min=num("t_min", None), t_max=num("t_max", None),
+                penalty_floor=num("penalty_floor", None),
+                seed=options.seed if options.seed is not None else x.get("seed"),
+                time_limit=options.time_limit if options.time_limit is not None
+                else num("time_limit", None))
+        if s.replicas < 2:
+            raise UsageError("tempering needs at least 2 replicas", hint="--option replicas=32")
+        if s.penalty_floor is not None and s.penalty_floor > 1:
+            raise UsageError("penalty_floor is the smallest penalty scale: at most 1")
+        if s.t_min and s.t_max and s.t_min >= s.t_max:
+            raise UsageError("t_min must be below t_max")
+        return s
+
+
+@register_backend
+class Tempering(Backend):
+    name = "tempering"
+    target = "qubo"
+    description = ("replica exchange on the QUBO with register moves, slacks at their optimum "
+                   "and a penalty ladder; replicas, sweeps, time limit, seed")
+    REQUIRED_MODULES = ("dimod", "scipy")
+    COMMON = frozenset({"seed", "time_limit"})
+    OPTIONS: ClassVar[dict[str, str]] = {
+        "replicas": "replicas in the temperature/penalty ladder (default 32)",
+        "sweeps": "sweeps, one proposed move per column per replica each (default 4000)",
+        "t_min": "coldest temperature, objective units (default: from the objective's steps)",
+        "t_max": "hottest temperature, objective units (default: from the objective's steps)",
+        "penalty_floor": "smallest penalty scale of the warm replicas (default: a violation "
+                         "costs about one objective step there)",
+    }
+
+    def run(self, artifact: Any, options: Options) -> RawResult:
+        raise UsageError("the tempering backend samples a lowered model, not a bare QUBO",
+                         hint="use it through qglc solve / qgridlang.solve")
+
+    def run_lowered(self, bqm: Any, inverse: QuboInverse, flat: FlatModel,
+                    options: Options) -> RawResult:
+        """Sample the QUBO ``bqm`` lowered from ``flat`` (``inverse`` gives its registers)."""
+        settings = Settings.from_options(options)
+        col = collapsed.collapse(flat, inverse)
+        progress.line(options, self.name, f"{settings.replicas} replicas over {col.n} "
+                      f"registers ({inverse.n_bits} bits), up to {settings.sweeps} sweeps")
+        start = time.perf_counter()
+        with interrupt.watch():
+            out = temper(col, settings)
+        seconds = time.perf_counter() - start
+        states = np.vstack([out.best[None, :], out.final])
+        bits = col.to_bits(col.values(states), inverse)
+        info = {"sampler": "tempering", "replicas": settings.replicas,
+                "sweeps": out.sweeps, "moves": out.moves, "pair_moves": out.pair_moves,
+                "t_min": out.t_min, "t_max": out.t_max, "penalty_floor": out.floor,
+                "acceptance": out.acceptance, "exchange_rate": out.exchange_rate,
+                "best_energy": out.best_energy, "best_sweep": out.best_sweep,
+                "seed": settings.seed, "sampler_seconds": seconds, "reads_in_order": False}
+        progress.line(options, self.name, f"{out.sweeps} sweeps in {seconds:.2f} s, lowest "
+                      f"energy {out.best_energy:.6g} (sweep {out.best_sweep})")
+        if interrupt.requested():
+            return RawResult(Status.INTERRUPTED, x=bits[0], xs=bits, info=info,
+                             message=f"interrupted (Ctrl-C) after {out.sweeps} sweeps: the "
+                                     "best plan so far")
+        return RawResult(Status.FEASIBLE, x=bits[0], xs=bits, info=info)
+
+
+@dataclass
+class Outcome:
+    best: np.ndarray  # register values of the lowest-energy state seen
+    best_energy: float
+    best_sweep: int
+    final: np.ndarray  # register values of the lam = 1 replicas at the end
+    sweeps: int
+    moves: int
+    pair_moves: int
+    t_min: float
+    t_max: float
+    floor: float
+    acceptance: float
+    exchange_rate: float
+
+
+@dataclass(frozen=True)
+class Moves:
+    """Padded move table: columns (dummy ``n``), register steps, rows (dummy ``m``), activity
+    change per unit move, and the cross term of two-column moves."""
+
+    cols: np.ndarray  # M x 2
+    dk: np.ndarray  # M x 2
+    rows: np.ndarray  # M x L
+    dact: np.ndarray  # M x L
+    cross: np.ndarray  # M
+    pairs: int
+
+
+def moves_of(col: Collapsed) -> Moves:
+    """Single-register moves, and pairs along equality rows that keep the row's activity."""
+    n = col.n
+    movable = np.flatnonzero(col.kmax > 0)
+    singles = [(int(j), -1, 1.0, 0.0) for j in movable]
+    pairs: list[tuple[int, int, float, float]] = []
+    rows = col.rows
+    eq = np.flatnonzero(col.kind == pen.EQUALITY)
+    seen: set[tuple[int, int, float]] = set()
+    for r in eq.tolist():
+        a, b = rows.indptr[r], rows.indptr[r + 1]
+        js, coef = rows.indices[a:b], rows.data[a:b]
+        for u in range(len(js)):
+            for v in range(u + 1, len(js)):
+                j1, j2 = int(js[u]), int(js[v])
+                if col.kmax[j1] == 0 or col.kmax[j2] == 0:
+                    continue
+                ratio = -coef[u] * col.step[j1] / (coef[v] * col.step[j2])
+                k2 = round(ratio)
+                if k2 == 0 or abs(ratio - k2) > 1e-9 * max(1.0, abs(ratio)) \
+                        or abs(k2) > col.kmax[j2]:
+                    continue
+                key = (j1, j2, float(k2))
+                if key in seen:
+                    continue
+                seen.add(key)
+                pairs.append((j1, j2, 1.0, float(k2)))
+                if len(pairs) >= MAX_PAIR_MOVES:
+                    break
+    table = singles + pairs
+    m_count = len(table)
+    cols = np.full((m_count, 2), n, dtype=np.int64)
+    dk = np.zeros((m_count, 2))
+    cross = np.zeros(m_count)
+    row_lists: list[np.ndarray] = []
+    dact_lists: list[np.ndarray] = []
+    rows_t = col.rows_t
+    for i, (j1, j2, k1, k2) in enumerate(table):
+        cols[i, 0], dk[i, 0] = j1, k1
+        dx = {j1: k1 * col.step[j1]}
+        if j2 >= 0:
+            cols[i, 1], dk[i, 1] = j2, k2
+            dx[j2] = k2 * col.step[j2]
+            cross[i] = col.sym[j1, j2] * dx[j1] * dx[j2]
+        js = np.fromiter(dx, dtype=np.int64)
+        change = np.asarray(rows_t[:, js] @ np.fromiter(dx.values(), dtype=float)).ravel()
+        hit = np.flatnonzero(np.abs(change) > 0)
+        row_lists.append(hit)
+        dact_lists.append(change[hit])
+    width = max((len(r) for r in row_lists), default=0) or 1
+    rows_pad = np.full((m_count, width), col.m, dtype=np.int64)
+    dact_pad = np.zeros((m_count, width))
+    for i, (r, d) in enumerate(zip(row_lists, dact_lists, strict=True)):
+        rows_pad[i, :len(r)] = r
+        dact_pad[i, :len(d)] = d
+    return Moves(cols, dk, rows_pad, dact_pad, cross, len(pairs))
+
+
+def default_scales(col: Collapsed) -> tuple[float, float, float]:
+    """``(t_min, t_max, unit)``: temperatures from the objective's single-step changes."""
+    steps = np.abs(col.c * col.step) + np.abs(col.upper.diagonal()) * col.step**2
+    steps = steps[(steps > 0) & (col.kmax > 0)]
+    unit = float(np.median(steps)) if len(steps) else 1.0
+    low = float(steps.min()) if len(steps) else 1.0
+    return low / 4.0, 50.0 * unit, unit
+
+
+def temper(col: Collapsed, s: Settings) -> Outcome:
+    """Run the replica-exchange chain (see the module docstring)."""
+    rng = np.random.default_rng(s.seed)
+    mv = moves_of(col)
+    n, m, r_count = col.n, col.m, s.replicas
+    t_lo, t_hi, unit = default_scales(col)
+    t_min = s.t_min or t_lo
+    t_max = s.t_max or max(t_hi, 2 * t_min)
+    temps = np.geomspace(t_min, t_max, r_count)
+    beta = 1.0 / temps
+    min_violation = float(np.min(col.weight * col.sigma**2)) if m else 1.0
+    floor = s.penalty_floor or min(1.0, VIOLATION_STEPS * unit / max(min_violation, 1e-300))
+    lam = np.full(r_count, floor)
+    keep = max(1, r_count // 2)
+    # extended arrays: column n and row m are padding (never move, zero weight)
+    kmax = np.append(col.kmax, 0)
+    step = np.append(col.step, 0.0)
+    offset = np.append(col.offset, 0.0)
+    c = np.append(col.c, 0.0)
+    diag = np.append(col.upper.diagonal(), 0.0)
+    quadratic = col.upper.nnz > 0
+    k = rng.integers(0, col.kmax + 1, size=(r_count, n)).astype(float)
+    k = np.hstack([k, np.zeros((r_count, 1))])
+    x = col.offset[None, :] + col.step[None, :] * k[:, :n]
+    x = np.hstack([x, np.zeros((r_count, 1))])
+    act = np.hstack([col.activity(x[:, :n]), np.zeros((r_count, 1))])
+    weight_ext = np.append(col.weight, 0.0)
+    terms = np.hstack([col.penalty_terms(act[:, :m]), np.zeros((r_count, 1))])
+    f = col.objective(x[:, :n])
+    p = terms.sum(axis=1)
+    sym = col.sym
+    grad = np.hstack([np.asarray((sym @ x[:, :n].T).T), np.zeros((r_count, 1))]) if quadratic \
+        else None
+    dense_sym = sym.toarray() if quadratic and n <= 4000 else None
+    rows_ext = np.arange(r_count)[:, None]
+    elite = Elite(keep)
+    best_e = float(np.min(f + p))
+    best = k[int(np.argmin(f + p)), :n].copy()
+    best_sweep = 0
+    deadline = None if s.time_limit is None else time.perf_counter() + s.time_limit
+    per_sweep = max(1, n)
+    accepted = proposed = swaps = swap_tries = 0
+    sweep = 0
+    n_moves = len(mv.cols)
+    for sweep in range(1, s.sweeps + 1):
+        for _ in range(per_sweep):
+            mi = rng.integers(n_moves, size=r_count)
+            sgn = np.where(rng.random(r_count) < 0.5, -1.0, 1.0)
+            cols = mv.cols[mi]
+            dk = sgn[:, None] * mv.dk[mi]
+            knew = k[rows_ext, cols] + dk
+            ok = ((knew >= 0) & (knew <= kmax[cols])).all(axis=1)
+            dx = dk * step[cols]
+            df = (dx * c[cols]).sum(axis=1) + mv.cross[mi]
+            if grad is not None:
+                df += (dx * grad[rows_ext, cols]).sum(axis=1) + (dx * dx * diag[cols]).sum(axis=1)
+            rws = mv.rows[mi]
+            anew = act[rows_ext, rws] + sgn[:, None] * mv.dact[mi]
+            tnew = _terms(col, anew, rws, weight_ext)
+            dp = (tnew - terms[rows_ext, rws]).sum(axis=1)
+            de = beta * (df + lam * dp)
+            acc = ok & ((de <= 0) | (rng.random(r_count) < np.exp(-np.clip(de, 0, 700))))
+            proposed += r_count
+            if not acc.any():
+                continue
+            a = np.flatnonzero(acc)
+            accepted += len(a)
+            ra = a[:, None]
+            k[ra, cols[a]] = knew[a]
+            x[ra, cols[a]] = offset[cols[a]] + step[cols[a]] * knew[a]
+            act[ra, rws[a]] = anew[a]
+            terms[ra, rws[a]] = tnew[a]
+            f[a] += df[a]
+            p[a] += dp[a]
+            if grad is not None:
+                if dense_sym is not None:
+                    for slot in range(2):
+                        cj = cols[a, slot]
+                        real = cj < n
+                        if real.any():
+                            grad[a[real], :n] += dx[a[real], slot][:, None] * dense_sym[cj[real]]
+                else:
+                    grad[a, :n] = np.asarray((sym @ x[a, :n].T).T)
+        # exchanges between neighbours, even then odd pairs
+        for parity in (0, 1):
+            lo = np.arange(parity, r_count - 1, 2)
+            hi = lo + 1
+            delta = (beta[lo] * (f[hi] + lam[lo] * p[hi]) + beta[hi] * (f[lo] + lam[hi] * p[lo])
+                     - beta[lo] * (f[lo] + lam[lo] * p[lo]) - beta[hi] * (f[hi] + lam[hi] * p[hi]))
+            swap = (delta <= 0) | (rng.random(len(lo)) < np.exp(-np.clip(delta, 0, 700)))
+            swap_tries += len(lo)
+            if swap.any():
+                i, j = lo[swap], hi[swap]
+                swaps += len(i)
+                for arr in (k, x, act, terms):
+                    arr[i], arr[j] = arr[j].copy(), arr[i].copy()
+                for vec in (f, p):
+                    vec[i], vec[j] = vec[j].copy(), vec[i].copy()
+                if grad is not None:
+                    grad[i], grad[j] = grad[j].copy(), grad[i].copy()
+        e = f + p  # the QUBO's own energy (lam = 1)
+        low = int(np.argmin(e))
+        if e[low] < best_e - 1e-9 * max(1.0, abs(best_e)):
+            best_e, best, best_sweep = float(e[low]), k[low, :n].copy(), sweep
+        elite.offer(k[:, :n], e)
+        if (deadline is not None and time.perf_counter() > deadline) or interrupt.requested():
+            break
+    # the incremental energies drift by float rounding: report the best state's exact energy
+    best_e = float(col.energy(col.values(best)[None, :])[0])
+    return Outcome(best=best, best_energy=best_e, best_sweep=best_sweep, final=elite.states(n),
+                   sweeps=sweep, moves=n_moves, pair_moves=mv.pairs, t_min=float(t_min),
+                   t_max=float(t_max), floor=float(floor),
+                   acceptance=accepted / max(proposed, 1),
+                   exchange_rate=swaps / max(swap_tries, 1))
+
+
+class Elite:
+    """The ``size`` lowest-energy distinct states seen (by the QUBO's own energy)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pool: dict[bytes, tuple[float, np.ndarray]] = {}
+        self.worst = np.inf
+
+    def offer(self, k: np.ndarray, e: np.ndarray) -> None:
+        full = len(self.pool) >= self.size
+        for i in np.flatnonzero(e < self.worst) if full else range(len(e)):
+            key = k[i].astype(np.int64).tobytes()
+            if key in self.pool:
+                continue
+            self.pool[key] = (float(e[i]), k[i].copy())
+            if len(self.pool) > self.size:
+                drop = max(self.pool, key=lambda q: self.pool[q][0])
+                del self.pool[drop]
+            if len(self.pool) >= self.size:
+                self.worst = max(v[0] for v in self.pool.values())
+
+    def states(self, n: int) -> np.ndarray:
+        ranked = sorted(self.pool.values(), key=lambda v: v[0])
+        return np.asarray([v[1] for v in ranked]).reshape(len(ranked), n)
+
+
+def _terms(col: Collapsed, act: np.ndarray, rows: np.ndarray, weight_ext: np.ndarray
+           ) -> np.ndarray:
+    """``Collapsed.penalty_terms`` on padded row indices (the pad row has weight 0)."""
+    m = col.m
+    safe = np.minimum(rows, m - 1) if m else rows
+    if not m:
+        return np.zeros_like(act)
+    out = col.penalty_terms(act, safe)
+    return np.asarray(np.where(rows < m, out, 0.0) * (weight_ext[rows] != 0) + 0.0)
