@@ -90,10 +90,10 @@ def _real(value: Any, name: str, low: float, strict: bool) -> float:
 class BatchEnergy:
     """Energies of many bit rows at once: ``x·h + rowwise(x Q x) + offset``.
 
-    Q is the BQM's upper-triangular quadratic part as a CSR matrix. Measured on the 1,050-bit
-    QUBO of a microgrid day with 50 rows: 0.16 ms a batch here against 1.1 ms for dimod's
-    ``bqm.energies`` (which also re-labels the columns), so the swarm's 10,000 evaluations
-    cost well under a second.
+    Q is the BQM's upper-triangular quadratic part as a CSR matrix. Measured on the QUBO of
+    examples/microgrid/microgrid_qubo_day.qgl (886 bits, 39,020 couplings), 50 rows a batch,
+    with the machine's two cores busy: 3.4 ms here against 11.9 ms for dimod's
+    ``bqm.energies`` (which also maps the columns to the labels each call).
     """
 
     def __init__(self, bqm: dimod.BinaryQuadraticModel) -> None:
