@@ -77,7 +77,12 @@ def test_objective_equals_the_milp_optimum(tiny: CheckedModel, optimum: float,
     assert sol.variables == {"x": {"1": 0.0, "2": 0.0, "3": 1.0, "4": 1.0}, "k": 1.0}
 
 
-@pytest.mark.parametrize("backend", params(BACKENDS))
+# a race of threads decides kerberos' iterations (dwave-hybrid's Race stops the other branches
+# when the first finishes): seeded, but not reproducible (README, QUBO backends)
+NOT_REPRODUCIBLE = {"kerberos"}
+
+
+@pytest.mark.parametrize("backend", params(sorted(set(BACKENDS) - NOT_REPRODUCIBLE)))
 def test_a_seed_reproduces_the_plan(tiny: CheckedModel, backend: str) -> None:
     first, again = solve(tiny, backend, seed=11), solve(tiny, backend, seed=11)
     assert (first.objective, first.variables) == (again.objective, again.variables)
