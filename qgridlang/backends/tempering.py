@@ -10,20 +10,22 @@ sized for the worst case. This sampler moves in the space the QUBO encodes inste
   optimum, so the energy of a state is the QUBO energy of its bit string ``encode_point(x)``;
 * moves change one register by ``+-1``, or two registers of an equality row together so that
   the row's activity does not change (``imp[t] - 1, gen[t] + 1`` keeps ``balance[t]``);
-* replicas run at a ladder of temperatures and penalty scales ``lam``: the coldest half samples
-  the QUBO as lowered (``lam = 1``), warmer replicas see the penalties scaled down towards
-  ``penalty_floor``, so infeasible shortcuts exist only there; neighbours exchange states with
-  the Metropolis rule of their two energies ``beta (F + lam P)`` (Hamiltonian replica exchange),
-  which leaves each replica's distribution unchanged. The weights of the QUBO are never changed:
-  the certified guarantee of the lowering holds for every returned state.
+* replicas run at a geometric ladder of temperatures (``t_min`` .. ``t_max``, objective units)
+  and exchange states with their neighbours (replica exchange, Metropolis on ``beta E``);
+* the chain sees the penalties scaled by ``penalty_ratio`` (``F + ratio P``; by default the
+  cheapest violation then costs about 20 objective steps instead of the whole objective
+  range), so a replica can cross a short infeasible stretch (switch the diesel on before its
+  output reaches the minimum). States are ranked, kept and returned by the QUBO's OWN energy
+  ``F + P``: the weights of the lowered QUBO are never changed, and its certified guarantee
+  (the ground state is the model's optimum) holds for what is returned.
 
 Returned samples (bit rows in the BQM's order, decoded and re-checked by the target's refine
-step like every sampler's): the lowest-energy state seen, then the final state of every
-``lam = 1`` replica. Options: ``replicas`` (32), ``sweeps`` (a sweep is one proposed move per
-column per replica; 4000), time limit (stops between sweeps), ``seed``, ``t_min`` / ``t_max``
-(temperatures in objective units; default from the objective's smallest and largest
-single-step changes), ``penalty_floor`` (the smallest ``lam``, default: a violation costs about
-one objective step there).
+step like every sampler's): the lowest-energy state seen, then the ``replicas / 2`` lowest-energy
+distinct states seen at the end of the sweeps. Options: ``replicas`` (32), ``sweeps`` (a sweep
+is one proposed move per column per replica; 4000), time limit (stops between sweeps),
+``seed``, ``t_min`` / ``t_max`` (default: a quarter of the smallest and 50 times the median
+single-step objective change), ``penalty_ratio``, ``pairs`` (``equality``, or ``rows``: pairs
+along every penalised row).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ pen = lazy("qgridlang.compilers.qubo_penalties")
 MAX_PAIR_MOVES = 200_000  # equality rows with many columns: keep the move table bounded
 # default penalty scale of the chain: the cheapest violation costs this many objective steps
 VIOLATION_STEPS = 20.0
+PAIRS = ("equality", "rows")
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,10 @@ class Settings:
     sweeps: int = 4000
     t_min: float | None = None
     t_max: float | None = None
-    penalty_floor: float | None = None
+    penalty_ratio: float | None = None
     seed: int | None = None
     time_limit: float | None = None
+    pairs: str = "equality"
 
     @classmethod
     def from_options(cls, options: Options) -> Settings:
@@ -82,14 +86,17 @@ class Settings:
 
         s = cls(replicas=num("replicas", cls.replicas, int), sweeps=num("sweeps", cls.sweeps, int),
                 t_min=num("t_min", None), t_max=num("t_max", None),
-                penalty_floor=num("penalty_floor", None),
+                penalty_ratio=num("penalty_ratio", None), pairs=str(x.get("pairs", cls.pairs)),
                 seed=options.seed if options.seed is not None else x.get("seed"),
                 time_limit=options.time_limit if options.time_limit is not None
                 else num("time_limit", None))
+        if s.pairs not in PAIRS:
+            raise UsageError(f"tempering option pairs must be one of {', '.join(PAIRS)}, got "
+                             f"{s.pairs!r}")
         if s.replicas < 2:
             raise UsageError("tempering needs at least 2 replicas", hint="--option replicas=32")
-        if s.penalty_floor is not None and s.penalty_floor > 1:
-            raise UsageError("penalty_floor is the smallest penalty scale: at most 1")
+        if s.penalty_ratio is not None and s.penalty_ratio > 1:
+            raise UsageError("penalty_ratio scales the penalties down: at most 1")
         if s.t_min and s.t_max and s.t_min >= s.t_max:
             raise UsageError("t_min must be below t_max")
         return s
@@ -108,8 +115,9 @@ class Tempering(Backend):
         "sweeps": "sweeps, one proposed move per column per replica each (default 4000)",
         "t_min": "coldest temperature, objective units (default: from the objective's steps)",
         "t_max": "hottest temperature, objective units (default: from the objective's steps)",
-        "penalty_floor": "smallest penalty scale of the warm replicas (default: a violation "
-                         "costs about one objective step there)",
+        "penalty_ratio": "the chain's penalty scale (default: the cheapest violation costs "
+                         "about 20 objective steps)",
+        "pairs": "two-register moves along `equality` rows (default) or all penalised `rows`",
     }
 
     def run(self, artifact: Any, options: Options) -> RawResult:
@@ -131,7 +139,7 @@ class Tempering(Backend):
         bits = col.to_bits(col.values(states), inverse)
         info = {"sampler": "tempering", "replicas": settings.replicas,
                 "sweeps": out.sweeps, "moves": out.moves, "pair_moves": out.pair_moves,
-                "t_min": out.t_min, "t_max": out.t_max, "penalty_floor": out.floor,
+                "t_min": out.t_min, "t_max": out.t_max, "penalty_ratio": out.floor,
                 "acceptance": out.acceptance, "exchange_rate": out.exchange_rate,
                 "best_energy": out.best_energy, "best_sweep": out.best_sweep,
                 "seed": settings.seed, "sampler_seconds": seconds, "reads_in_order": False}
@@ -149,7 +157,7 @@ class Outcome:
     best: np.ndarray  # register values of the lowest-energy state seen
     best_energy: float
     best_sweep: int
-    final: np.ndarray  # register values of the lam = 1 replicas at the end
+    final: np.ndarray  # register values of the lowest-energy distinct states seen
     sweeps: int
     moves: int
     pair_moves: int
@@ -173,14 +181,16 @@ class Moves:
     pairs: int
 
 
-def moves_of(col: Collapsed) -> Moves:
-    """Single-register moves, and pairs along equality rows that keep the row's activity."""
+def moves_of(col: Collapsed, pairs_along: str = "equality") -> Moves:
+    """Single-register moves, and pairs of registers that keep a row's activity: along
+    equality rows (``pairs_along="equality"``) or along every penalised row (``"rows"``)."""
     n = col.n
     movable = np.flatnonzero(col.kmax > 0)
     singles = [(int(j), -1, 1.0, 0.0) for j in movable]
     pairs: list[tuple[int, int, float, float]] = []
     rows = col.rows
-    eq = np.flatnonzero(col.kind == pen.EQUALITY)
+    eq = np.flatnonzero(col.kind == pen.EQUALITY) if pairs_along == "equality" else \
+        np.arange(col.m)
     seen: set[tuple[int, int, float]] = set()
     for r in eq.tolist():
         a, b = rows.indptr[r], rows.indptr[r + 1]
@@ -243,7 +253,7 @@ def default_scales(col: Collapsed) -> tuple[float, float, float]:
 def temper(col: Collapsed, s: Settings) -> Outcome:
     """Run the replica-exchange chain (see the module docstring)."""
     rng = np.random.default_rng(s.seed)
-    mv = moves_of(col)
+    mv = moves_of(col, s.pairs)
     n, m, r_count = col.n, col.m, s.replicas
     t_lo, t_hi, unit = default_scales(col)
     t_min = s.t_min or t_lo
@@ -251,7 +261,7 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     temps = np.geomspace(t_min, t_max, r_count)
     beta = 1.0 / temps
     min_violation = float(np.min(col.weight * col.sigma**2)) if m else 1.0
-    floor = s.penalty_floor or min(1.0, VIOLATION_STEPS * unit / max(min_violation, 1e-300))
+    floor = s.penalty_ratio or min(1.0, VIOLATION_STEPS * unit / max(min_violation, 1e-300))
     lam = np.full(r_count, floor)
     keep = max(1, r_count // 2)
     # extended arrays: column n and row m are padding (never move, zero weight)
@@ -266,7 +276,6 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     x = col.offset[None, :] + col.step[None, :] * k[:, :n]
     x = np.hstack([x, np.zeros((r_count, 1))])
     act = np.hstack([col.activity(x[:, :n]), np.zeros((r_count, 1))])
-    weight_ext = np.append(col.weight, 0.0)
     terms = np.hstack([col.penalty_terms(act[:, :m]), np.zeros((r_count, 1))])
     f = col.objective(x[:, :n])
     p = terms.sum(axis=1)
@@ -274,7 +283,6 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     grad = np.hstack([np.asarray((sym @ x[:, :n].T).T), np.zeros((r_count, 1))]) if quadratic \
         else None
     dense_sym = sym.toarray() if quadratic and n <= 4000 else None
-    rows_ext = np.arange(r_count)[:, None]
     elite = Elite(keep)
     best_e = float(np.min(f + p))
     best = k[int(np.argmin(f + p)), :n].copy()
@@ -284,34 +292,54 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     accepted = proposed = swaps = swap_tries = 0
     sweep = 0
     n_moves = len(mv.cols)
+    # flat views: element (r, j) of an R x (n+1) array is r * (n+1) + j (np.take is faster
+    # than 2-D fancy indexing on these small gathers)
+    k, x, act, terms = (np.ascontiguousarray(v) for v in (k, x, act, terms))
+    kf, xf, af, tf = k.reshape(-1), x.reshape(-1), act.reshape(-1), terms.reshape(-1)
+    base_c = (np.arange(r_count) * (n + 1))[:, None]
+    base_a = (np.arange(r_count) * (m + 1))[:, None]
+    if grad is not None:
+        grad = np.ascontiguousarray(grad)
+    gf = grad.reshape(-1) if grad is not None else None
+    # the flat names must be views (a C-ordered copy would silently stop seeing the updates)
+    assert all(np.shares_memory(v, w) for v, w in ((k, kf), (x, xf), (act, af), (terms, tf)))
+    pt, ps, pk, pq, pl = _penalty_tables(col)
     for sweep in range(1, s.sweeps + 1):
-        for _ in range(per_sweep):
-            mi = rng.integers(n_moves, size=r_count)
-            sgn = np.where(rng.random(r_count) < 0.5, -1.0, 1.0)
+        draws = rng.integers(n_moves, size=(per_sweep, r_count))
+        signs = np.where(rng.random((per_sweep, r_count)) < 0.5, -1.0, 1.0)
+        uniform = rng.random((per_sweep, r_count))
+        for step_i in range(per_sweep):
+            mi = draws[step_i]
+            sgn = signs[step_i]
             cols = mv.cols[mi]
+            ic = base_c + cols
             dk = sgn[:, None] * mv.dk[mi]
-            knew = k[rows_ext, cols] + dk
-            ok = ((knew >= 0) & (knew <= kmax[cols])).all(axis=1)
-            dx = dk * step[cols]
-            df = (dx * c[cols]).sum(axis=1) + mv.cross[mi]
-            if grad is not None:
-                df += (dx * grad[rows_ext, cols]).sum(axis=1) + (dx * dx * diag[cols]).sum(axis=1)
+            knew = kf.take(ic) + dk
+            ok = ((knew >= 0) & (knew <= kmax.take(cols))).all(axis=1)
+            dx = dk * step.take(cols)
+            df = (dx * c.take(cols)).sum(axis=1) + mv.cross[mi]
+            if gf is not None:
+                df += (dx * (gf.take(ic) + dx * diag.take(cols))).sum(axis=1)
             rws = mv.rows[mi]
-            anew = act[rows_ext, rws] + sgn[:, None] * mv.dact[mi]
-            tnew = _terms(col, anew, rws, weight_ext)
-            dp = (tnew - terms[rows_ext, rws]).sum(axis=1)
+            ia = base_a + rws
+            anew = af.take(ia) + sgn[:, None] * mv.dact[mi]
+            h = anew - pt.take(rws)
+            sig = ps.take(rws)
+            r = h - sig * np.clip(np.rint(h / sig), 0, pk.take(rws))
+            tnew = (pq.take(rws) * r + pl.take(rws)) * r
+            dp = (tnew - tf.take(ia)).sum(axis=1)
             de = beta * (df + lam * dp)
-            acc = ok & ((de <= 0) | (rng.random(r_count) < np.exp(-np.clip(de, 0, 700))))
+            acc = ok & ((de <= 0) | (uniform[step_i] < np.exp(-np.clip(de, 0, 700))))
             proposed += r_count
             if not acc.any():
                 continue
             a = np.flatnonzero(acc)
             accepted += len(a)
-            ra = a[:, None]
-            k[ra, cols[a]] = knew[a]
-            x[ra, cols[a]] = offset[cols[a]] + step[cols[a]] * knew[a]
-            act[ra, rws[a]] = anew[a]
-            terms[ra, rws[a]] = tnew[a]
+            ica, iaa = ic[a], ia[a]
+            kf[ica] = knew[a]
+            xf[ica] = offset.take(cols[a]) + step.take(cols[a]) * knew[a]
+            af[iaa] = anew[a]
+            tf[iaa] = tnew[a]
             f[a] += df[a]
             p[a] += dp[a]
             if grad is not None:
@@ -382,12 +410,15 @@ class Elite:
         return np.asarray([v[1] for v in ranked]).reshape(len(ranked), n)
 
 
-def _terms(col: Collapsed, act: np.ndarray, rows: np.ndarray, weight_ext: np.ndarray
-           ) -> np.ndarray:
-    """``Collapsed.penalty_terms`` on padded row indices (the pad row has weight 0)."""
-    m = col.m
-    safe = np.minimum(rows, m - 1) if m else rows
-    if not m:
-        return np.zeros_like(act)
-    out = col.penalty_terms(act, safe)
-    return np.asarray(np.where(rows < m, out, 0.0) * (weight_ext[rows] != 0) + 0.0)
+def _penalty_tables(col: Collapsed) -> tuple[np.ndarray, ...]:
+    """Per penalised row plus a zero pad row: target, step, slack size, and the square and
+    linear coefficients, so that a term is ``(q r + l) r`` with ``r = h - sigma clip(round(h /
+    sigma), 0, kmax)`` and ``h = activity - target`` (no slack: ``kmax = 0``)."""
+    l1, l2 = col.unbalanced
+    sign = np.select([col.kind == pen.UNBALANCED_LE, col.kind == pen.UNBALANCED_GE], [1.0, -1.0],
+                     0.0)
+    kslack = np.where(col.kind == pen.SLACK, col.slack_kmax, 0.0)
+    square = col.weight * np.where(sign != 0, l2, 1.0)
+    linear = col.weight * l1 * sign
+    return (np.append(col.target, 0.0), np.append(col.sigma, 1.0), np.append(kslack, 0.0),
+            np.append(square, 0.0), np.append(linear, 0.0))
