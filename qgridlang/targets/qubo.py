@@ -49,8 +49,11 @@ class QuboTarget(Target):
         "penalty_scale": "multiply every penalty weight (> 0, default 1)",
         "penalty_retune": "solve: up to N re-lowerings raising broken rows' weights (0)",
         "penalty_factor": "solve: the weight multiplier per retune round (> 1, default 2)",
+        "repair": "solve: move the N lowest-energy infeasible distinct samples to the nearest "
+                  "feasible grid point (marked in info.repair; default 0: no repair)",
+        "repair_time": "solve: HiGHS time limit per repair in seconds (default 5)",
     }
-    SOLVE_OPTIONS = frozenset({"penalty_retune", "penalty_factor"})
+    SOLVE_OPTIONS = frozenset({"penalty_retune", "penalty_factor", "repair", "repair_time"})
 
     def apply(self, flat: FlatModel, options: Options
               ) -> tuple[dimod.BinaryQuadraticModel, qubo.QuboInverse]:
@@ -81,6 +84,7 @@ class QuboTarget(Target):
         bqm, inverse = compiled.artifact, compiled.inverse
         summary, feasible = summarize(raw, bqm, inverse, flat)
         samples, ok, raws, summaries = [raw.xs], [feasible], [raw], [summary]
+        bqms = [bqm]
         rounds: list[dict[str, Any]] = []
         limit = int(options.extra.get("penalty_retune", 0))
         factor = float(options.extra.get("penalty_factor", 2.0))
@@ -99,6 +103,7 @@ class QuboTarget(Target):
             progress.line(options, "retune", f"round {len(rounds)}: {len(weights)} raised "
                           f"weights, feasible rate {stats['feasible_rate']:.3g}")
             samples.append(raw.xs)
+            bqms.append(bqm)
             ok.append(feasible)
             raws.append(raw)
             summaries.append(stats)
@@ -107,6 +112,10 @@ class QuboTarget(Target):
         k = len(samples) - 1 if feasible.any() else _least_violated_round(flat, samples, inverse)
         result = _result(raws[k], {**summaries[k], "round": k}, rounds, np.asarray(samples[k]),
                          ok[k], inverse)
+        n_repair = int(options.extra.get("repair", 0))
+        if n_repair > 0:
+            result = repair(result, np.asarray(samples[k]), ok[k], bqms[k], inverse, flat,
+                            n_repair, options)
         if k != 0:
             result.info["sampleset_initial"] = {**summary, "round": 0}
         if raw.status == Status.INTERRUPTED:  # Ctrl-C in the last run: say so, keep the plan
@@ -237,6 +246,59 @@ def _result(raw: RawResult, summary: dict[str, Any], rounds: list[dict[str, Any]
                                  "--option penalty_retune=3)")
     return RawResult(Status.OPTIMAL if exact else Status.FEASIBLE, xs=candidates, info=info,
                      message=raw.message)
+
+
+def repair(result: RawResult, samples: np.ndarray, feasible: np.ndarray,
+           bqm: dimod.BinaryQuadraticModel, inverse: qubo.QuboInverse, flat: FlatModel,
+           limit: int, options: Options) -> RawResult:
+    """Add repaired copies of the ``limit`` lowest-energy infeasible distinct samples to the
+    candidates (:func:`qubo_repair.nearest_feasible`), and say whether the plan the dispatcher
+    will pick is one of them. The raw sample set's summary is left as it was."""
+    from qgridlang.compilers.qubo_repair import nearest_feasible
+    from qgridlang.dispatcher import best_candidate
+
+    try:
+        seconds_each = float(options.extra.get("repair_time", 5.0))
+    except (TypeError, ValueError):
+        raise UsageError("repair_time must be a number of seconds") from None
+    bad = np.unique(samples[~feasible], axis=0)
+    energy = _energies(bqm, bad) if len(bad) else np.zeros(0)
+    chosen = bad[np.argsort(energy, kind="stable")[:limit]]
+    fixed, moved, failed, spent = [], [], 0, 0.0
+    for row in chosen:
+        rep = nearest_feasible(flat, inverse, qubo.invert(row, inverse), seconds_each)
+        spent += rep.seconds
+        if rep.x is None or flat.violations(rep.x):
+            failed += 1
+            continue
+        fixed.append(qubo.encode_point(rep.x, inverse))
+        moved.append((rep.steps, rep.columns))
+    raw_pool = np.asarray(result.xs) if feasible.any() else np.zeros((0, samples.shape[1]))
+    info = dict(result.info)
+    stats: dict[str, Any] = {"asked": limit, "tried": len(chosen), "repaired": len(fixed),
+                             "failed": failed, "seconds": spent, "plan_repaired": False}
+    if moved:
+        stats["steps_mean"] = float(np.mean([m[0] for m in moved]))
+        stats["columns_mean"] = float(np.mean([m[1] for m in moved]))
+    if not fixed:
+        info["repair"] = stats
+        return RawResult(result.status, x=result.x, xs=result.xs, info=info,
+                         message=result.message)
+    pool = np.vstack([raw_pool, np.asarray(fixed, dtype=np.int8)]) if len(raw_pool) \
+        else np.asarray(fixed, dtype=np.int8)
+    pick = best_candidate(flat, list(qubo.invert(pool, inverse)))
+    stats["plan_repaired"] = bool(pick >= len(raw_pool))
+    stats["objective_repaired"] = _best_objective(flat, qubo.invert(np.asarray(fixed), inverse))
+    info["repair"] = stats
+    message = result.message
+    if stats["plan_repaired"]:
+        message = (f"the plan was REPAIRED: a sample's decoded plan moved to the nearest feasible "
+                   f"grid point ({len(fixed)} of {len(chosen)} repaired; the raw samples' numbers "
+                   f"are in info.sampleset)")
+    status = Status.FEASIBLE if result.status in (Status.ERROR, Status.OPTIMAL) else result.status
+    if result.status == Status.OPTIMAL and not stats["plan_repaired"]:
+        status = Status.OPTIMAL
+    return RawResult(status, xs=pool, info=info, message=message)
 
 
 def _certified(inverse: qubo.QuboInverse) -> bool:
