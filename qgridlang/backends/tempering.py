@@ -84,7 +84,8 @@ class Settings:
                 raise UsageError(f"tempering option {name} must be positive, got {value!r}")
             return out
 
-        s = cls(replicas=num("replicas", cls.replicas, int), sweeps=num("sweeps", cls.sweeps, int),
+        sweeps = options.sweeps if options.sweeps is not None else cls.sweeps
+        s = cls(replicas=num("replicas", cls.replicas, int), sweeps=int(sweeps),
                 t_min=num("t_min", None), t_max=num("t_max", None),
                 penalty_ratio=num("penalty_ratio", None), pairs=str(x.get("pairs", cls.pairs)),
                 seed=options.seed if options.seed is not None else x.get("seed"),
@@ -109,10 +110,9 @@ class Tempering(Backend):
     description = ("replica exchange on the QUBO with register moves, slacks at their optimum "
                    "and a penalty ladder; replicas, sweeps, time limit, seed")
     REQUIRED_MODULES = ("dimod", "scipy")
-    COMMON = frozenset({"seed", "time_limit"})
+    COMMON = frozenset({"seed", "time_limit", "sweeps"})
     OPTIONS: ClassVar[dict[str, str]] = {
         "replicas": "replicas in the temperature/penalty ladder (default 32)",
-        "sweeps": "sweeps, one proposed move per column per replica each (default 4000)",
         "t_min": "coldest temperature, objective units (default: from the objective's steps)",
         "t_max": "hottest temperature, objective units (default: from the objective's steps)",
         "penalty_ratio": "the chain's penalty scale (default: the cheapest violation costs "
