@@ -94,6 +94,8 @@ METHODS: dict[str, Method] = {
     "kerberos_scale0.01": Method("kerberos", {"time_limit": LIMIT_S, "max_iter": 100000,
                                               "convergence": 100000, "penalty_scale": 0.01},
                                  note="Kerberos on weights x 0.01"),
+    "pso": Method("pso", {"time_limit": LIMIT_S},
+                  note="binary PSO, the microgrid paper's baseline (50 x 200)"),
     # the lead's pipeline (issue 14): rows run once the backend / options exist
     "lns": Method("lns", {"time_limit": LIMIT_S}, note="structure-aware LNS (new backend)"),
     "tempering": Method("tempering", {"time_limit": LIMIT_S},

@@ -248,11 +248,20 @@ class Kerberos(_HybridBackend):
                     seed=draw())
                 return state.updated(samples=samples)
 
+        def current(state: Any) -> tuple[np.ndarray, list[Any]]:
+            """The state's best sample on the subproblem's variables. The reference samplers
+            start from ``state.subsamples``, which after an iteration the subproblem branch
+            won still hold the PREVIOUS subproblem's variables (measured: "mismatch between
+            variables in 'initial_states' and 'bqm'" on the 4x6 UC model)."""
+            labels = list(state.subproblem.variables)
+            first = state.samples.first.sample
+            return np.array([[first[v] for v in labels]], dtype=np.int8), labels
+
         class SeededSubSA(hybrid.SimulatedAnnealingSubproblemSampler):  # type: ignore[misc]
             def next(self, state: Any, **runopts: Any) -> Any:
                 subsamples = self.sampler.sample(
                     state.subproblem, num_reads=self.num_reads, num_sweeps=self.num_sweeps,
-                    initial_states=state.subsamples,
+                    initial_states=current(state),
                     initial_states_generator=self.initial_states_generator, seed=draw(),
                     interrupt_function=lambda: self._stop_event.is_set())
                 return state.updated(subsamples=subsamples)
@@ -260,7 +269,7 @@ class Kerberos(_HybridBackend):
         class SeededSubTabu(hybrid.TabuSubproblemSampler):  # type: ignore[misc]
             def next(self, state: Any, **runopts: Any) -> Any:
                 subsamples = self.sampler.sample(
-                    state.subproblem, initial_states=state.subsamples,
+                    state.subproblem, initial_states=current(state),
                     initial_states_generator=self.initial_states_generator,
                     tenure=self.tenure, timeout=self.timeout, num_reads=self.num_reads,
                     seed=draw())
