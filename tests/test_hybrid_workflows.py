@@ -144,3 +144,17 @@ def test_listing_the_backends_does_not_import_dwave_hybrid() -> None:
                           timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["True", "False"]
+
+
+def test_kerberos_subproblems_start_on_their_own_variables() -> None:
+    """The reference subproblem samplers start from ``state.subsamples``, which hold the
+    previous subproblem's variables after an iteration that branch won: on the 4x6 UC model
+    that raised "mismatch between variables in 'initial_states' and 'bqm'" (seed 2, before
+    the fix). Every run now ends with a plan (feasible or the least violated)."""
+    from qgridlang.checker import check_file
+
+    uc = check_file(ROOT / "benchmarks/qubo_models/uc_stdlib_4x6.qgl")
+    for seed in (1, 2, 3):
+        sol = solve_model(uc, "kerberos", Options(seed=seed, sweeps=100, extra={
+            "max_iter": 4, "convergence": 100, "sub_reads": 10, "tabu_timeout": 20}))
+        assert sol.objective is not None and sol.info["sampleset"]["samples"] == 1
