@@ -43,7 +43,7 @@ NUMERIC_OPTIONS: dict[str, tuple[str, float, bool]] = {
 }
 # yes/no ``--option`` keys: `duals=no` or `mock=maybe` used to be read as true or false silently
 BOOLEAN_OPTIONS = frozenset({"duals", "iis", "mock", "warm_start", "readout_mitigation",
-                             "session"})
+                             "session", "kicks"})
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _SEED_MAX = 2**32 - 1  # dwave-samplers and numpy take seeds as unsigned 32-bit integers
 

@@ -88,19 +88,52 @@ def test_collapsed_energy_on_the_microgrid_example() -> None:
     assert np.allclose(col.energy(x), bqm.energies((bits, list(bqm.variables))), rtol=1e-9)
 
 
-def test_pair_moves_keep_their_row_and_single_moves_move_one_register() -> None:
-    flat, _, inverse = _lowered("unit_commitment")
+@pytest.mark.parametrize("name", ["unit_commitment", "max_cut", "encodings"])
+def test_moves_keep_the_rows_they_claim_to_keep(name: str) -> None:
+    """Singles move one register; pairs keep an equality row's activity; kicks (three
+    registers) keep a short inequality row and every equality row they touch; the move's
+    cross term is the objective's (max_cut and encodings have quadratic objectives)."""
+    flat, _, inverse = _lowered(name)
     col = collapse(flat, inverse)
     mv = moves_of(col)
-    assert mv.pairs > 0
-    single = mv.cols[:, 1] == col.n
-    assert set(mv.cols[single, 0].tolist()) == set(np.flatnonzero(col.kmax > 0).tolist())
+    assert mv.pairs > 0 or name == "encodings"
+    assert mv.kicks > 0 or name != "unit_commitment"
+    used = (mv.cols < col.n).sum(axis=1)
+    assert set(mv.cols[used == 1, 0].tolist()) == set(np.flatnonzero(col.kmax > 0).tolist())
     dense = col.rows.toarray()
-    for cols, dk in zip(mv.cols[~single], mv.dk[~single], strict=True):
-        change = dense[:, cols] @ (dk * col.step[cols])
-        shared = np.flatnonzero((dense[:, cols[0]] != 0) & (dense[:, cols[1]] != 0)
-                                & (col.kind == pen.EQUALITY))
-        assert len(shared) and np.any(np.abs(change[shared]) < 1e-9)
+    equality = col.kind == pen.EQUALITY
+    for cols, dk, count in zip(mv.cols, mv.dk, used, strict=True):
+        js = cols[:count]
+        change = dense[:, js] @ (dk[:count] * col.step[js])
+        assert np.all(np.abs(dk[:count]) <= col.kmax[js])
+        if count == 2:  # a pair keeps some row it shares (an equality row, or a short
+            # inequality row when it breaks no equality row: a kick that needed no third)
+            shared = np.flatnonzero((dense[:, js] != 0).all(axis=1))
+            assert len(shared) and np.any(np.abs(change[shared]) < 1e-9)
+            kept_equality = shared[equality[shared]]
+            if not np.any(np.abs(change[kept_equality]) < 1e-9):
+                assert np.all(np.abs(change[equality]) < 1e-9)
+        if count == 3:  # a kick breaks no equality row, keeps some short inequality row
+            assert np.all(np.abs(change[equality]) < 1e-9)
+            touched = np.flatnonzero((dense[:, js[:2]] != 0).all(axis=1) & ~equality)
+            assert np.any(np.abs(change[touched]) < 1e-9)
+    # the objective's cross terms of a move are its energy change minus the singles'
+    rng = np.random.default_rng(1)
+    for i in rng.choice(np.flatnonzero(used >= 2), 10) if (used >= 2).any() else []:
+        js = mv.cols[i, :used[i]]
+        k = rng.integers(0, col.kmax + 1)
+        k[js] = np.clip(k[js], np.abs(mv.dk[i, :used[i]]), col.kmax[js] - np.abs(
+            mv.dk[i, :used[i]]))
+        x0 = col.values(k)
+        k1 = k.astype(float)
+        k1[js] += mv.dk[i, :used[i]]
+        whole = col.objective(col.values(k1)[None, :])[0] - col.objective(x0[None, :])[0]
+        parts = 0.0
+        for j, d in zip(js, mv.dk[i, :used[i]], strict=True):
+            kj = k.astype(float)
+            kj[j] += d
+            parts += col.objective(col.values(kj)[None, :])[0] - col.objective(x0[None, :])[0]
+        assert whole == pytest.approx(parts + mv.cross[i], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["knapsack", "unit_commitment", "max_cut", "encodings"])

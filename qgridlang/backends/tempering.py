@@ -51,9 +51,12 @@ collapsed = lazy("qgridlang.compilers.qubo_collapsed")
 pen = lazy("qgridlang.compilers.qubo_penalties")
 
 MAX_PAIR_MOVES = 200_000  # equality rows with many columns: keep the move table bounded
+MOVE_COLUMNS = 3  # registers a move changes at most
+KICK_ROW_COLUMNS = 8  # inequality rows this short seed kicks (longer ones would be quadratic)
 # default penalty scale of the chain: the cheapest violation costs this many objective steps
 VIOLATION_STEPS = 20.0
 PAIRS = ("equality", "rows")
+RAMP_END = 0.8  # share of the run over which a penalty ramp rises to its final value
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class Settings:
     seed: int | None = None
     time_limit: float | None = None
     pairs: str = "equality"
+    penalty_ramp: float = 10.0
+    kicks: bool = True
 
     @classmethod
     def from_options(cls, options: Options) -> Settings:
@@ -88,6 +93,8 @@ class Settings:
         s = cls(replicas=num("replicas", cls.replicas, int), sweeps=int(sweeps),
                 t_min=num("t_min", None), t_max=num("t_max", None),
                 penalty_ratio=num("penalty_ratio", None), pairs=str(x.get("pairs", cls.pairs)),
+                penalty_ramp=num("penalty_ramp", cls.penalty_ramp),
+                kicks=bool(x.get("kicks", cls.kicks)),
                 seed=options.seed if options.seed is not None else x.get("seed"),
                 time_limit=options.time_limit if options.time_limit is not None
                 else num("time_limit", None))
@@ -117,6 +124,10 @@ class Tempering(Backend):
         "t_max": "hottest temperature, objective units (default: from the objective's steps)",
         "penalty_ratio": "the chain's penalty scale (default: the cheapest violation costs "
                          "about 20 objective steps)",
+        "penalty_ramp": "start the chain's penalty scale this many times lower and raise it "
+                        "geometrically to its final value over the run (default 1: no ramp)",
+        "kicks": "three-register moves across a short inequality and an equality row "
+                 "(default true)",
         "pairs": "two-register moves along `equality` rows (default) or all penalised `rows`",
     }
 
@@ -139,6 +150,7 @@ class Tempering(Backend):
         bits = col.to_bits(col.values(states), inverse)
         info = {"sampler": "tempering", "replicas": settings.replicas,
                 "sweeps": out.sweeps, "moves": out.moves, "pair_moves": out.pair_moves,
+                "kick_moves": out.kick_moves,
                 "t_min": out.t_min, "t_max": out.t_max, "penalty_ratio": out.floor,
                 "acceptance": out.acceptance, "exchange_rate": out.exchange_rate,
                 "best_energy": out.best_energy, "best_sweep": out.best_sweep,
@@ -161,6 +173,7 @@ class Outcome:
     sweeps: int
     moves: int
     pair_moves: int
+    kick_moves: int
     t_min: float
     t_max: float
     floor: float
@@ -173,62 +186,101 @@ class Moves:
     """Padded move table: columns (dummy ``n``), register steps, rows (dummy ``m``), activity
     change per unit move, and the cross term of two-column moves."""
 
-    cols: np.ndarray  # M x 2
-    dk: np.ndarray  # M x 2
+    cols: np.ndarray  # M x MOVE_COLUMNS
+    dk: np.ndarray  # M x MOVE_COLUMNS
     rows: np.ndarray  # M x L
     dact: np.ndarray  # M x L
-    cross: np.ndarray  # M
+    cross: np.ndarray  # M: the objective's cross terms between the move's registers
     pairs: int
+    kicks: int
 
 
-def moves_of(col: Collapsed, pairs_along: str = "equality") -> Moves:
-    """Single-register moves, and pairs of registers that keep a row's activity: along
-    equality rows (``pairs_along="equality"``) or along every penalised row (``"rows"``)."""
+def moves_of(col: Collapsed, pairs_along: str = "equality", kicks: bool = True) -> Moves:
+    """The move table (each move changes up to three registers by fixed integer amounts):
+
+    * every register by ``+-1``;
+    * pairs that keep a row's activity: along equality rows (``pairs_along="equality"``) or
+      along every penalised row (``"rows"``): ``imp[t] - 1, gen[t] + 1`` keeps ``balance[t]``;
+    * kicks: a pair that keeps a short inequality row (at most ``KICK_ROW_COLUMNS`` columns)
+      and breaks exactly one equality row, completed by a third register of that row:
+      ``on[t] + 1, gen[t] + 2`` keeps ``gen >= 2 on`` and ``imp[t] - 2`` keeps ``balance[t]``.
+      Without them that change climbs over two violated rows.
+    """
     n = col.n
-    movable = np.flatnonzero(col.kmax > 0)
-    singles = [(int(j), -1, 1.0, 0.0) for j in movable]
-    pairs: list[tuple[int, int, float, float]] = []
-    rows = col.rows
-    eq = np.flatnonzero(col.kind == pen.EQUALITY) if pairs_along == "equality" else \
-        np.arange(col.m)
-    seen: set[tuple[int, int, float]] = set()
-    for r in eq.tolist():
+    rows, rows_t = col.rows, col.rows_t
+    equality = col.kind == pen.EQUALITY
+    table: list[dict[int, int]] = [{int(j): 1} for j in np.flatnonzero(col.kmax > 0)]
+    seen: set[tuple[tuple[int, int], ...]] = set()
+
+    def add(move: dict[int, int]) -> bool:
+        items = sorted(move.items())
+        if items[0][1] < 0:
+            items = [(j, -k) for j, k in items]
+        key = tuple(items)
+        if key in seen or any(abs(k) > col.kmax[j] for j, k in items):
+            return False
+        seen.add(key)
+        table.append(dict(items))
+        return True
+
+    def compensate(r: int, move: dict[int, int]) -> list[tuple[int, int]]:
+        """``(column, k)`` of the columns of row ``r`` that restore its activity alone."""
         a, b = rows.indptr[r], rows.indptr[r + 1]
         js, coef = rows.indices[a:b], rows.data[a:b]
-        for u in range(len(js)):
-            for v in range(u + 1, len(js)):
-                j1, j2 = int(js[u]), int(js[v])
-                if col.kmax[j1] == 0 or col.kmax[j2] == 0:
-                    continue
-                ratio = -coef[u] * col.step[j1] / (coef[v] * col.step[j2])
-                k2 = round(ratio)
-                if k2 == 0 or abs(ratio - k2) > 1e-9 * max(1.0, abs(ratio)) \
-                        or abs(k2) > col.kmax[j2]:
-                    continue
-                key = (j1, j2, float(k2))
-                if key in seen:
-                    continue
-                seen.add(key)
-                pairs.append((j1, j2, 1.0, float(k2)))
-                if len(pairs) >= MAX_PAIR_MOVES:
-                    break
-    table = singles + pairs
+        change = sum(float(rows[r, j]) * col.step[j] * k for j, k in move.items())
+        out = []
+        for j, c in zip(js.tolist(), coef.tolist(), strict=True):
+            if j in move or col.kmax[j] == 0:
+                continue
+            ratio = -change / (c * col.step[j])
+            k = round(ratio)
+            if k != 0 and abs(ratio - k) <= 1e-9 * max(1.0, abs(ratio)) and abs(k) <= col.kmax[j]:
+                out.append((j, k))
+        return out
+
+    along = np.flatnonzero(equality) if pairs_along == "equality" else np.arange(col.m)
+    pairs = 0
+    for r in along.tolist():
+        a, b = rows.indptr[r], rows.indptr[r + 1]
+        for j1 in rows.indices[a:b].tolist():
+            if col.kmax[j1] == 0 or pairs >= MAX_PAIR_MOVES:
+                continue
+            for j2, k2 in compensate(r, {j1: 1}):
+                pairs += add({j1: 1, j2: k2})
+    n_kicks = 0
+    for r in (np.flatnonzero(~equality) if kicks else np.zeros(0, dtype=np.int64)).tolist():
+        a, b = rows.indptr[r], rows.indptr[r + 1]
+        if b - a > KICK_ROW_COLUMNS:
+            continue
+        for j1 in rows.indices[a:b].tolist():
+            if col.kmax[j1] == 0 or n_kicks >= MAX_PAIR_MOVES:
+                continue
+            for j2, k2 in compensate(r, {j1: 1}):
+                seed = {j1: 1, j2: k2}
+                js = np.fromiter(seed, dtype=np.int64)
+                change = np.asarray(rows_t[:, js] @ (col.step[js] * np.fromiter(
+                    seed.values(), dtype=float))).ravel()
+                broken = np.flatnonzero(equality & (np.abs(change) > 1e-12))
+                if len(broken) == 0:
+                    n_kicks += add(seed)
+                elif len(broken) == 1:
+                    for j3, k3 in compensate(int(broken[0]), seed):
+                        n_kicks += add({**seed, j3: k3})
     m_count = len(table)
-    cols = np.full((m_count, 2), n, dtype=np.int64)
-    dk = np.zeros((m_count, 2))
+    cols = np.full((m_count, MOVE_COLUMNS), n, dtype=np.int64)
+    dk = np.zeros((m_count, MOVE_COLUMNS))
     cross = np.zeros(m_count)
     row_lists: list[np.ndarray] = []
     dact_lists: list[np.ndarray] = []
-    rows_t = col.rows_t
-    for i, (j1, j2, k1, k2) in enumerate(table):
-        cols[i, 0], dk[i, 0] = j1, k1
-        dx = {j1: k1 * col.step[j1]}
-        if j2 >= 0:
-            cols[i, 1], dk[i, 1] = j2, k2
-            dx[j2] = k2 * col.step[j2]
-            cross[i] = col.sym[j1, j2] * dx[j1] * dx[j2]
-        js = np.fromiter(dx, dtype=np.int64)
-        change = np.asarray(rows_t[:, js] @ np.fromiter(dx.values(), dtype=float)).ravel()
+    for i, move in enumerate(table):
+        js = np.fromiter(move, dtype=np.int64)
+        ks = np.fromiter(move.values(), dtype=float)
+        cols[i, :len(js)], dk[i, :len(js)] = js, ks
+        dx = ks * col.step[js]
+        if len(js) > 1 and col.upper.nnz:
+            block = col.sym[js][:, js].toarray()
+            cross[i] = float(dx @ np.triu(block, 1) @ dx)
+        change = np.asarray(rows_t[:, js] @ dx).ravel()
         hit = np.flatnonzero(np.abs(change) > 0)
         row_lists.append(hit)
         dact_lists.append(change[hit])
@@ -238,7 +290,7 @@ def moves_of(col: Collapsed, pairs_along: str = "equality") -> Moves:
     for i, (r, d) in enumerate(zip(row_lists, dact_lists, strict=True)):
         rows_pad[i, :len(r)] = r
         dact_pad[i, :len(d)] = d
-    return Moves(cols, dk, rows_pad, dact_pad, cross, len(pairs))
+    return Moves(cols, dk, rows_pad, dact_pad, cross, pairs, n_kicks)
 
 
 def default_scales(col: Collapsed) -> tuple[float, float, float]:
@@ -253,7 +305,7 @@ def default_scales(col: Collapsed) -> tuple[float, float, float]:
 def temper(col: Collapsed, s: Settings) -> Outcome:
     """Run the replica-exchange chain (see the module docstring)."""
     rng = np.random.default_rng(s.seed)
-    mv = moves_of(col, s.pairs)
+    mv = moves_of(col, s.pairs, s.kicks)
     n, m, r_count = col.n, col.m, s.replicas
     t_lo, t_hi, unit = default_scales(col)
     t_min = s.t_min or t_lo
@@ -304,7 +356,13 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     # the flat names must be views (a C-ordered copy would silently stop seeing the updates)
     assert all(np.shares_memory(v, w) for v, w in ((k, kf), (x, xf), (act, af), (terms, tf)))
     pt, ps, pk, pq, pl = _penalty_tables(col)
+    start_time = time.perf_counter()
     for sweep in range(1, s.sweeps + 1):
+        if s.penalty_ramp > 1:  # raise the chain's penalty scale towards its final value
+            done = (sweep - 1) / s.sweeps
+            if deadline is not None and s.time_limit:
+                done = max(done, (time.perf_counter() - start_time) / s.time_limit)
+            lam = np.full(r_count, floor * s.penalty_ramp ** (min(done / RAMP_END, 1.0) - 1.0))
         draws = rng.integers(n_moves, size=(per_sweep, r_count))
         signs = np.where(rng.random((per_sweep, r_count)) < 0.5, -1.0, 1.0)
         uniform = rng.random((per_sweep, r_count))
@@ -344,7 +402,7 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
             p[a] += dp[a]
             if grad is not None:
                 if dense_sym is not None:
-                    for slot in range(2):
+                    for slot in range(MOVE_COLUMNS):
                         cj = cols[a, slot]
                         real = cj < n
                         if real.any():
@@ -378,7 +436,8 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     # the incremental energies drift by float rounding: report the best state's exact energy
     best_e = float(col.energy(col.values(best)[None, :])[0])
     return Outcome(best=best, best_energy=best_e, best_sweep=best_sweep, final=elite.states(n),
-                   sweeps=sweep, moves=n_moves, pair_moves=mv.pairs, t_min=float(t_min),
+                   sweeps=sweep, moves=n_moves, pair_moves=mv.pairs, kick_moves=mv.kicks,
+                   t_min=float(t_min),
                    t_max=float(t_max), floor=float(floor),
                    acceptance=accepted / max(proposed, 1),
                    exchange_rate=swaps / max(swap_tries, 1))
