@@ -9,8 +9,10 @@ statistics).
 
 Methods per week: ``milp`` (HiGHS, 1 % gap, 300 s: the ground truth), ``pso`` (the paper's
 binary PSO, ``qgridlang/backends/pso.py``: 50 particles x 200 iterations, w 0.6, c1 = c2 = 1.4,
-one run per seed), ``sa`` and ``tabu`` (dwave-samplers), ``lns`` (the project's QUBO pipeline,
-when the registry has it), and ``qaoa`` (p up to 20, Nelder-Mead, numpy statevector) on a
+one run per seed), ``sa`` and ``tabu`` (dwave-samplers), the project's own QUBO pipelines
+``tempering`` and ``lns`` (each once the registry has it; 10 s a day on four weeks, one a
+season, as they take minutes a day at their defaults), and ``qaoa`` (p up to 20, Nelder-Mead,
+numpy statevector) on a
 subproblem that fits the simulator: the peak hour of the week's first day, with diesel on/off and
 output, grid import and demand response free and everything else (renewables, curtailment, the
 bank) fixed at the MILP's plan - 15 qubits with the slack bits. The QAOA subproblem's own
@@ -47,7 +49,8 @@ import microgrid_metrics as metrics  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples" / "microgrid" / "microgrid_qubo_day.qgl"
 RESULTS = ROOT / "benchmarks" / "results" / "microgrid.jsonl"
-METHODS = ("milp", "pso", "sa", "tabu", "lns", "qaoa")
+METHODS = ("milp", "pso", "sa", "tabu", "tempering", "lns", "qaoa")
+PIPELINES = ("tempering", "lns")  # the project's own QUBO pipelines: run once registered
 STEP = data.STEP_KW
 BANK_STEPS, DIESEL_STEPS, IMPORT_STEPS = 15, 5, 5  # as in microgrid_qubo_day.qgl
 RESERVE = 0.05
@@ -88,8 +91,8 @@ def options_for(method: str, seed: int | None, cfg: dict[str, Any]) -> Any:
         return Options(seed=seed, reads=cfg["sa_reads"])
     if method == "tabu":
         return Options(seed=seed, time_limit=cfg["tabu_seconds"])
-    if method == "lns":
-        return Options(seed=seed, time_limit=cfg["lns_seconds"])
+    if method in PIPELINES:
+        return Options(seed=seed, time_limit=cfg["pipeline_seconds"])
     raise ValueError(method)
 
 
@@ -287,19 +290,20 @@ def done_keys(rows: list[dict[str, Any]]) -> set[tuple[int, str, int]]:
     return {(r["week"], r["method"], r["days"]) for r in rows}
 
 
-def lns_available() -> bool:
+def registered(backend: str) -> bool:
     from qgridlang.registry import BACKENDS, _load
 
     _load()
-    return "lns" in BACKENDS
+    return backend in BACKENDS
 
 
 def config(args: argparse.Namespace) -> dict[str, Any]:
     seeds = {"pso": list(range(1, args.pso_seeds + 1)), "sa": list(range(1, args.seeds + 1)),
-             "tabu": list(range(1, args.seeds + 1)), "lns": list(range(1, args.seeds + 1))}
+             "tabu": list(range(1, args.seeds + 1))}
+    seeds.update({p: list(range(1, args.pipeline_seeds + 1)) for p in PIPELINES})
     return {"days": args.days, "data_seed": args.data_seed, "seeds": seeds,
             "sa_reads": args.sa_reads, "tabu_seconds": args.tabu_seconds,
-            "lns_seconds": args.lns_seconds, "qaoa_p": args.qaoa_p,
+            "pipeline_seconds": args.pipeline_seconds, "qaoa_p": args.qaoa_p,
             "qaoa_maxiter": args.qaoa_maxiter, "bench_dir": str(Path(__file__).resolve().parent)}
 
 
@@ -307,13 +311,16 @@ def tasks_to_run(args: argparse.Namespace, have: set[tuple[int, str, int]]
                  ) -> tuple[list[tuple[int, str]], list[str]]:
     notes = []
     methods = list(args.methods)
-    if "lns" in methods and not lns_available():
-        methods.remove("lns")
-        notes.append("lns: not registered yet (qgridlang.registry does not know it): skipped")
+    for name in PIPELINES:
+        if name in methods and not registered(name):
+            methods.remove(name)
+            notes.append(f"{name}: not registered (qgridlang.registry does not know it): "
+                         "skipped")
     tasks = []
     for w in args.instances:
         for m in methods:
-            if m == "qaoa" and w not in args.qaoa_weeks:
+            if (m == "qaoa" and w not in args.qaoa_weeks) or (
+                    m in PIPELINES and w not in args.pipeline_weeks):
                 continue
             if (w, m, args.days) not in have:
                 tasks.append((w, m))
@@ -331,15 +338,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instances", nargs="+", type=int, default=list(range(1, 53)),
                     help="weeks 1..52 to run (default: all 52)")
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
-                    help="methods (default: all; lns only once registered)")
+                    help="methods (default: all; tempering / lns once registered)")
     ap.add_argument("--days", type=int, default=7, help="days of each week (default 7)")
     ap.add_argument("--pso-seeds", type=int, default=10, help="PSO seeds (default 10)")
-    ap.add_argument("--seeds", type=int, default=3, help="SA / tabu / lns seeds (default 3)")
+    ap.add_argument("--seeds", type=int, default=3, help="SA / tabu seeds (default 3)")
     ap.add_argument("--sa-reads", type=int, default=100, help="SA reads (default 100)")
     ap.add_argument("--tabu-seconds", type=float, default=1.0,
                     help="tabu seconds per day (default 1)")
-    ap.add_argument("--lns-seconds", type=float, default=10.0,
-                    help="lns seconds per day (default 10)")
+    ap.add_argument("--pipeline-seconds", type=float, default=10.0,
+                    help="tempering / lns seconds per day (default 10)")
+    ap.add_argument("--pipeline-seeds", type=int, default=1,
+                    help="tempering / lns seeds (default 1)")
+    ap.add_argument("--pipeline-weeks", nargs="+", type=int, default=[5, 18, 31, 44],
+                    help="weeks the tempering / lns pipelines run on (default 5 18 31 44)")
     ap.add_argument("--qaoa-weeks", nargs="+", type=int, default=[5, 18, 31, 44],
                     help="weeks whose subproblem QAOA solves (default 5 18 31 44: one a season)")
     ap.add_argument("--qaoa-p", nargs="+", type=int, default=[1, 5, 20],
@@ -361,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.instances = [w for w in args.instances if w in (1, 31)] or args.instances[:2]
         args.days, args.pso_seeds, args.seeds = min(args.days, 2), 2, 1
-        args.sa_reads, args.tabu_seconds, args.lns_seconds = 20, 0.3, 2.0
+        args.sa_reads, args.tabu_seconds, args.pipeline_seconds = 20, 0.3, 2.0
+        args.pipeline_weeks = args.instances[:1]
         args.qaoa_weeks, args.qaoa_p, args.qaoa_maxiter = args.instances[:1], [1], 20
     if any(not 1 <= w <= 52 for w in args.instances) or not 1 <= args.days <= 7:
         ap.error("--instances are weeks 1..52 and --days 1..7")
