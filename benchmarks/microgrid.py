@@ -197,19 +197,23 @@ def run_qaoa(week: data.Week, folder: Path, cfg: dict[str, Any]) -> list[dict[st
     return rows
 
 
-def random_baseline(week: data.Week, milp_row: dict[str, Any], shots: int = 1024
-                    ) -> dict[str, Any]:
-    """The QAOA subproblem sampled uniformly (``random``, the same shot count, seed 1): what
-    QAOA's samples have to beat."""
+def subproblem_baseline(week: data.Week, milp_row: dict[str, Any], backend: str,
+                        shots: int = 1024) -> dict[str, Any]:
+    """The QAOA subproblem solved by ``random`` (uniform bit strings, QAOA's shot count: what
+    its samples have to beat) or ``pso`` (the paper's settings), seed 1, timed."""
     from qgridlang.checker import check_text
     from qgridlang.dispatcher import solve_model
     from qgridlang.registry import Options
 
     text, _ = qaoa_subproblem(week, milp_row["day_results"][0]["plan"])
-    sol = solve_model(check_text(text), "random", Options(seed=1, reads=shots))
+    checked = check_text(text)
+    t0 = time.perf_counter()
+    options = Options(seed=1, reads=shots) if backend == "random" else Options(seed=1)
+    sol = solve_model(checked, backend, options)
+    seconds = time.perf_counter() - t0
     summary = sol.info.get("sampleset", {})
     return {"objective": sol.objective, "feasible": bool(sol.feasible),
-            "feasible_rate": summary.get("feasible_rate")}
+            "feasible_rate": summary.get("feasible_rate"), "seconds": seconds}
 
 
 # ---- one task: a week and a method ----------------------------------------------------------
@@ -515,12 +519,16 @@ def summary_markdown(rows: list[dict[str, Any]], data_seed: int) -> str:
         for r in sorted(q, key=lambda r: (r["week"], r["p"])):
             if r["p"] == min(x["p"] for x in q if x["week"] == r["week"]) and \
                     (r["week"], r["days"]) in milps:
-                b = random_baseline(weeks[r["week"] - 1], milps[(r["week"], r["days"])])
-                bg = metrics.gap(b["objective"], r["optimum"]) if b["feasible"] else None
-                lines.append(
-                    f"| {r['week']} | {r['hour']} | {r['qubits']} | random, 1024 shots | "
-                    f"{_fmt(b['objective'])} | {_fmt(r['optimum'])} | {_fmt(bg, '.1f')} | "
-                    f"{_fmt(b['feasible_rate'], '.3f')} | – | – | – | – | – |")
+                for name, label in (("random", "random, 1024 shots"), ("pso", "PSO, 50 x 200")):
+                    b = subproblem_baseline(weeks[r["week"] - 1], milps[(r["week"], r["days"])],
+                                            name)
+                    bg = metrics.gap(b["objective"], r["optimum"]) if b["feasible"] else None
+                    lines.append(
+                        f"| {r['week']} | {r['hour']} | {r['qubits']} | {label} | "
+                        f"{_fmt(b['objective'])} | {_fmt(r['optimum'])} | {_fmt(bg, '.1f')} | "
+                        f"{_fmt(b['feasible_rate'], '.3f')} | – | – | {b['seconds']:.2f} | "
+                        f"{r['milp_seconds']:.3f} | "
+                        f"{metrics.speedup(r['milp_seconds'], b['seconds']):.4f} |")
             g = (metrics.gap(r["objective"], r["optimum"])
                  if r["objective"] is not None and r["feasible"] else None)
             lines.append(
