@@ -24,7 +24,8 @@ def params(names: list[str]) -> list[object]:
     return [pytest.param(n, marks=pytest.mark.cloud) if n in CLOUD else n for n in names]
 
 
-BUILTIN = {"highs", "scip", "cvxpy", "sa", "tabu", "steepest", "exact", "random", "pso"}
+BUILTIN = {"highs", "scip", "cvxpy", "sa", "tabu", "steepest", "exact", "random", "pso",
+           "tempering"}
 # MILP solvers return one proven point, not a sample set
 MILP_SOLVERS = {b["name"] for b in listing()["backends"] if b["target"] == "milp"}
 # Backends that run offline through an option: dwave's own MockDWaveSampler (same code path as

@@ -125,7 +125,7 @@ class Tempering(Backend):
         "penalty_ratio": "the chain's penalty scale (default: the cheapest violation costs "
                          "about 20 objective steps)",
         "penalty_ramp": "start the chain's penalty scale this many times lower and raise it "
-                        "geometrically to its final value over the run (default 1: no ramp)",
+                        "geometrically to its final value by 80 % of the run (default 10; 1: no ramp)",
         "kicks": "three-register moves across a short inequality and an equality row "
                  "(default true)",
         "pairs": "two-register moves along `equality` rows (default) or all penalised `rows`",
