@@ -151,6 +151,14 @@ def test_tempering_reaches_the_milp_optimum_of_small_models(name: str) -> None:
     assert all(p["guaranteed"] for p in sol.info["report"]["penalties"].values())
 
 
+def test_convergence_stops_the_chain_after_sweeps_without_a_new_best() -> None:
+    flat, _, inverse = _lowered("knapsack")
+    col = collapse(flat, inverse)
+    out = temper(col, Settings(seed=1, sweeps=5000, convergence=50))
+    assert out.sweeps == out.best_sweep + 50
+    assert temper(col, Settings(seed=1, sweeps=300, convergence=0)).sweeps == 300
+
+
 def test_tempering_is_reproducible_with_a_seed() -> None:
     flat, _, inverse = _lowered("unit_commitment")
     col = collapse(flat, inverse)
@@ -179,6 +187,8 @@ def test_tempering_on_the_microgrid_example_is_within_two_percent_of_the_milp() 
     ({"pairs": "all"}, "pairs must be one of"),
     ({"penalty_ratio": 2}, "at most 1"),
     ({"t_min": 5, "t_max": 1}, "t_min must be below t_max"),
+    ({"convergence": -1}, "whole number >= 0"),
+    ({"convergence": "soon"}, "whole number"),
 ])
 def test_bad_options_are_refused(extra: dict[str, object], needle: str) -> None:
     checked = check_text(KNAPSACK, "k.qgl")

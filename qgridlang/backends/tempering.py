@@ -19,6 +19,9 @@ sized for the worst case. This sampler moves in the space the QUBO encodes inste
   ``F + P``: the weights of the lowered QUBO are never changed, and its certified guarantee
   (the ground state is the model's optimum) holds for what is returned.
 
+The chain stops at ``sweeps``, at the time limit, or after ``convergence`` sweeps without a new
+lowest energy, whichever comes first.
+
 Returned samples (bit rows in the BQM's order, decoded and re-checked by the target's refine
 step like every sampler's): the lowest-energy state seen, then the ``replicas / 2`` lowest-energy
 distinct states seen at the end of the sweeps. Options: ``replicas`` (32), ``sweeps`` (a sweep
@@ -71,6 +74,7 @@ class Settings:
     pairs: str = "equality"
     penalty_ramp: float = 10.0
     kicks: bool = True
+    convergence: int = 1000
 
     @classmethod
     def from_options(cls, options: Options) -> Settings:
@@ -95,6 +99,7 @@ class Settings:
                 penalty_ratio=num("penalty_ratio", None), pairs=str(x.get("pairs", cls.pairs)),
                 penalty_ramp=num("penalty_ramp", cls.penalty_ramp),
                 kicks=bool(x.get("kicks", cls.kicks)),
+                convergence=_count(x.get("convergence", cls.convergence), "convergence"),
                 seed=options.seed if options.seed is not None else x.get("seed"),
                 time_limit=options.time_limit if options.time_limit is not None
                 else num("time_limit", None))
@@ -108,6 +113,18 @@ class Settings:
         if s.t_min and s.t_max and s.t_min >= s.t_max:
             raise UsageError("t_min must be below t_max")
         return s
+
+
+def _count(value: Any, name: str) -> int:
+    """A whole number >= 0 (0 switches the rule off)."""
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"tempering option {name} must be a whole number, got {value!r}",
+                         None) from None
+    if out < 0 or out != float(value):
+        raise UsageError(f"tempering option {name} must be a whole number >= 0, got {value!r}")
+    return out
 
 
 @register_backend
@@ -125,7 +142,10 @@ class Tempering(Backend):
         "penalty_ratio": "the chain's penalty scale (default: the cheapest violation costs "
                          "about 20 objective steps)",
         "penalty_ramp": "start the chain's penalty scale this many times lower and raise it "
-                        "geometrically to its final value by 80 % of the run (default 10; 1: no ramp)",
+                        "geometrically to its final value by 80 % of the run (default 10; "
+                        "1: no ramp)",
+        "convergence": "stop after this many sweeps without a new lowest energy (default "
+                       "1000; 0: never)",
         "kicks": "three-register moves across a short inequality and an equality row "
                  "(default true)",
         "pairs": "two-register moves along `equality` rows (default) or all penalised `rows`",
@@ -223,11 +243,24 @@ def moves_of(col: Collapsed, pairs_along: str = "equality", kicks: bool = True) 
         table.append(dict(items))
         return True
 
+    by_column = [(rows_t.indices[rows_t.indptr[j]:rows_t.indptr[j + 1]],
+                  rows_t.data[rows_t.indptr[j]:rows_t.indptr[j + 1]]) for j in range(n)]
+
+    def column_change(move: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The rows a move changes and by how much (sorted rows; zeros possible)."""
+        parts = [by_column[j] for j in move]
+        hit = np.unique(np.concatenate([p[0] for p in parts]))
+        change = np.zeros(len(hit))
+        for (r_idx, vals), (j, k) in zip(parts, move.items(), strict=True):
+            change[np.searchsorted(hit, r_idx)] += vals * col.step[j] * k
+        return hit, change
+
     def compensate(r: int, move: dict[int, int]) -> list[tuple[int, int]]:
         """``(column, k)`` of the columns of row ``r`` that restore its activity alone."""
         a, b = rows.indptr[r], rows.indptr[r + 1]
         js, coef = rows.indices[a:b], rows.data[a:b]
-        change = sum(float(rows[r, j]) * col.step[j] * k for j, k in move.items())
+        of = dict(zip(js.tolist(), coef.tolist(), strict=True))
+        change = sum(of.get(j, 0.0) * col.step[j] * k for j, k in move.items())
         out = []
         for j, c in zip(js.tolist(), coef.tolist(), strict=True):
             if j in move or col.kmax[j] == 0:
@@ -257,10 +290,8 @@ def moves_of(col: Collapsed, pairs_along: str = "equality", kicks: bool = True) 
                 continue
             for j2, k2 in compensate(r, {j1: 1}):
                 seed = {j1: 1, j2: k2}
-                js = np.fromiter(seed, dtype=np.int64)
-                change = np.asarray(rows_t[:, js] @ (col.step[js] * np.fromiter(
-                    seed.values(), dtype=float))).ravel()
-                broken = np.flatnonzero(equality & (np.abs(change) > 1e-12))
+                hit, change = column_change(seed)
+                broken = hit[equality[hit] & (np.abs(change) > 1e-12)]
                 if len(broken) == 0:
                     n_kicks += add(seed)
                 elif len(broken) == 1:
@@ -272,18 +303,19 @@ def moves_of(col: Collapsed, pairs_along: str = "equality", kicks: bool = True) 
     cross = np.zeros(m_count)
     row_lists: list[np.ndarray] = []
     dact_lists: list[np.ndarray] = []
+    sym = col.sym.todok() if col.upper.nnz else None
     for i, move in enumerate(table):
         js = np.fromiter(move, dtype=np.int64)
         ks = np.fromiter(move.values(), dtype=float)
         cols[i, :len(js)], dk[i, :len(js)] = js, ks
         dx = ks * col.step[js]
-        if len(js) > 1 and col.upper.nnz:
-            block = col.sym[js][:, js].toarray()
-            cross[i] = float(dx @ np.triu(block, 1) @ dx)
-        change = np.asarray(rows_t[:, js] @ dx).ravel()
-        hit = np.flatnonzero(np.abs(change) > 0)
-        row_lists.append(hit)
-        dact_lists.append(change[hit])
+        if len(js) > 1 and sym is not None:
+            cross[i] = sum(float(sym.get((int(js[u]), int(js[v])), 0.0)) * dx[u] * dx[v]
+                           for u in range(len(js)) for v in range(u + 1, len(js)))
+        hit, change = column_change(move)
+        keep = np.abs(change) > 0
+        row_lists.append(hit[keep])
+        dact_lists.append(change[keep])
     width = max((len(r) for r in row_lists), default=0) or 1
     rows_pad = np.full((m_count, width), col.m, dtype=np.int64)
     dact_pad = np.zeros((m_count, width))
@@ -357,7 +389,7 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     assert all(np.shares_memory(v, w) for v, w in ((k, kf), (x, xf), (act, af), (terms, tf)))
     pt, ps, pk, pq, pl = _penalty_tables(col)
     start_time = time.perf_counter()
-    for sweep in range(1, s.sweeps + 1):
+    for sweep in range(1, s.sweeps + 1 if n_moves else 1):  # nothing can move: no sweeps
         if s.penalty_ramp > 1:  # raise the chain's penalty scale towards its final value
             done = (sweep - 1) / s.sweeps
             if deadline is not None and s.time_limit:
@@ -432,6 +464,8 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
             best_e, best, best_sweep = float(e[low]), k[low, :n].copy(), sweep
         elite.offer(k[:, :n], e)
         if (deadline is not None and time.perf_counter() > deadline) or interrupt.requested():
+            break
+        if s.convergence and sweep - best_sweep >= s.convergence:
             break
     # the incremental energies drift by float rounding: report the best state's exact energy
     best_e = float(col.energy(col.values(best)[None, :])[0])
