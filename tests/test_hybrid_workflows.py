@@ -53,10 +53,12 @@ def _solve(model: CheckedModel, backend: str, seed: int = 3, **extra: Any) -> An
                                                extra=opts))
 
 
-@pytest.mark.parametrize("backend", ["pt", "kerberos"])
-def test_finds_the_optimum_and_every_sample_decodes(small: CheckedModel, backend: str) -> None:
+@pytest.mark.parametrize(("backend", "extra"), [("pt", {}), ("kerberos", {}),
+                                                 ("kerberos", {"subsampler": "tabu"})])
+def test_finds_the_optimum_and_every_sample_decodes(small: CheckedModel, backend: str,
+                                                    extra: dict[str, Any]) -> None:
     optimum = solve_model(small, "highs")
-    sol = _solve(small, backend)
+    sol = _solve(small, backend, **extra)
     assert sol.status == Status.FEASIBLE and sol.feasible
     assert sol.objective == pytest.approx(optimum.objective) == pytest.approx(5.0)
     assert sol.variables == optimum.variables
@@ -67,6 +69,7 @@ def test_finds_the_optimum_and_every_sample_decodes(small: CheckedModel, backend
     # the lowest energy is the certified QUBO's ground state: the optimum's value
     assert summary["energy_min"] == pytest.approx(5.0, abs=1e-6)
     assert sol.info["sampler"] == f"dwave-hybrid {backend}"
+    assert sol.info.get("subsampler", "sa") == extra.get("subsampler", "sa")
 
 
 def test_samples_are_rows_in_bqm_order(small: CheckedModel) -> None:
