@@ -389,12 +389,15 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     assert all(np.shares_memory(v, w) for v, w in ((k, kf), (x, xf), (act, af), (terms, tf)))
     pt, ps, pk, pq, pl = _penalty_tables(col)
     start_time = time.perf_counter()
+    ramped = 0
     for sweep in range(1, s.sweeps + 1 if n_moves else 1):  # nothing can move: no sweeps
         if s.penalty_ramp > 1:  # raise the chain's penalty scale towards its final value
             done = (sweep - 1) / s.sweeps
             if deadline is not None and s.time_limit:
                 done = max(done, (time.perf_counter() - start_time) / s.time_limit)
             lam = np.full(r_count, floor * s.penalty_ramp ** (min(done / RAMP_END, 1.0) - 1.0))
+            if done < RAMP_END:
+                ramped = sweep  # convergence counts from the first sweep at the final scale
         draws = rng.integers(n_moves, size=(per_sweep, r_count))
         signs = np.where(rng.random((per_sweep, r_count)) < 0.5, -1.0, 1.0)
         uniform = rng.random((per_sweep, r_count))
@@ -465,7 +468,7 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
         elite.offer(k[:, :n], e)
         if (deadline is not None and time.perf_counter() > deadline) or interrupt.requested():
             break
-        if s.convergence and sweep - best_sweep >= s.convergence:
+        if s.convergence and sweep - max(best_sweep, ramped) >= s.convergence:
             break
     # the incremental energies drift by float rounding: report the best state's exact energy
     best_e = float(col.energy(col.values(best)[None, :])[0])
