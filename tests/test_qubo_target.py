@@ -134,3 +134,18 @@ def test_cli_compile_and_solve(tmp_path: Path, capsys: pytest.CaptureFixture[str
     sol = json.loads(capsys.readouterr().out)
     assert sol["feasible"] and sol["info"]["sampleset"]["samples"] == 30
     assert check_file(model).flat.n == 5
+
+
+def test_sa_refuses_seeds_its_sampler_cannot_take() -> None:
+    """dwave-samplers' SA takes seeds below 2^31; `Options` accepts up to 2^32 - 1. A larger
+    seed used to be an internal error (exit 70); now it is a usage error (exit 2)."""
+    import subprocess
+    import sys
+
+    model = Path(__file__).resolve().parent.parent / "examples" / "microgrid_qubo" / \
+        "microgrid_qubo.qgl"
+    run = subprocess.run([sys.executable, "-m", "qgridlang", "solve", str(model), "--backend",
+                          "sa", "--seed", "3000000000", "--option", "reads=2"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "seeds from 0 to 2147483647" in run.stderr

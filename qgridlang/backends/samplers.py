@@ -26,6 +26,7 @@ from qgridlang.results import RawResult, Status
 dimod = lazy("dimod")  # loaded when a backend runs, not when it is listed (qglc start-up)
 
 EXACT_MAX_BINARIES = 24
+SA_SEED_LIMIT = 2**31  # dwave-samplers' SimulatedAnnealingSampler: 0 <= seed < 2^31
 
 
 class SamplerBackend(Backend):
@@ -128,7 +129,7 @@ class SimulatedAnnealing(SamplerBackend):
                 sets and hooks["interrupt_function"]()):
             seed = params.get("seed")
             part = {**params, "num_reads": min(self.CHUNK, reads - done),
-                    "seed": None if seed is None else (int(seed) + len(sets)) % 2**32}
+                    "seed": None if seed is None else (int(seed) + len(sets)) % SA_SEED_LIMIT}
             sets.append(sampler.sample(bqm, **part, **hooks))
         return dimod.concatenate(sets)
 
@@ -138,8 +139,14 @@ class SimulatedAnnealing(SamplerBackend):
         return SimulatedAnnealingSampler()  # type: ignore[no-untyped-call]
 
     def parameters(self, bqm: dimod.BinaryQuadraticModel, options: Options) -> dict[str, Any]:
-        return {**super().parameters(bqm, options),
-                "num_sweeps": int(_option(options, "sweeps", 1000))}
+        params = {**super().parameters(bqm, options),
+                  "num_sweeps": int(_option(options, "sweeps", 1000))}
+        seed = params.get("seed")
+        if seed is not None and not 0 <= int(seed) < SA_SEED_LIMIT:
+            # dwave-samplers' SA takes seeds below 2^31 (it used to be an internal error)
+            raise UsageError(f"the sa backend takes seeds from 0 to {SA_SEED_LIMIT - 1}, got "
+                             f"{seed}", None, "--seed 1")
+        return params
 
     def hooks(self, options: Options) -> dict[str, Any]:
         # called between reads: Ctrl-C (interrupt.watch) or the time limit ends the run there
