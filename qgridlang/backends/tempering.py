@@ -25,7 +25,7 @@ lowest energy, whichever comes first.
 Returned samples (bit rows in the BQM's order, decoded and re-checked by the target's refine
 step like every sampler's): the lowest-energy state seen, then the ``replicas / 2`` lowest-energy
 distinct states seen at the end of the sweeps. Options: ``replicas`` (32), ``sweeps`` (a sweep
-is one proposed move per column per replica; 4000), time limit (stops between sweeps),
+is one proposed move per column per replica; 1000), time limit (stops between sweeps),
 ``seed``, ``t_min`` / ``t_max`` (default: a quarter of the smallest and 50 times the median
 single-step objective change), ``penalty_ratio``, ``pairs`` (``equality``, or ``rows``: pairs
 along every penalised row).
@@ -65,7 +65,7 @@ RAMP_END = 0.8  # share of the run over which a penalty ramp rises to its final 
 @dataclass(frozen=True)
 class Settings:
     replicas: int = 32
-    sweeps: int = 4000
+    sweeps: int = 1000
     t_min: float | None = None
     t_max: float | None = None
     penalty_ratio: float | None = None
