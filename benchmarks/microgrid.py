@@ -10,8 +10,7 @@ statistics).
 Methods per week: ``milp`` (HiGHS, 1 % gap, 300 s: the ground truth), ``pso`` (the paper's
 binary PSO, ``qgridlang/backends/pso.py``: 50 particles x 200 iterations, w 0.6, c1 = c2 = 1.4,
 one run per seed), ``sa`` and ``tabu`` (dwave-samplers), the project's own QUBO pipelines
-``tempering`` and ``lns`` (each once the registry has it; 10 s a day on four weeks, one a
-season, as they take minutes a day at their defaults), and ``qaoa`` (p up to 20, Nelder-Mead,
+``tempering`` (10 s a day on four weeks, one a season), and ``qaoa`` (p up to 20, Nelder-Mead,
 numpy statevector) on a
 subproblem that fits the simulator: the peak hour of the week's first day, with diesel on/off and
 output, grid import and demand response free and everything else (renewables, curtailment, the
@@ -49,8 +48,8 @@ import microgrid_metrics as metrics  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples" / "microgrid" / "microgrid_qubo_day.qgl"
 RESULTS = ROOT / "benchmarks" / "results" / "microgrid.jsonl"
-METHODS = ("milp", "pso", "sa", "tabu", "tempering", "lns", "qaoa")
-PIPELINES = ("tempering", "lns")  # the project's own QUBO pipelines: run once registered
+METHODS = ("milp", "pso", "sa", "tabu", "tempering", "qaoa")
+PIPELINES = ("tempering",)  # the project's own QUBO pipeline
 STEP = data.STEP_KW
 BANK_STEPS, DIESEL_STEPS, IMPORT_STEPS = 15, 5, 5  # as in microgrid_qubo_day.qgl
 RESERVE = 0.05
@@ -358,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instances", nargs="+", type=int, default=list(range(1, 53)),
                     help="weeks 1..52 to run (default: all 52)")
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
-                    help="methods (default: all; tempering / lns once registered)")
+                    help="methods (default: all)")
     ap.add_argument("--days", type=int, default=7, help="days of each week (default 7)")
     ap.add_argument("--pso-seeds", type=int, default=10, help="PSO seeds (default 10)")
     ap.add_argument("--seeds", type=int, default=3, help="SA / tabu seeds (default 3)")
@@ -366,11 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tabu-seconds", type=float, default=1.0,
                     help="tabu seconds per day (default 1)")
     ap.add_argument("--pipeline-seconds", type=float, default=10.0,
-                    help="tempering / lns seconds per day (default 10)")
+                    help="tempering seconds per day (default 10)")
     ap.add_argument("--pipeline-seeds", type=int, default=1,
-                    help="tempering / lns seeds (default 1)")
+                    help="tempering seeds (default 1)")
     ap.add_argument("--pipeline-weeks", nargs="+", type=int, default=[5, 18, 31, 44],
-                    help="weeks the tempering / lns pipelines run on (default 5 18 31 44)")
+                    help="weeks the tempering pipeline runs on (default 5 18 31 44)")
     ap.add_argument("--qaoa-weeks", nargs="+", type=int, default=[5, 18, 31, 44],
                     help="weeks whose subproblem QAOA solves (default 5 18 31 44: one a season)")
     ap.add_argument("--qaoa-p", nargs="+", type=int, default=[1, 5, 20],
