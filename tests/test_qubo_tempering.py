@@ -239,3 +239,18 @@ def test_qubo_inverse_keeps_the_row_plan() -> None:
     assert inverse.plan is not None
     assert len(inverse.plan.index) <= len(inverse.weights)
     assert qubo.report(inverse).n_bits == inverse.n_bits
+
+
+def test_sizes_are_checked_before_the_chain_is_built() -> None:
+    from qgridlang import limits
+    from qgridlang.errors import LimitExceeded
+
+    checked = check_file(MICROGRID)
+    with limits.using(limits.make(max_size=10_000)):
+        with pytest.raises(LimitExceeded, match="replicas"):
+            solve_model(checked, "tempering", Options(seed=1, sweeps=1,
+                                                      extra={"replicas": 1000}))
+        flat, _, inverse = _lowered("unit_commitment")
+    with limits.using(limits.make(max_size=20)), pytest.raises(
+            LimitExceeded, match="tempering move table"):
+        moves_of(collapse(flat, inverse))

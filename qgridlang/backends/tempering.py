@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from qgridlang import interrupt, progress
+from qgridlang import interrupt, limits, progress
 from qgridlang.errors import UsageError
 from qgridlang.lazy import lazy
 from qgridlang.registry import Backend, Options, register_backend
@@ -55,6 +55,7 @@ pen = lazy("qgridlang.compilers.qubo_penalties")
 
 MAX_PAIR_MOVES = 200_000  # equality rows with many columns: keep the move table bounded
 MOVE_COLUMNS = 3  # registers a move changes at most
+DENSE_MAX = 2000  # quadratic objectives: a dense n x n gradient table up to this n (32 MB)
 KICK_ROW_COLUMNS = 8  # inequality rows this short seed kicks (longer ones would be quadratic)
 # default penalty scale of the chain: the cheapest violation costs this many objective steps
 VIOLATION_STEPS = 20.0
@@ -317,6 +318,9 @@ def moves_of(col: Collapsed, pairs_along: str = "equality", kicks: bool = True) 
         row_lists.append(hit[keep])
         dact_lists.append(change[keep])
     width = max((len(r) for r in row_lists), default=0) or 1
+    # the padded table is moves x the widest move's rows: refuse it before it is allocated
+    limits.check_size(m_count * width, f"the tempering move table ({m_count} moves, up to "
+                      f"{width} rows each)", "entries", None)
     rows_pad = np.full((m_count, width), col.m, dtype=np.int64)
     dact_pad = np.zeros((m_count, width))
     for i, (r, d) in enumerate(zip(row_lists, dact_lists, strict=True)):
@@ -337,6 +341,8 @@ def default_scales(col: Collapsed) -> tuple[float, float, float]:
 def temper(col: Collapsed, s: Settings) -> Outcome:
     """Run the replica-exchange chain (see the module docstring)."""
     rng = np.random.default_rng(s.seed)
+    limits.check_size(s.replicas * (col.n + col.m + 2), f"tempering's {s.replicas} replicas "
+                      f"of {col.n} registers and {col.m} rows", "values", None)
     mv = moves_of(col, s.pairs, s.kicks)
     n, m, r_count = col.n, col.m, s.replicas
     t_lo, t_hi, unit = default_scales(col)
@@ -366,7 +372,7 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     sym = col.sym
     grad = np.hstack([np.asarray((sym @ x[:, :n].T).T), np.zeros((r_count, 1))]) if quadratic \
         else None
-    dense_sym = sym.toarray() if quadratic and n <= 4000 else None
+    dense_sym = sym.toarray() if quadratic and n <= DENSE_MAX else None
     elite = Elite(keep)
     best_e = float(np.min(f + p))
     best = k[int(np.argmin(f + p)), :n].copy()
