@@ -90,19 +90,24 @@ class Collapsed:
         """Row activities ``n_points x m``."""
         return np.asarray((self.rows @ np.atleast_2d(x).T).T)
 
+    def penalty_tables(self) -> tuple[np.ndarray, ...]:
+        """Per penalised row: target, step, slack size (0 without a slack), and the square and
+        linear coefficients, so that a row's weighted penalty is ``(q r + l) r`` with
+        ``r = h - sigma clip(round(h / sigma), 0, kmax)`` and ``h = activity - target``."""
+        l1, l2 = self.unbalanced
+        sign = np.select([self.kind == pen.UNBALANCED_LE, self.kind == pen.UNBALANCED_GE],
+                         [1.0, -1.0], 0.0)
+        kslack = np.where(self.kind == pen.SLACK, self.slack_kmax, 0.0)
+        square = self.weight * np.where(sign != 0, l2, 1.0)
+        return self.target, self.sigma, kslack, square, self.weight * l1 * sign
+
     def penalty_terms(self, act: np.ndarray, rows: np.ndarray | slice = slice(None)
                       ) -> np.ndarray:
         """Weighted penalty of each given row at activities ``act`` (``... x len(rows)``)."""
-        h = act - self.target[rows]
-        sig = self.sigma[rows]
-        kind = self.kind[rows]
-        s = np.where(kind == pen.SLACK,
-                     np.clip(np.rint(h / sig), 0, self.slack_kmax[rows]) * sig, 0.0)
-        r = h - s
-        l1, l2 = self.unbalanced
-        sign = np.select([kind == pen.UNBALANCED_LE, kind == pen.UNBALANCED_GE], [1.0, -1.0], 0.0)
-        val = np.where(sign != 0, l2 * r * r + l1 * sign * r, r * r)
-        return np.asarray(self.weight[rows] * val)
+        target, sigma, kslack, square, linear = (t[rows] for t in self.penalty_tables())
+        h = act - target
+        r = h - sigma * np.clip(np.rint(h / sigma), 0, kslack)
+        return np.asarray((square * r + linear) * r)
 
     def penalty(self, act: np.ndarray) -> np.ndarray:
         """``P`` of points from their activities (``n_points``)."""

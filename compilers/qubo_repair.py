@@ -11,6 +11,7 @@ and results always say when a plan was repaired (``info.repair``).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +45,6 @@ def nearest_feasible(flat: FlatModel, inverse: QuboInverse, x_hat: np.ndarray,
         x_hat: A decoded plan (column values).
         time_limit: HiGHS time limit in seconds.
     """
-    import time
-
     regs = inverse.columns
     n = flat.n
     off, step, kmax = regs.offset, regs.step, regs.kmax.astype(float)

@@ -141,6 +141,36 @@ def _whole(value: Any, name: str, low: int, high: int | None = None) -> int | No
     return out
 
 
+def whole_option(options: Options, name: str, default: int, low: int,
+                 high: int | None = None) -> int:
+    """A backend's integer ``Options.extra[name]`` (``default`` when absent), checked like the
+    common options; the hint names the default."""
+    try:
+        out = _whole(options.extra.get(name, default), name, low, high)
+    except UsageError as err:
+        raise UsageError(err.message, hint=f"--option {name}={default}") from None
+    assert out is not None
+    return out
+
+
+def number_option(options: Options, name: str, default: float, low: float,
+                  strict: bool = False) -> float:
+    """A backend's real ``Options.extra[name]`` (``default`` when absent), ``> low`` when
+    ``strict`` else ``>= low``."""
+    out = _number(options.extra.get(name, default), name, low, strict)
+    assert out is not None
+    return out
+
+
+def choice_option(options: Options, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    """A backend's ``Options.extra[name]`` that must be one of ``allowed``."""
+    value = str(options.extra.get(name, default))
+    if value not in allowed:
+        raise UsageError(f"option '{name}' must be one of {', '.join(allowed)}, got {value!r}",
+                         hint=f"--option {name}={default}")
+    return value
+
+
 class Target:
     """A lowering: ``apply(flat) -> (artifact, inverse)`` and ``invert(x, inverse)``."""
 

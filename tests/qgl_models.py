@@ -39,6 +39,19 @@ minimize cost: sum(g in G, t in T) (fixed[g] * u[g, t] + lin[g] * p[g, t]
                                     + quad[g] * p[g, t]^2) * dt
 """
 
+# an equality (exactly two units on), an inequality with slack bits and a 0..3 integer
+# register: optimum 4 + 1 = 5 with a and b on and k = 0 (b and d with k = 1 cost 6)
+PICK_TWO = """
+model pick "commit two of four units, and at least one step of a small integer"
+set G = {a, b, c, d}
+param cost[G] = {a: 4, b: 1, c: 3, d: 2}
+var on[G] binary
+var k integer in 0 .. 3
+constraint two: sum(g in G) on[g] == 2
+constraint some: k + on[a] >= 1
+minimize total: sum(g in G) cost[g] * on[g] + 3 * k
+"""
+
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
 
 

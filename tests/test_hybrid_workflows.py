@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from qgl_models import PICK_TWO
 
 from qgridlang.checker import CheckedModel, check_text
 from qgridlang.dispatcher import compile_model, solve_model
@@ -22,18 +23,7 @@ pytest.importorskip("hybrid")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# an equality (exactly two units on), an inequality with slack bits and a 0..3 integer
-# register: optimum 4 + 1 = 5 with a and b on and k = 0 (b and d with k = 1 cost 6)
-SMALL = """
-model pick "commit two of four units, and at least one step of a small integer"
-set G = {a, b, c, d}
-param cost[G] = {a: 4, b: 1, c: 3, d: 2}
-var on[G] binary
-var k integer in 0 .. 3
-constraint two: sum(g in G) on[g] == 2
-constraint some: k + on[a] >= 1
-minimize total: sum(g in G) cost[g] * on[g] + 3 * k
-"""
+SMALL = PICK_TWO  # optimum 5 (a and b on, k = 0)
 # pt needs ~200 iterations here: the cold replicas sit in the 6 valley until a swap brings the
 # 5 down from the hot end (measured with seed 3: 6 after 20 iterations, 5 after 200)
 FAST = {"pt": {"max_iter": 200, "convergence": 10**6, "sweeps": 100, "replicas": 4},

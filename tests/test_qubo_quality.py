@@ -13,21 +13,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from qgl_models import PICK_TWO
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "qubo_quality.py"
 
-# optimum 5 (a and b on, k = 0); an integer register so the encoding rows apply
-TINY = """
-model pick "commit two of four units, and at least one step of a small integer"
-set G = {a, b, c, d}
-param cost[G] = {a: 4, b: 1, c: 3, d: 2}
-var on[G] binary
-var k integer in 0 .. 3
-constraint two: sum(g in G) on[g] == 2
-constraint some: k + on[a] >= 1
-minimize total: sum(g in G) cost[g] * on[g] + 3 * k
-"""
+TINY = PICK_TWO  # optimum 5 (a and b on, k = 0)
 
 
 @pytest.fixture(scope="module")

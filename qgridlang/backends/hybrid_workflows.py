@@ -31,35 +31,19 @@ from typing import Any, ClassVar
 import numpy as np
 
 from qgridlang import interrupt, progress
-from qgridlang.errors import UsageError
 from qgridlang.lazy import lazy
-from qgridlang.registry import Backend, Options, register_backend
+from qgridlang.registry import (
+    Backend,
+    Options,
+    choice_option,
+    register_backend,
+    whole_option,
+)
 from qgridlang.results import RawResult, Status
 
 dimod = lazy("dimod")  # loaded when a workflow runs (qglc start-up lists backends without it)
 
 _SEED_SPACE = 2**31  # dwave-samplers SA checks 0 <= seed < 2^31 (its message says 2^32)
-
-
-def _integer(options: Options, name: str, default: int, low: int) -> int:
-    value = options.extra.get(name, default)
-    try:
-        out = int(value)
-        ok = not isinstance(value, bool) and out == float(value)
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok or out < low:
-        raise UsageError(f"option '{name}' must be an integer >= {low}, got {value!r}",
-                         hint=f"--option {name}={default}")
-    return out
-
-
-def _choice(options: Options, name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = str(options.extra.get(name, default))
-    if value not in allowed:
-        raise UsageError(f"option '{name}' must be one of {', '.join(allowed)}, got {value!r}",
-                         hint=f"--option {name}={default}")
-    return value
 
 
 class _HybridBackend(Backend):
@@ -147,10 +131,10 @@ class ParallelTempering(_HybridBackend):
     _best: list[Any]  # the lowest-energy sample of a run (set when its workflow is built)
 
     def settings(self, options: Options) -> dict[str, Any]:
-        return {"replicas": _integer(options, "replicas", 10, 2),
+        return {"replicas": whole_option(options, "replicas", 10, 2),
                 "sweeps": options.sweeps if options.sweeps is not None else 1000,
-                "max_iter": _integer(options, "max_iter", 100, 1),
-                "convergence": _integer(options, "convergence", 10, 1),
+                "max_iter": whole_option(options, "max_iter", 100, 1),
+                "convergence": whole_option(options, "convergence", 10, 1),
                 "max_time": options.time_limit}
 
     def workflow(self, settings: dict[str, Any], rng: np.random.Generator, n: int) -> Any:
@@ -221,12 +205,12 @@ class Kerberos(_HybridBackend):
     }
 
     def settings(self, options: Options) -> dict[str, Any]:
-        return {"max_iter": _integer(options, "max_iter", 100, 1),
-                "convergence": _integer(options, "convergence", 3, 1),
-                "subsampler": _choice(options, "subsampler", "sa", ("sa", "tabu")),
-                "subproblem_size": _integer(options, "subproblem_size", 50, 1),
-                "sub_reads": _integer(options, "sub_reads", 100, 1),
-                "tabu_timeout": _integer(options, "tabu_timeout", 500, 1),
+        return {"max_iter": whole_option(options, "max_iter", 100, 1),
+                "convergence": whole_option(options, "convergence", 3, 1),
+                "subsampler": choice_option(options, "subsampler", "sa", ("sa", "tabu")),
+                "subproblem_size": whole_option(options, "subproblem_size", 50, 1),
+                "sub_reads": whole_option(options, "sub_reads", 100, 1),
+                "tabu_timeout": whole_option(options, "tabu_timeout", 500, 1),
                 "sweeps": options.sweeps if options.sweeps is not None else 10000,
                 "max_time": options.time_limit}
 

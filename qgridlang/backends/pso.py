@@ -22,7 +22,6 @@ and re-checks each of them, exactly as for ``sa``/``tabu``.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,9 +29,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from qgridlang import interrupt, progress
-from qgridlang.errors import UsageError
 from qgridlang.lazy import lazy
-from qgridlang.registry import Backend, Options, register_backend
+from qgridlang.registry import (
+    Backend,
+    Options,
+    number_option,
+    register_backend,
+    whole_option,
+)
 from qgridlang.results import RawResult, Status
 
 dimod = lazy("dimod")  # loaded when the backend runs, not when it is listed (qglc start-up)
@@ -54,37 +58,14 @@ class PsoSettings:
 
     @classmethod
     def from_options(cls, options: Options) -> PsoSettings:
-        x = options.extra
-        return cls(particles=_integer(x.get("particles", 50), "particles", 2),
-                   iterations=_integer(x.get("iterations", 200), "iterations", 1),
-                   inertia=_real(x.get("inertia", 0.6), "inertia", 0.0, False),
-                   c1=_real(x.get("c1", 1.4), "c1", 0.0, False),
-                   c2=_real(x.get("c2", 1.4), "c2", 0.0, False),
-                   vmax=_real(x.get("vmax", 4.0), "vmax", 0.0, True),
+        d = cls()
+        return cls(particles=whole_option(options, "particles", d.particles, 2),
+                   iterations=whole_option(options, "iterations", d.iterations, 1),
+                   inertia=number_option(options, "inertia", d.inertia, 0.0),
+                   c1=number_option(options, "c1", d.c1, 0.0),
+                   c2=number_option(options, "c2", d.c2, 0.0),
+                   vmax=number_option(options, "vmax", d.vmax, 0.0, strict=True),
                    seed=options.seed, time_limit=options.time_limit)
-
-
-def _integer(value: Any, name: str, low: int) -> int:
-    try:
-        out = int(value)
-        ok = not isinstance(value, bool) and out == float(value)
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok or out < low:
-        raise UsageError(f"option '{name}' must be an integer >= {low}, got {value!r}",
-                         hint=f"--option {name}={max(low, 50 if name == 'particles' else 200)}")
-    return out
-
-
-def _real(value: Any, name: str, low: float, strict: bool) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = math.nan
-    if isinstance(value, bool) or not math.isfinite(out) or out < low or (strict and out == low):
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        raise UsageError(f"option '{name}' must be a finite number {bound}, got {value!r}")
-    return out
 
 
 class BatchEnergy:

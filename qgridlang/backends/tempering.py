@@ -87,9 +87,14 @@ class Settings:
                 return None
             try:
                 out = kind(value)
-            except (TypeError, ValueError):
-                raise UsageError(f"tempering option {name} must be a number, got {value!r}",
-                                 None) from None
+                whole = kind is not int or (not isinstance(value, bool)
+                                            and out == float(value))
+            except (TypeError, ValueError, OverflowError):
+                whole = False
+            if not whole:  # int(3.5) would be 3: a silent truncation
+                raise UsageError(f"tempering option {name} must be a number"
+                                 + (" (whole)" if kind is int else "") + f", got {value!r}",
+                                 None)
             if out <= 0:
                 raise UsageError(f"tempering option {name} must be positive, got {value!r}")
             return out
@@ -357,20 +362,18 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     # extended arrays: column n and row m are padding (never move, zero weight)
     kmax = np.append(col.kmax, 0)
     step = np.append(col.step, 0.0)
-    offset = np.append(col.offset, 0.0)
     c = np.append(col.c, 0.0)
     diag = np.append(col.upper.diagonal(), 0.0)
     quadratic = col.upper.nnz > 0
     k = rng.integers(0, col.kmax + 1, size=(r_count, n)).astype(float)
     k = np.hstack([k, np.zeros((r_count, 1))])
-    x = col.offset[None, :] + col.step[None, :] * k[:, :n]
-    x = np.hstack([x, np.zeros((r_count, 1))])
-    act = np.hstack([col.activity(x[:, :n]), np.zeros((r_count, 1))])
+    x0 = col.values(k[:, :n])  # column values are derived from k where needed, not kept
+    act = np.hstack([col.activity(x0), np.zeros((r_count, 1))])
     terms = np.hstack([col.penalty_terms(act[:, :m]), np.zeros((r_count, 1))])
-    f = col.objective(x[:, :n])
+    f = col.objective(x0)
     p = terms.sum(axis=1)
     sym = col.sym
-    grad = np.hstack([np.asarray((sym @ x[:, :n].T).T), np.zeros((r_count, 1))]) if quadratic \
+    grad = np.hstack([np.asarray((sym @ x0.T).T), np.zeros((r_count, 1))]) if quadratic \
         else None
     dense_sym = sym.toarray() if quadratic and n <= DENSE_MAX else None
     elite = Elite(keep)
@@ -384,16 +387,17 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
     n_moves = len(mv.cols)
     # flat views: element (r, j) of an R x (n+1) array is r * (n+1) + j (np.take is faster
     # than 2-D fancy indexing on these small gathers)
-    k, x, act, terms = (np.ascontiguousarray(v) for v in (k, x, act, terms))
-    kf, xf, af, tf = k.reshape(-1), x.reshape(-1), act.reshape(-1), terms.reshape(-1)
+    k, act, terms = (np.ascontiguousarray(v) for v in (k, act, terms))
+    kf, af, tf = k.reshape(-1), act.reshape(-1), terms.reshape(-1)
     base_c = (np.arange(r_count) * (n + 1))[:, None]
     base_a = (np.arange(r_count) * (m + 1))[:, None]
     if grad is not None:
         grad = np.ascontiguousarray(grad)
     gf = grad.reshape(-1) if grad is not None else None
     # the flat names must be views (a C-ordered copy would silently stop seeing the updates)
-    assert all(np.shares_memory(v, w) for v, w in ((k, kf), (x, xf), (act, af), (terms, tf)))
-    pt, ps, pk, pq, pl = _penalty_tables(col)
+    assert all(np.shares_memory(v, w) for v, w in ((k, kf), (act, af), (terms, tf)))
+    pt, ps, pk, pq, pl = (np.append(a, pad) for a, pad in zip(
+        col.penalty_tables(), (0.0, 1.0, 0.0, 0.0, 0.0), strict=True))  # + a zero pad row
     start_time = time.perf_counter()
     ramped = 0
     for sweep in range(1, s.sweeps + 1 if n_moves else 1):  # nothing can move: no sweeps
@@ -436,7 +440,6 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
             accepted += len(a)
             ica, iaa = ic[a], ia[a]
             kf[ica] = knew[a]
-            xf[ica] = offset.take(cols[a]) + step.take(cols[a]) * knew[a]
             af[iaa] = anew[a]
             tf[iaa] = tnew[a]
             f[a] += df[a]
@@ -449,7 +452,7 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
                         if real.any():
                             grad[a[real], :n] += dx[a[real], slot][:, None] * dense_sym[cj[real]]
                 else:
-                    grad[a, :n] = np.asarray((sym @ x[a, :n].T).T)
+                    grad[a, :n] = np.asarray((sym @ col.values(k[a, :n]).T).T)
         # exchanges between neighbours, even then odd pairs
         for parity in (0, 1):
             lo = np.arange(parity, r_count - 1, 2)
@@ -461,7 +464,7 @@ def temper(col: Collapsed, s: Settings) -> Outcome:
             if swap.any():
                 i, j = lo[swap], hi[swap]
                 swaps += len(i)
-                for arr in (k, x, act, terms):
+                for arr in (k, act, terms):
                     arr[i], arr[j] = arr[j].copy(), arr[i].copy()
                 for vec in (f, p):
                     vec[i], vec[j] = vec[j].copy(), vec[i].copy()
@@ -510,17 +513,3 @@ class Elite:
     def states(self, n: int) -> np.ndarray:
         ranked = sorted(self.pool.values(), key=lambda v: v[0])
         return np.asarray([v[1] for v in ranked]).reshape(len(ranked), n)
-
-
-def _penalty_tables(col: Collapsed) -> tuple[np.ndarray, ...]:
-    """Per penalised row plus a zero pad row: target, step, slack size, and the square and
-    linear coefficients, so that a term is ``(q r + l) r`` with ``r = h - sigma clip(round(h /
-    sigma), 0, kmax)`` and ``h = activity - target`` (no slack: ``kmax = 0``)."""
-    l1, l2 = col.unbalanced
-    sign = np.select([col.kind == pen.UNBALANCED_LE, col.kind == pen.UNBALANCED_GE], [1.0, -1.0],
-                     0.0)
-    kslack = np.where(col.kind == pen.SLACK, col.slack_kmax, 0.0)
-    square = col.weight * np.where(sign != 0, l2, 1.0)
-    linear = col.weight * l1 * sign
-    return (np.append(col.target, 0.0), np.append(col.sigma, 1.0), np.append(kslack, 0.0),
-            np.append(square, 0.0), np.append(linear, 0.0))
