@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"qglc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="{check,compile,solve,estimate,sample-responses,price-search,"
-                                   "price-descent,train,evaluate,import,validate,targets}")
+                                   "price-descent,train,evaluate,import,validate,targets,"
+                                   "fmt,lsp}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _simulate_parser(sub)
     _price_descent_parser(sub)
+    _editor_parsers(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
                        "each is available here.")
@@ -398,6 +400,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _targets(args)
     if args.command == "check":
         return _check(args)
+    if args.command in ("fmt", "lsp"):
+        return _fmt(args) if args.command == "fmt" else _lsp(args)
     if args.command in ("sample-responses", "price-search"):
         return _datasets(args)
     if args.command == "train":
@@ -506,6 +510,82 @@ def _check(args: argparse.Namespace) -> int:
         if len(usage) < len(errors):
             _print_errors([e for e in errors if not isinstance(e, UsageError)])
     return code
+
+
+def _editor_parsers(sub: Any) -> None:
+    """``qglc fmt`` (the canonical layout) and ``qglc lsp`` (the language server)."""
+    f = sub.add_parser("fmt", help="format .qgl files in the canonical style",
+                       description="Rewrite .qgl files in the canonical layout (comments "
+                       "kept; the model's meaning is checked to be unchanged). '-' reads stdin "
+                       "and writes stdout.", epilog=_EXIT_HELP)
+    f.add_argument("files", nargs="+", metavar="FILE", help="model files (.qgl), or - for stdin")
+    f.add_argument("--check", action="store_true",
+                   help="write nothing; list the files that would change and exit 1 if any "
+                        "(default: rewrite them in place)")
+    f.add_argument("--diff", action="store_true",
+                   help="print a unified diff of the changes on stdout and write nothing "
+                        "(default: rewrite in place)")
+    s = sub.add_parser("lsp", help="run the qgl language server (for editors)",
+                       description="Run the language server (LSP) for .qgl files: "
+                       "diagnostics, hover, definitions, references, completion, outline, "
+                       "formatting.", epilog=_EXIT_HELP)
+    s.add_argument("--tcp", metavar="HOST:PORT",
+                   help="listen on a TCP socket instead of stdio (default: stdio)")
+
+
+def _fmt(args: argparse.Namespace) -> int:
+    """Format every file; with --check/--diff nothing is written."""
+    import difflib
+
+    from qgridlang.checker import read_source
+    from qgridlang.formatter import format_text
+
+    code = EXIT_OK
+    errors: list[QglError] = []
+    for name in args.files:
+        if name == "-":
+            text = sys.stdin.read()
+        else:
+            text = read_source(name)
+        try:
+            out = format_text(text, "<stdin>" if name == "-" else name)
+        except QglError as exc:
+            errors.append(exc)
+            code = max(code, _exit_code(exc))
+            continue
+        if name == "-" and not (args.check or args.diff):
+            sys.stdout.write(out)
+            continue
+        if out == text:
+            continue
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True), out.splitlines(keepends=True),
+                f"{name}", f"{name} (formatted)"))
+        if args.check:
+            print(f"{name}: would be reformatted")
+            code = max(code, EXIT_MODEL)
+        elif not args.diff:
+            from qgridlang.atomic import write_atomically
+
+            write_atomically(Path(name), lambda tmp: tmp.write_text(out, encoding="utf-8"))
+            print(f"{name}: reformatted", file=sys.stderr)
+    if errors:
+        _print_errors(errors)
+    return code
+
+
+def _lsp(args: argparse.Namespace) -> int:
+    from qgridlang.lsp.server import serve
+
+    host, port = None, None
+    if args.tcp:
+        host, _, port_text = args.tcp.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise UsageError(f"--tcp expects HOST:PORT, got '{args.tcp}'")
+        port = int(port_text)
+    serve(host, port)
+    return EXIT_OK
 
 
 def _policy_json(flat: Any, spec: Any) -> dict[str, Any]:
