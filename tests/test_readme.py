@@ -1,4 +1,5 @@
-"""Every snippet of the README runs: a snippet a user copies must work as printed.
+"""Every snippet of the README and of every documentation page (``docs/**/*.md``) runs: a
+snippet a user copies must work as printed.
 
 Fenced blocks are classified by their info string:
 
@@ -11,6 +12,9 @@ Fenced blocks are classified by their info string:
 - ``python``: executed as a script in the same folder.
 - ``text``: output, synopses and diagrams; ``json``: the solve document, whose keys are compared
   with a real ``qglc solve --json`` output. Any other (or no) info string is an error.
+
+A bash or python snippet that appears word for word on two pages (the quick start is on the
+README and on the site's home page) runs once.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ import qgridlang as qg
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+# the README and every page of the documentation site (not the hooks that generate pages)
+PAGES = [README, *sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.relative_to(DOCS).parts)]
 HERE = Path(__file__).resolve().parent / "readme"
 KINDS = {"qgl", "bash", "python", "text", "json"}
 CLOUD_BACKENDS = ("hybrid", "hybrid_cqm", "ibm")
@@ -38,6 +45,7 @@ CLOUD_BACKENDS = ("hybrid", "hybrid_cqm", "ibm")
 
 @dataclass(frozen=True)
 class Snippet:
+    page: str  # the file, relative to the repository root
     kind: str
     line: int  # the line of the opening fence
     body: str
@@ -49,28 +57,52 @@ class Snippet:
         return re.sub(r"\s+#.*$", "", line).strip()
 
     def __str__(self) -> str:
-        return f"README.md:{self.line} ({self.kind}: {self.first[:40]})"
+        return f"{self.page}:{self.line} ({self.kind}: {self.first[:40]})"
 
 
-def snippets() -> list[Snippet]:
-    text = README.read_text(encoding="utf-8")
+def snippets(path: Path) -> list[Snippet]:
+    text = path.read_text(encoding="utf-8")
+    page = path.relative_to(ROOT).as_posix()
     out = []
     for m in re.finditer(r"^```([^\n]*)\n(.*?)^```[ \t]*$", text, re.S | re.M):
-        out.append(Snippet(m.group(1).strip(), text[: m.start()].count("\n") + 1, m.group(2)))
+        out.append(Snippet(page, m.group(1).strip(), text[: m.start()].count("\n") + 1,
+                           m.group(2)))
     return out
 
 
-ALL = snippets()
+ALL = [s for page in PAGES for s in snippets(page)]
 
 
 def _of(kind: str) -> list[Snippet]:
-    return [s for s in ALL if s.kind == kind]
+    """The snippets of one kind; a bash or python snippet repeated word for word runs once."""
+    out, seen = [], set()
+    for s in ALL:
+        if s.kind != kind or (kind in ("bash", "python") and s.body in seen):
+            continue
+        seen.add(s.body)
+        out.append(s)
+    return out
 
 
 def test_every_block_says_what_it_is() -> None:
     unknown = [str(s) for s in ALL if s.kind not in KINDS]
     assert not unknown, f"fenced blocks need one of {sorted(KINDS)} as info string: {unknown}"
     assert len(ALL) >= 10
+
+
+def test_every_page_is_read() -> None:
+    """The pages of the site are found (a moved docs/ folder would leave them untested)."""
+    found = {s.page for s in ALL}
+    assert "README.md" in found and len({p for p in found if p.startswith("docs/")}) >= 20
+
+
+def test_fences_pair_up() -> None:
+    """A fence the pattern above cannot match (indented, or with ~~~) would hide a snippet."""
+    for path in PAGES:
+        text = path.read_text(encoding="utf-8")
+        opened = len(re.findall(r"^[ \t]*(?:```|~~~)", text, re.M))
+        assert opened == 2 * len(snippets(path)), (
+            f"{path.relative_to(ROOT)}: a fenced block is indented or uses ~~~ (unchecked)")
 
 
 # ---- qgl snippets ------------------------------------------------------------------------------
@@ -261,7 +293,7 @@ def _shape(doc: object, depth: int = 0) -> object:
 
 @pytest.mark.parametrize("snippet", _of("json"), ids=str)
 def test_json_snippet_has_the_shape_of_a_real_solve(snippet: Snippet, tmp_path: Path) -> None:
-    readme = json.loads(re.sub(r"//[^\n]*", "", snippet.body))
+    shown = json.loads(re.sub(r"//[^\n]*", "", snippet.body))
     model = tmp_path / "tiny.qgl"
     model.write_text(
         "model tiny\ntime T = 1..2 step 1 h\nset G = {u1, u2}\n"
@@ -273,16 +305,17 @@ def test_json_snippet_has_the_shape_of_a_real_solve(snippet: Snippet, tmp_path: 
     proc = subprocess.run([sys.executable, "-m", "qgridlang", "solve", str(model), "--json"],
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     real = json.loads(proc.stdout)
-    assert set(readme) == set(real), "README's JSON keys differ from qglc solve --json"
+    assert set(shown) == set(real), f"{snippet}: JSON keys differ from qglc solve --json"
     for key in ("variables", "expressions", "duals"):
-        for name, entry in readme[key].items():
+        for name, entry in shown[key].items():
             assert set(entry) == set(next(iter(real[key].values()))), f"{key}.{name}"
-    assert set(readme["violations"][0]) <= {"constraint", "amount", "unit", "side", "message"}
-    assert _shape(real["timings"]).keys() >= _shape(readme["timings"]).keys()
+    assert set(shown["violations"][0]) <= {"constraint", "amount", "unit", "side", "message"}
+    assert _shape(real["timings"]).keys() >= _shape(shown["timings"]).keys()
 
 
 def test_the_error_shown_is_what_qglc_prints(tmp_path: Path) -> None:
-    """The README's sample error is the checker's real output for such a model."""
+    """The sample error shown (docs/guide/cli.md) is the checker's real output for such a
+    model."""
     (shown,) = [s for s in _of("text") if s.first.startswith("bad.qgl:6:35: error:")]
     bad = tmp_path / "bad.qgl"
     bad.write_text("model bad\ntime T = 1..2 step 1 h\nset G = {u1, u2}\n"
