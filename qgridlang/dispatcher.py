@@ -112,6 +112,9 @@ def solve_model(checked: CheckedModel, backend: str, options: Options | None = N
     sol = build_solution(flat, x, raw, backend, be.target, timings, duals)
     sol.timings["invert"] = time.perf_counter() - t1
     sol.info.setdefault("report", compiled.report)
+    from qgridlang.plotting.layout import model_layout
+
+    sol.model = model_layout(checked)
     if x is not None and not sol.feasible and sol.status == Status.OPTIMAL:
         sol.status = Status.FEASIBLE if not sol.violations else Status.ERROR
         sol.message = sol.message or "the backend's plan breaks model constraints"

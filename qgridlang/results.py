@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import numpy as np
 
@@ -213,6 +213,9 @@ class Solution:
     message: str = ""
     x: np.ndarray | None = None
     warnings: list[QglWarning] = field(default_factory=list)
+    # what plots need from the model (time set, buses, commitment, scenarios, risk): see
+    # qgridlang.plotting.layout; None for a solution built without its checked model
+    model: dict[str, object] | None = None
 
     @cached_property
     def variables(self) -> dict[str, Nested]:
@@ -306,7 +309,21 @@ class Solution:
             "timings": {k: round(v, 6) for k, v in self.timings.items()},
             "info": _jsonable(self.info),
             "message": self.message,
+            "model": _jsonable(self.model) if self.model is not None else None,
         }
+
+    def plot(self, path: str | Path | None = None, panels: list[str] | None = None,
+             dpi: int = 110) -> Any:
+        """A matplotlib Figure of this plan: dispatch stacks per bus, state of charge,
+        commitment, nodal prices and scenario costs with VaR and CVaR (only the panels the
+        plan has data for, or ``panels``), axes in the model's units. With ``path`` it is also
+        written (.png, .svg, .pdf). Headless: no display is needed."""
+        from qgridlang.plotting import figure, save
+
+        fig, _ = figure(self.to_json(), panels)
+        if path is not None:
+            save(fig, path, dpi)
+        return fig
 
     def _series(self, name: str, values: bool) -> Series:
         mine = {**self.variable_results, **self.expression_results} if values else \
