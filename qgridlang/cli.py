@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
                            metavar="{check,compile,solve,estimate,sample-responses,price-search,"
                                    "price-descent,train,evaluate,import,validate,targets,"
-                                   "fmt,lsp}")
+                                   "fmt,lsp,show,plot}")
     c = sub.add_parser("check", help="check models and report every error",
                        description="Check models and report every error of every file.",
                        epilog=_EXIT_HELP)
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_parser(sub)
     _price_descent_parser(sub)
     _editor_parsers(sub)
+    _view_parsers(sub)
     t = sub.add_parser("targets", help="list targets and backends and whether each is available",
                        description="List targets and backends, their options and whether "
                        "each is available here.")
@@ -402,6 +403,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(args)
     if args.command in ("fmt", "lsp"):
         return _fmt(args) if args.command == "fmt" else _lsp(args)
+    if args.command in ("show", "plot"):
+        return _show(args) if args.command == "show" else _plot(args)
     if args.command in ("sample-responses", "price-search"):
         return _datasets(args)
     if args.command == "train":
@@ -510,6 +513,79 @@ def _check(args: argparse.Namespace) -> int:
         if len(usage) < len(errors):
             _print_errors([e for e in errors if not isinstance(e, UsageError)])
     return code
+
+
+def _view_parsers(sub: Any) -> None:
+    """``qglc show`` (the model as mathematics) and ``qglc plot`` (a solve's result)."""
+    s = sub.add_parser("show", help="print a checked model as the formulation a paper prints",
+                       description="Check a model and print it as mathematics: sets, "
+                       "parameters with units, variables with domains, each indexed constraint "
+                       "with its domain, the objective and the risk measures written out.",
+                       epilog=_EXIT_HELP)
+    s.add_argument("file", type=Path, metavar="FILE", help="the model (.qgl)")
+    style = s.add_mutually_exclusive_group()
+    style.add_argument("--latex", dest="style", action="store_const", const="latex",
+                       help="LaTeX (default: Markdown with LaTeX math)")
+    style.add_argument("--markdown", dest="style", action="store_const", const="markdown",
+                       help="Markdown with $…$ math (the default)")
+    s.add_argument("--expand", action="store_true",
+                   help="write each component instance's rows in the instance's names "
+                        "(default: folded, each component's formulation once)")
+    s.add_argument("--standalone", action="store_true",
+                   help="with --latex: a whole document pdflatex compiles (default: a "
+                        "fragment)")
+    s.add_argument("-o", "--output", type=Path, metavar="OUT",
+                   help="write to OUT (atomically) instead of stdout (default: stdout)")
+    s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a scalar parameter (repeatable; default: none)")
+    _limit_options(s)
+    pl = sub.add_parser("plot", help="plot a solve's result (.json from qglc solve --json)",
+                        description="Plot a result of `qglc solve --json`: dispatch stacks per "
+                        "bus, state of charge, commitment, nodal prices and scenario cost fans "
+                        "with VaR and CVaR, each axis in the model's units.",
+                        epilog=_EXIT_HELP)
+    pl.add_argument("result", type=Path, metavar="RESULT",
+                    help="a result document (qglc solve MODEL --json > RESULT)")
+    pl.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                    help="the image; its suffix picks the format: .png .svg .pdf (required)")
+    pl.add_argument("--model", type=Path, metavar="FILE",
+                    help="the model, for its buses and scenario costs (default: the result's "
+                         "own `model` entry)")
+    pl.add_argument("--panels", metavar="LIST",
+                    help="comma-separated panels: dispatch, soc, commitment, prices, "
+                         "scenarios (default: every one the result has data for)")
+    pl.add_argument("--dpi", type=int, default=110, metavar="N",
+                    help="resolution of a .png (default: 110)")
+
+
+def _show(args: argparse.Namespace) -> int:
+    from qgridlang.checker import check_file
+    from qgridlang.formulation import render
+
+    if args.standalone and args.style != "latex":
+        raise UsageError("--standalone is for --latex (a LaTeX document)")
+    checked = check_file(args.file, _overrides(args.set))
+    _print_warnings(checked.warnings)
+    text = render(checked, style=args.style or "markdown", expand=args.expand,
+                  standalone=args.standalone)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    from qgridlang.atomic import write_atomically
+
+    write_atomically(args.output, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    sys.stderr.write(f"wrote {args.output}\n")
+    return EXIT_OK
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from qgridlang.plotting import plot_result_file
+
+    panels = [p.strip() for p in args.panels.split(",")] if args.panels else None
+    drawn = plot_result_file(args.result, args.output, model=args.model, panels=panels,
+                             dpi=args.dpi)
+    sys.stderr.write(f"wrote {args.output} ({', '.join(drawn)})\n")
+    return EXIT_OK
 
 
 def _editor_parsers(sub: Any) -> None:
