@@ -78,11 +78,30 @@ def _check_tokens(text: str, file: str) -> None:
                                 "of the size limit", Span(file, line, column), SIZE_HINT)
 
 
+# (text, file) -> its syntax tree. Trees are immutable, so a file that did not change (the
+# standard library, the imports of a model being edited) is parsed once: an editor checks the
+# model again after every edit, and parsing models/stdlib.qgl took most of the parse time.
+_PARSED: dict[tuple[str, str], ast.Program] = {}
+_PARSED_MAX = 32
+
+
+def parse_cached(text: str, file: str) -> ast.Program:
+    """:func:`qgridlang.parser.parse`, remembered for the last few distinct texts."""
+    key = (text, file)
+    prog = _PARSED.get(key)
+    if prog is None:
+        prog = parse(text, file)  # a syntax error is raised, never cached
+        if len(_PARSED) >= _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]  # the oldest entry
+        _PARSED[key] = prog
+    return prog
+
+
 def _load(text: str, file: str, errors: ErrorCollector, seen: set[Path],
           texts: dict[Path, str], depth: int = 0) -> list[ast.Statement]:
     try:
         _check_tokens(text, file)
-        prog = parse(text, file)
+        prog = parse_cached(text, file)
     except QglError as exc:
         errors.add(exc)
         return []
