@@ -116,7 +116,8 @@ class _Builder:
                 math = name_tex(s.name)
             text = _source(s.value) or ("" if isinstance(s.value, ast.RangeExpr | ast.LabelSet)
                                         else f"= {_plain(s.value, self.texts)}")
-            if ir is not None and ir.first is not None and not isinstance(s.value, ast.RangeExpr):
+            if ir is not None and ir.first is not None and \
+                    not isinstance(s.value, ast.RangeExpr | ast.LabelSet):
                 text = (text + "; " if text else "") + f"{ir.first} … {ir.last}"
             if s.step is not None:
                 text = (text + "; " if text else "") + f"time, step {_num(s.step.value)} " \

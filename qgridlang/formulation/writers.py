@@ -13,8 +13,6 @@ from qgridlang.formulation.mathexpr import escape_text, unit_tex
 PREAMBLE = r"""\documentclass{article}
 \usepackage[margin=2cm,landscape]{geometry}
 \usepackage{amsmath,amssymb}
-\usepackage[T1]{fontenc}
-\usepackage{lmodern}
 \usepackage[utf8]{inputenc}
 \usepackage{longtable}
 \allowdisplaybreaks
