@@ -26,7 +26,7 @@ from qgridlang.lsp.index import UNITS, Symbol, walk_symbols
 from qgridlang.lsp.project import Project, Target
 
 # Quiet time after an edit before the check starts (seconds; QGL_LSP_DEBOUNCE_MS overrides).
-DEBOUNCE_S = float(os.environ.get("QGL_LSP_DEBOUNCE_MS", "50")) / 1000.0
+DEBOUNCE_S = float(os.environ.get("QGL_LSP_DEBOUNCE_MS", "25")) / 1000.0
 
 log = logging.getLogger(__name__)
 
