@@ -2,7 +2,7 @@
 that RL numbers on our models can be trusted: DQN solves CartPole-v1 (greedy mean return >= 475,
 the solved threshold) and SAC reaches about -200 on Pendulum-v1.
 
-The measured numbers are in README.md ("Agents"); run with
+The measured numbers are in docs/language/policies.md ("Agents"); run with
 ``pytest -m slow -s tests/test_agents_slow.py``.
 """
 

@@ -79,7 +79,7 @@ def test_objective_equals_the_milp_optimum(tiny: CheckedModel, optimum: float,
 
 
 # a race of threads decides kerberos' iterations (dwave-hybrid's Race stops the other branches
-# when the first finishes): seeded, but not reproducible (README, QUBO backends)
+# when the first finishes): seeded, but not reproducible (docs/targets/qubo.md, Backends)
 NOT_REPRODUCIBLE = {"kerberos"}
 
 

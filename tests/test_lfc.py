@@ -35,7 +35,7 @@ def test_example_checks_with_its_controllers_and_simulations(dyn) -> None:
     assert set(dyn.simulations) == {"step", "random"}
     pid = dyn.controllers["pid"]
     assert isinstance(pid, PIDSpec)
-    # the frozen ITAE-tuned gains (README), and the calibrated random sigma
+    # the frozen ITAE-tuned gains (docs/benchmarks/lfc.md), and the calibrated random sigma
     assert (pid.kp, pid.ki, pid.kd, pid.filter, pid.step) == (635.2, 2360.0, 1.0, 100.0, 0.01)
     assert dyn.simulations["random"].profiles[0].params == {"sigma": 0.0292, "hold": 1.0}
     mpc, qmpc = dyn.controllers["mpc"], dyn.controllers["qmpc"]

@@ -1,7 +1,7 @@
 """qglc start-up: a verb imports what it needs, nothing heavier (checked on ``sys.modules``).
 
 Each case runs the CLI in a fresh interpreter and prints the modules loaded afterwards; wall
-time is measured in the README (Performance), not asserted here (the machine is shared).
+time is measured in docs/guide/performance.md, not asserted here (the machine is shared).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every model the tests and examples hold is checked both ways and must give the s
 (columns, rows, coefficients, objective, expressions), the same IR summary, or the same errors
 at the same places; random models (hypothesis) cover combinations no fixture has. The examples
 and the benchmark model must take the array path for every declaration (no silent fallback),
-so the speed the README quotes is the speed users get.
+so the speed docs/guide/performance.md quotes is the speed users get.
 """
 
 from __future__ import annotations

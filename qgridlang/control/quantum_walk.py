@@ -7,7 +7,8 @@ A statevector index is ``coin * N + level``.
 One step is ``U = S (I ⊗ C)``: the Hadamard coin ``C`` on the coin qubit, then the conditional
 shift ``S`` (level + 1 on coin up, level - 1 on coin down).
 
-Choices the paper leaves open (documented in the README, tested in tests/test_quantum_walk.py):
+Choices the paper leaves open (documented in docs/language/control.md, tested in
+tests/test_quantum_walk.py):
 
 - **Coin encoding.** The trend ``τ ∈ [-1, 1]`` is amplitude-encoded as ``α = √((1+τ)/2)`` and
   ``β = i √((1-τ)/2)``, and that is the coin the *first shift* reads: the circuit prepares
