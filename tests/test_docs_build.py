@@ -27,7 +27,7 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS / "hooks"))
 
 from dollars import escape_dollars  # noqa: E402 - the hooks' folder is on the path just above
-from formulations import example_models, formulation_page  # noqa: E402
+from formulations import PLOTTED, example_models, formulation_page  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,13 @@ def test_every_example_has_its_formulation_page(site: Path) -> None:
         assert 'class="arithmatex"' in page  # the math is marked for KaTeX
         for model in models:
             assert f"examples/{folder}/" in page and model.name in page
+
+
+def test_the_quick_examples_show_their_solved_plan(site: Path) -> None:
+    for folder in PLOTTED:
+        png = site / "formulations" / f"{folder}.png"
+        assert png.read_bytes().startswith(b"\x89PNG"), folder
+        assert f'src="{folder}.png"' in (site / "formulations" / f"{folder}.html").read_text()
 
 
 def test_the_python_api_is_documented(site: Path) -> None:
