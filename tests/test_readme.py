@@ -96,6 +96,17 @@ def test_every_page_is_read() -> None:
     assert "README.md" in found and len({p for p in found if p.startswith("docs/")}) >= 20
 
 
+def test_the_readme_links_resolve() -> None:
+    """The README's relative links (into docs/, read on GitHub) name files that exist; the
+    site's own links are checked by ``mkdocs build --strict`` (tests/test_docs_build.py)."""
+    text = README.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [t for t in links if "://" not in t]
+    assert len(local) >= 20
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
+
 def test_fences_pair_up() -> None:
     """A fence the pattern above cannot match (indented, or with ~~~) would hide a snippet."""
     for path in PAGES:
