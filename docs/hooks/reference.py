@@ -58,6 +58,18 @@ def _comment_above(lines: list[str], line: int) -> list[str]:
     return out[::-1]
 
 
+def _prose(comment: list[str]) -> str:
+    """A comment block as Markdown: its lines kept (hard line breaks, since the comments lay
+    out lists and equations by line), an empty comment line a new paragraph."""
+    paragraphs: list[list[str]] = [[]]
+    for line in comment:
+        if line:
+            paragraphs[-1].append(line)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return "\n\n".join("  \n".join(p) for p in paragraphs if p)
+
+
 def _index(lines: list[str], spec: Any) -> str:
     if spec is None:
         return ""
@@ -77,7 +89,7 @@ def component_section(lines: list[str], comp: Any, seen: set[str]) -> list[str]:
     out = [f"### {head}", ""]
     doc = _comment_above(lines, comp.span.line)
     if doc:
-        out += [" ".join(doc) if len(doc) < 3 else "\n".join(d + "  " for d in doc), ""]
+        out += [_prose(doc), ""]
     sig = f"component {comp.name}{variant}"
     extra = []
     if comp.over:
@@ -145,7 +157,7 @@ def library_section(name: str, use: str) -> list[str]:
             break
         header.append(ln[1:].strip())
     if header:
-        out += [" ".join(header), ""]
+        out += [_prose(header), ""]
     names = sorted({c.name for c in comps})
     out += [f"{len(names)} components: " + ", ".join(f"`{n}`" for n in names) + ".", ""]
     seen: set[str] = set()
