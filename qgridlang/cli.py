@@ -184,7 +184,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _limit_options(p: argparse.ArgumentParser) -> None:
-    """File access and size limits (see qgridlang.limits and the README's "Hostile input")."""
+    """File access and size limits (see qgridlang.limits and docs/guide/hostile-input.md)."""
     from qgridlang.limits import DEFAULT_MAX_ERRORS, DEFAULT_MAX_READ_MB, DEFAULT_MAX_SIZE
 
     p.add_argument("--allow-read", action="append", default=[], metavar="DIR",
@@ -553,7 +553,8 @@ def _view_parsers(sub: Any) -> None:
                          "own `model` entry)")
     pl.add_argument("--panels", metavar="LIST",
                     help="comma-separated panels: dispatch, soc, commitment, prices, "
-                         "scenarios (default: every one the result has data for)")
+                         "scenarios, values (default: every one the result has data for; "
+                         "values, the decisions themselves, where there is no time series)")
     pl.add_argument("--dpi", type=int, default=110, metavar="N",
                     help="resolution of a .png (default: 110)")
 

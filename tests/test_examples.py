@@ -57,12 +57,18 @@ def test_example_simulates(path: Path) -> None:
 @pytest.mark.parametrize("path", [p for p in EXAMPLES
                                   if p.name not in SLOW and p.name not in DYNAMICS],
                          ids=lambda p: p.parent.name + "/" + p.name)
-def test_example_solves_to_optimality(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_solves_to_optimality(path: Path, capsys: pytest.CaptureFixture[str],
+                                      tmp_path: Path) -> None:
     sets = [f"--set={k}={v}" for k, v in SMALL.get(path.name, {}).items()]
     code = main(["solve", str(path), "--json", *sets, *BACKEND.get(path.name, [])])
-    out = json.loads(capsys.readouterr().out)
+    text = capsys.readouterr().out
+    out = json.loads(text)
     assert code == 0, out
     assert out["status"] in ("optimal", "feasible") and out["feasible"]
+    # every example's result plots (qglc plot, headless)
+    (tmp_path / "result.json").write_text(text, encoding="utf-8")
+    assert main(["plot", str(tmp_path / "result.json"), "-o", str(tmp_path / "plan.png")]) == 0
+    assert (tmp_path / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow

@@ -15,7 +15,9 @@ import numpy as np
 
 from qgridlang.errors import UsageError
 
-PANELS = ("dispatch", "soc", "commitment", "prices", "scenarios")
+PANELS = ("dispatch", "soc", "commitment", "prices", "scenarios", "values")
+MAX_VALUE_PANELS = 4
+MAX_LAYERS = 40  # a stack by a set's elements: more layers than this are not readable
 MAX_BUSES = 8
 Entry = dict[str, Any]
 
@@ -43,6 +45,8 @@ def draw(doc: dict[str, Any], panels: Sequence[str] | None = None) -> tuple[Any,
         plans.append(("prices", "Nodal prices", r.draw_prices))
     if "scenarios" in wanted:
         plans += r.scenario_plans()
+    if "values" in wanted and (panels is not None or not plans):
+        plans += r.value_plans()  # a model without time series: its decisions themselves
     if not plans:
         what = ", ".join(wanted)
         raise UsageError(f"nothing to plot: the result has no data for {what}",
@@ -88,6 +92,17 @@ class _Result:
         vals = entry["values"]
         return list(vals), np.array([float(v) for v in vals.values()])
 
+    def rows(self, entry: Entry | None) -> dict[str, tuple[list[str], np.ndarray]] | None:
+        """A series whose last index is the time set, one row per element of its first index
+        (the other indices joined into the time axis: ``d1/t``); ``""`` for ``[T]`` alone."""
+        idx = (entry or {}).get("index") or []
+        if entry is None or self.time is None or not idx or idx[-1] != self.time:
+            return None
+        if len(idx) == 1:
+            labels, v = _flatten(entry["values"], 1)
+            return {"": (labels, v)}
+        return {str(k): _flatten(inner, len(idx) - 1) for k, inner in entry["values"].items()}
+
     def timeaxis(self, ax: Any, labels: list[str]) -> None:
         step = self.layout.get("time_step")
         ax.set_xlabel(f"{self.time}" + (f" (step {step})" if step else ""))
@@ -108,12 +123,37 @@ class _Result:
             return [("dispatch", f"Dispatch at bus {b['name']}{more}",
                      lambda ax, b=b: self.draw_stack(ax, b["injections"], "injection"))
                     for b in shown]
-        names = [n for n, e in self.values.items() if self.series(e) is not None
+        names = [n for n, e in self.values.items() if self.rows(e) is not None
                  and not self._is_binary(n) and n.rsplit(".", 1)[-1] != "soc"
-                 and _power_like(e.get("unit", ""))]
+                 and _power_like(e.get("unit", ""))
+                 and any(np.abs(v).max(initial=0) > 1e-9 for _, v in self.rows(e).values())]
         if not names:
             return []
-        return [("dispatch", "Dispatch", lambda ax: self.draw_lines(ax, names))]
+        flat = [n for n in names if len(self.values[n]["index"]) == 1]
+        plans = [("dispatch", "Dispatch", lambda ax: self.draw_lines(ax, flat))] if flat else []
+        for n in names:
+            idx = self.values[n]["index"]
+            scen = idx[0] in (self.layout.get("scenarios") or {})
+            if len(idx) > 1 and len(plans) < MAX_BUSES and not scen and \
+                    len(self.values[n]["values"]) <= MAX_LAYERS:
+                plans.append(("dispatch", f"Dispatch {n}[{', '.join(idx)}] by {idx[0]}",
+                              lambda ax, n=n: self.draw_rows_stack(ax, n)))
+        return plans
+
+    def draw_rows_stack(self, ax: Any, name: str) -> None:
+        rows = self.rows(self.values[name]) or {}
+        unit = self.values[name].get("unit", "")
+        labels = next(iter(rows.values()))[0] if rows else []
+        x = np.arange(len(labels))
+        colors = _colors(len(rows))
+        ax.stackplot(x, *[np.clip(v, 0, None) for _, v in rows.values()], labels=list(rows),
+                     colors=colors, alpha=0.85)
+        if any((v < 0).any() for _, v in rows.values()):
+            ax.stackplot(x, *[np.clip(v, None, 0) for _, v in rows.values()], colors=colors,
+                         alpha=0.85)
+        ax.set_ylabel(f"{name} [{unit}]" if unit else name)
+        self.timeaxis(ax, labels)
+        ax.legend(fontsize=7, ncol=min(8, len(rows)), loc="upper left")
 
     def _throughput(self, bus: dict[str, Any]) -> float:
         total = 0.0
@@ -124,9 +164,10 @@ class _Result:
         return total
 
     def _is_binary(self, name: str) -> bool:
-        s = self.series(self.values.get(name))
-        return s is not None and bool(np.all(np.isin(np.round(s[1], 9), (0.0, 1.0)))) and \
-            name.rsplit(".", 1)[-1] in ("u", "v", "w", "on", "start", "mode", "commit")
+        rows = self.rows(self.values.get(name))
+        return rows is not None and all(bool(np.all(np.isin(np.round(v, 9), (0.0, 1.0))))
+                                        for _, v in rows.values()) and \
+            not self.values[name].get("unit")
 
     def draw_stack(self, ax: Any, names: list[str], what: str) -> None:
         groups: dict[str, np.ndarray] = {}
@@ -179,19 +220,22 @@ class _Result:
         self.draw_lines(ax, self.soc())
         ax.set_ylabel(ax.get_ylabel().replace("[", "state of charge ["))
 
-    def commitment(self) -> list[str]:
+    def commitment(self) -> list[tuple[str, list[str], np.ndarray]]:
+        """Gantt rows: (label, time labels, values) of every commitment binary."""
         named = self.layout.get("commitment")
         if named is None:
             named = [n for n in self.values if n.rsplit(".", 1)[-1] in ("u", "on", "commit")]
-        return [n for n in named if self.series(self.values.get(n)) is not None]
+        out = []
+        for n in named:
+            rows = self.rows(self.values.get(n))
+            for k, (labels, v) in (rows or {}).items():
+                out.append((f"{_short(n)}[{k}]" if k else _short(n), labels, v))
+        return out
 
     def draw_commitment(self, ax: Any) -> None:
-        names = self.commitment()
+        rows = self.commitment()
         labels: list[str] = []
-        for row, n in enumerate(names):
-            s = self.series(self.values[n])
-            assert s is not None
-            labels, v = s
+        for row, (_, labels, v) in enumerate(rows):
             on = v > 0.5
             bars, start = [], None
             for i, flag in enumerate([*on, False]):
@@ -201,9 +245,9 @@ class _Result:
                     bars.append((start - 0.5, i - start))
                     start = None
             ax.broken_barh(bars, (row - 0.4, 0.8), color="tab:orange")
-        ax.set_yticks(range(len(names)), [_short(n) for n in names],
-                      fontsize=7 if len(names) <= 40 else 5)
-        ax.set_ylim(-0.6, len(names) - 0.4)
+        ax.set_yticks(range(len(rows)), [r[0] for r in rows],
+                      fontsize=7 if len(rows) <= 40 else 5)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.invert_yaxis()
         ax.set_ylabel("committed units")
         self.timeaxis(ax, labels)
@@ -227,6 +271,48 @@ class _Result:
         ax.set_ylabel(f"nodal price [{unit}]" if unit else "nodal price")
         self.timeaxis(ax, labels)
         ax.legend(fontsize=7, ncol=6)
+
+    # ---- decisions of a model without time series ----------------------------------------
+    def value_plans(self) -> list[tuple[str, str, Any]]:
+        plans: list[tuple[str, str, Any]] = []
+        scalars = [n for n, e in (self.doc.get("variables") or {}).items()
+                   if not e.get("index")]
+        for n, e in (self.doc.get("variables") or {}).items():
+            idx = e.get("index", [])
+            if len(idx) in (1, 2) and len(plans) < MAX_VALUE_PANELS:
+                plans.append(("values", f"{n}[{', '.join(idx)}]",
+                              lambda ax, n=n: self.draw_values(ax, n)))
+        if scalars:
+            plans.append(("values", "Scalar decisions", lambda ax: self.draw_scalars(ax, scalars)))
+        return plans
+
+    def draw_values(self, ax: Any, name: str) -> None:
+        e = self.doc["variables"][name]
+        unit = e.get("unit", "")
+        if len(e["index"]) == 1:
+            keys = list(e["values"])
+            ax.bar(range(len(keys)), [float(v) for v in e["values"].values()], color="tab:blue")
+            ax.set_xticks(range(len(keys)), keys, fontsize=7, rotation=90 if len(keys) > 20
+                          else 0)
+            ax.set_xlabel(e["index"][0])
+            ax.set_ylabel(f"{name} [{unit}]" if unit else name)
+            return
+        rows = list(e["values"])
+        cols = list(dict.fromkeys(k for inner in e["values"].values() for k in inner))
+        m = np.array([[float(e["values"][r].get(c, np.nan)) for c in cols] for r in rows])
+        im = ax.imshow(m, aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set_yticks(range(len(rows)), rows, fontsize=7)
+        ax.set_xticks(range(len(cols)), cols, fontsize=7)
+        ax.set_ylabel(e["index"][0])
+        ax.set_xlabel(e["index"][1])
+        ax.figure.colorbar(im, ax=ax, label=f"{name} [{unit}]" if unit else name)
+
+    def draw_scalars(self, ax: Any, names: list[str]) -> None:
+        vals = [float(self.doc["variables"][n]["values"]) for n in names]
+        ax.barh(range(len(names)), vals, color="tab:blue")
+        ax.set_yticks(range(len(names)),
+                      [f"{n} [{self.doc['variables'][n].get('unit') or '1'}]" for n in names],
+                      fontsize=7)
 
     # ---- scenarios --------------------------------------------------------------------------
     def scenario_plans(self) -> list[tuple[str, str, Any]]:
@@ -295,6 +381,19 @@ def var_cvar(x: np.ndarray, p: np.ndarray, alpha: float) -> tuple[float, float]:
     cvar = var + float(ps @ np.clip(xs - var, 0, None)) / (1 - alpha) if alpha < 1 else \
         float(xs[-1])
     return var, cvar
+
+
+def _flatten(nested: Any, depth: int) -> tuple[list[str], np.ndarray]:
+    """A nested ``{k: {…}}`` of ``depth`` levels as joined labels (``d1/3``) and values."""
+    if depth <= 1:
+        return [str(k) for k in nested], np.array([float(v) for v in nested.values()])
+    labels: list[str] = []
+    vals: list[np.ndarray] = []
+    for k, inner in nested.items():
+        lab, v = _flatten(inner, depth - 1)
+        labels += [f"{k}/{x}" for x in lab]
+        vals.append(v)
+    return labels, np.concatenate(vals) if vals else np.zeros(0)
 
 
 def _family(name: str) -> str:

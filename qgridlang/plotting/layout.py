@@ -29,7 +29,8 @@ def model_layout(checked: CheckedModel) -> dict[str, Any]:
             buses.append({"name": b.name, "injections": list(b.injections.get("p", ())),
                           "balance": f"{b.name}.balance"})
     commitment = [v.name for v in ir.variables if v.kind == "binary" and time is not None
-                  and v.index == [time.name] and v.name.rsplit(".", 1)[-1] in COMMITMENT_NAMES]
+                  and v.index and v.index[-1] == time.name
+                  and v.name.rsplit(".", 1)[-1] in COMMITMENT_NAMES]
     scenarios: dict[str, Any] = {}
     for name, probs in checked.flat.scenarios.items():
         p = np.asarray(probs, float)
