@@ -583,7 +583,13 @@ def _plot(args: argparse.Namespace) -> int:
     from qgridlang.plotting import plot_result_file
 
     panels = [p.strip() for p in args.panels.split(",")] if args.panels else None
-    drawn = plot_result_file(args.result, args.output, model=args.model, panels=panels,
+    layout = None
+    if args.model is not None:
+        from qgridlang.checker import check_file
+        from qgridlang.plotting.layout import model_layout
+
+        layout = model_layout(check_file(args.model))
+    drawn = plot_result_file(args.result, args.output, layout=layout, panels=panels,
                              dpi=args.dpi)
     sys.stderr.write(f"wrote {args.output} ({', '.join(drawn)})\n")
     return EXIT_OK

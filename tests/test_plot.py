@@ -144,3 +144,15 @@ def test_cli_plot_refuses_what_is_not_a_result(tmp_path: Path) -> None:
     missing = _qglc("plot", "missing.json", "-o", "x.png", cwd=tmp_path)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_plot_model_option_supplies_the_layout(tmp_path: Path, risk_solution) -> None:  # type: ignore[no-untyped-def]
+    """A result without its `model` entry (older, or edited): --model reads it from the model."""
+    doc = risk_solution.to_json()
+    doc.pop("model")
+    (tmp_path / "r.json").write_text(json.dumps(doc), encoding="utf-8")
+    bare = _qglc("plot", "r.json", "-o", "a.png", cwd=tmp_path)
+    assert bare.returncode == 0 and "(dispatch)" in bare.stderr, bare.stderr
+    full = _qglc("plot", "r.json", "-o", "b.png", "--model",
+                 str(ROOT / "examples/risk/risk.qgl"), cwd=tmp_path)
+    assert full.returncode == 0 and "(dispatch, scenarios)" in full.stderr, full.stderr

@@ -47,12 +47,18 @@ def save(fig: Any, output: str | Path, dpi: int = 110) -> None:
     write_atomically(out, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
 
 
-def plot_result_file(result: str | Path, output: str | Path, model: str | Path | None = None,
-                     panels: Sequence[str] | None = None, dpi: int = 110) -> list[str]:
-    """``qglc plot``: read a result document, draw it, write ``output``; the panels drawn."""
-    from qgridlang.checker import read_source
-
-    text = read_source(result)
+def plot_result_file(result: str | Path, output: str | Path,
+                     layout: dict[str, Any] | None = None, panels: Sequence[str] | None = None,
+                     dpi: int = 110) -> list[str]:
+    """``qglc plot``: read a result document, draw it, write ``output``; the panels drawn.
+    ``layout`` (:func:`qgridlang.plotting.layout.model_layout` of the model) replaces the
+    document's own ``model`` entry."""
+    try:
+        text = Path(result).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read '{result}': {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"'{result}' is not UTF-8 text") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -62,11 +68,8 @@ def plot_result_file(result: str | Path, output: str | Path, model: str | Path |
     if not isinstance(doc, dict) or "status" not in doc or "variables" not in doc:
         raise UsageError(f"'{result}' is not a result of qglc solve --json",
                          hint="it needs the keys status and variables")
-    if model is not None:
-        from qgridlang.checker import check_file
-        from qgridlang.plotting.layout import model_layout
-
-        doc["model"] = model_layout(check_file(model))
+    if layout is not None:
+        doc["model"] = layout
     fig, drawn = figure(doc, panels)
     save(fig, output, dpi)
     return drawn
