@@ -263,3 +263,46 @@ def test_diagnostics_latency_on_the_uc_example(session: Session) -> None:
 def test_shutdown_and_exit(session: Session) -> None:
     assert session.close() == 0
     session.closed = True  # type: ignore[attr-defined]
+
+
+# ---- TCP ----------------------------------------------------------------------------------------
+
+def test_tcp_transport() -> None:
+    import asyncio
+    import socket
+
+    from pygls.lsp.client import LanguageClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "qgridlang.cli", "lsp", "--tcp",
+                             f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+    async def talk() -> str:
+        client = LanguageClient("qgl-test", "1")
+        for _ in range(200):  # the server is listening once Python and pygls are loaded
+            try:
+                await client.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        result = await client.initialize_async(lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities()))
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+        return result.server_info.name
+
+    try:
+        assert asyncio.run(talk()) == "qglc-lsp"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_a_bad_tcp_address_is_a_usage_error() -> None:
+    r = subprocess.run([sys.executable, "-m", "qgridlang.cli", "lsp", "--tcp", "nowhere"],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "--tcp expects HOST:PORT" in r.stderr
