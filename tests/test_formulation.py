@@ -174,3 +174,13 @@ def test_cli_show(tmp_path: Path) -> None:
     err = _qglc("show", str(broken))
     assert err.returncode == 1 and "Traceback" not in err.stderr
     assert re.search(r"broken\.qgl:3:17", err.stderr), err.stderr
+
+
+def test_indexed_bus_balance_sums_what_stands_at_each_bus() -> None:
+    """case33bw: lines, loads and the grid stand at b[from_bus[k]] etc.; bus i's balance sums
+    those whose bus index equals i, and library declarations are located in their own file."""
+    md = render(ROOT / "examples/networks/case33bw/case33bw.qgl", "markdown")
+    assert (r"\sum_{k \in L : \mathit{from\_bus}_{k} = i} l_{k}.a.p_{t} + "
+            r"\sum_{k \in L : \mathit{to\_bus}_{k} = i} l_{k}.b.p_{t}") in md
+    assert r"= 0\qquad \forall i \in B, t \in T" in md
+    assert "| parameter; default 1 kV | stdlib.qgl:" in md

@@ -20,7 +20,7 @@ import sympy
 
 from qgridlang import ast
 from qgridlang.checker import CheckedModel
-from qgridlang.errors import ErrorCollector
+from qgridlang.errors import ErrorCollector, Span
 from qgridlang.formulation.mathexpr import (
     MathWriter,
     Tex,
@@ -43,7 +43,7 @@ class Item:
     label: str | None = None
     unit: str = ""  # as the user wrote it ("$/MWh"); the writers typeset it
     text: str = ""
-    line: int | None = None
+    line: int | str | None = None  # a line of the model; "stdlib.qgl:28" in another file
     display: bool = False  # a display equation rather than a row of a table
 
 
@@ -292,25 +292,35 @@ class _Builder:
         return [inst, self._balances(instances), *parts]
 
     def _balances(self, instances: list[ast.Instance]) -> Section:
-        """Each bus node's row: the ports of the components at the bus sum to zero."""
+        """Each bus node's row: the ports of the components at the bus sum to zero. For an
+        indexed bus (``b[i in B]``) a component at ``b[from_bus[k]]`` enters the sum of bus
+        ``i`` where ``from_bus[k] = i``."""
         sec = Section("Bus balances", intro=(
             "Each node of a bus balances the ports (injections) of the components standing at "
             "it; the row's dual is the nodal price."))
+        time = self._tvar()
         for bus in instances:
             comp = self.components.get(bus.type_name)
             nodes = [st for st in comp.body if isinstance(st, ast.NodeDecl)] if comp else []
-            if not nodes or bus.index is not None:
+            if not nodes:
                 continue
             ignored = {n for st in comp.body if isinstance(st, ast.IgnoreDecl) for n in st.names}
             collected = {n.collects for n in nodes if n.collects}
+            bus_var = index_vars(bus.index)[0] if bus.index is not None and \
+                len(bus.index.items) == 1 else None
+            if bus.index is not None and bus_var is None:
+                continue  # a bus indexed by two sets: described by its component only
             for node in nodes:
                 terms = []
                 for i in instances:
-                    terms += self._ports_at(i, bus.name, node, ignored, collected)
+                    terms += self._ports_at(i, bus.name, bus_var, node, ignored, collected)
                 if not terms:
                     continue
-                math = " + ".join(terms).replace("+ -", "- ") + r" = 0\qquad \forall t \in " + \
-                    name_tex(bus.over or self._time_set())
+                dom = self.w.domain(bus.index)
+                dom = (dom + ", " + time + r" \in " + name_tex(bus.over or self._time_set())) \
+                    if dom else r"\forall " + time + r" \in " + name_tex(
+                        bus.over or self._time_set())
+                math = " + ".join(terms) + r" = 0\qquad " + dom
                 sec.items.append(Item(math, f"{bus.name}.{node.name}", "", "", bus.span.line,
                                       display=True))
         return sec
@@ -318,12 +328,24 @@ class _Builder:
     def _time_set(self) -> str:
         return next((s.name for s in self._of(ast.SetDecl) if s.step is not None), "T")
 
-    def _ports_at(self, i: ast.Instance, bus: str, node: ast.NodeDecl, ignored: set[str],
-                  collected: set[str]) -> list[str]:
+    def _loc(self, span: Span) -> int | str:
+        """Where a declaration is: its line in the model, ``file:line`` elsewhere."""
+        if span.file == self.model.file:
+            return span.line
+        return f"{Path(span.file).name}:{span.line}"
+
+    def _tvar(self) -> str:
+        """The time iterator a balance row is written with (``t`` for ``T``)."""
+        name = self._time_set()
+        return name.lower() if len(name) == 1 else "t"
+
+    def _ports_at(self, i: ast.Instance, bus: str, bus_var: str | None, node: ast.NodeDecl,
+                  ignored: set[str], collected: set[str]) -> list[str]:
         comp = self.components.get(i.type_name)
         if comp is None:
             return []
         out = []
+        t = self._tvar()
         for st in comp.body:
             if not isinstance(st, ast.PortDecl):
                 continue
@@ -336,13 +358,24 @@ class _Builder:
                 at = i.buses[k] if 0 <= k < len(i.buses) else None
             else:
                 at = i.buses[0] if i.buses else None
-            if at is None or at.parts[0].name != bus or at.parts[0].index is not None:
+            if at is None or at.parts[0].name != bus:
+                continue
+            cond = None
+            if at.parts[0].index is not None:
+                if bus_var is None or len(at.parts[0].index) != 1:
+                    continue
+                cond = self.w.tex(at.parts[0].index[0]) + " = " + name_tex(bus_var)
+            elif bus_var is not None:
                 continue
             ref = name_tex(i.name) + self.w.indices(i.index) + "." + \
-                (name_tex(st.terminal) + "." if st.terminal else "") + name_tex(st.name) + "_{t}"
-            if i.index is not None and i.index.items:
-                ref = r"\sum_{" + ", ".join(self.w.iterator(it) for it in i.index.items) + \
-                    "} " + ref
+                (name_tex(st.terminal) + "." if st.terminal else "") + name_tex(st.name) + \
+                "_{" + t + "}"
+            iters = [self.w.iterator(it) for it in i.index.items] \
+                if i.index is not None and i.index.items else []
+            if iters:
+                ref = r"\sum_{" + ", ".join(iters) + (" : " + cond if cond else "") + "} " + ref
+            elif cond:
+                ref = r"\left[" + cond + r"\right] \cdot " + ref
             out.append(ref)
         return out
 
@@ -359,7 +392,7 @@ class _Builder:
                 text = ("default " + _plain(cp.default, self.texts)
                         if cp.default is not None else "required")
                 sec.items.append(Item(math, cp.name, cp.unit.text if cp.unit else "",
-                                      "parameter; " + text, cp.span.line))
+                                      "parameter; " + text, self._loc(cp.span)))
             sec.items.extend(self._body(comp, self.w, None))
             out.append(sec)
         return out
@@ -385,9 +418,9 @@ class _Builder:
                 math = w.tex(_ref(st.name, st.index)) + " " + _domain(st, w)
                 dom = w.domain(index)
                 items.append(Item(math + ((r"\quad " + dom) if dom else ""), st.name,
-                                  st.unit.text if st.unit else "", st.kind, st.span.line))
+                                  st.unit.text if st.unit else "", st.kind, self._loc(st.span)))
             elif isinstance(st, ast.ConstraintDecl):
-                items.append(self._row(w, st.body, index, st.name, st.span.line))
+                items.append(self._row(w, st.body, index, st.name, self._loc(st.span)))
             elif isinstance(st, ast.ExprDecl | ast.PortDecl):
                 lhs = w.tex(_ref(st.name, st.index))
                 if isinstance(st, ast.PortDecl):
@@ -397,20 +430,22 @@ class _Builder:
                 items.append(Item(lhs + " := " + w.tex(st.value) +
                                   ((r"\qquad " + dom) if dom else ""), st.name,
                                   st.unit.text if isinstance(st, ast.ExprDecl) and st.unit
-                                  else "", "", st.span.line, display=True))
+                                  else "", "", self._loc(st.span), display=True))
             elif isinstance(st, ast.ParamDecl):
                 for head in st.heads:
                     if isinstance(st.value, ast.Expr) and not isinstance(st.value, ast.Table):
                         items.append(Item(w.tex(_ref(head.name, head.index)) + " := " +
                                           w.tex(st.value), head.name,
                                           head.unit.text if head.unit else "", "",
-                                          st.span.line, display=True))
+                                          self._loc(st.span), display=True))
             elif isinstance(st, ast.NodeDecl):
+                port = st.collects or "p"
                 what = f"the ports named {st.collects}" if st.collects else "the ports"
-                items.append(Item(r"\sum \mathrm{" + escape_text(what) + r"} = 0", st.name,
-                                  "", f"node {st.name}: {what} of the components at the bus "
+                items.append(Item(r"\sum_{c\ \mathrm{at\ the\ bus}} c." + name_tex(port) +
+                                  r"_{t} = 0\qquad \forall t \in T", st.name, "",
+                                  f"node {st.name}: {what} of the components at the bus "
                                   "balance (its row's dual is the nodal price)",
-                                  st.span.line, display=True))
+                                  self._loc(st.span), display=True))
         return items
 
     # ---- the rest ----------------------------------------------------------------------------

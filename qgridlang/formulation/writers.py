@@ -46,7 +46,7 @@ def to_latex(f: Formulation, standalone: bool = False) -> str:
             out.append(" & ".join(r"\textbf{" + c + "}" for c in sec.columns) + r" \\")
             for i in rows:
                 out.append(f"${i.math}$ & {_unit_latex(i.unit)} & {latex_text(i.text)} & "
-                           f"{i.line or ''}" + r" \\")
+                           f"{latex_text(str(i.line or ''))}" + r" \\")
             out.append(r"\end{longtable}")
         for i in sec.items:
             if i.display:
@@ -70,7 +70,7 @@ def _display_latex(i: Item) -> str:
     if i.text:
         head.append(latex_text(i.text))
     if i.line:
-        head.append(f"(line {i.line})")
+        head.append(f"(line {i.line})" if isinstance(i.line, int) else f"({i.line})")
     return r"\noindent " + " ".join(head) + "\n" + r"\[ " + i.math + r" \]"
 
 
@@ -117,7 +117,7 @@ def _display_markdown(i: Item) -> list[str]:
     if i.text:
         head.append(i.text)
     if i.line:
-        head.append(f"(line {i.line})")
+        head.append(f"(line {i.line})" if isinstance(i.line, int) else f"({i.line})")
     return [" ".join(head), "", "$$", i.math, "$$", ""]
 
 
