@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "recursive bipartition (coalition formation)")
     s.add_argument("--output", "-o", type=Path, metavar="PLAN",
                    help="also write every value with its unit to PLAN.csv or PLAN.parquet "
-                        "(parquet needs pyarrow; default: write none)")
+                        "(parquet needs pyarrow), or the result document to PLAN.json (what "
+                        "qglc plot reads; default: write none)")
     s.add_argument("--verbose", "-v", action="store_true",
                    help="show progress and the solver's log on stderr (default: only when "
                         "stderr is a terminal, and without the solver's log)")
@@ -346,17 +347,9 @@ def error_kind(err: QglError) -> str:
 
 def _print_json(doc: Any, indent: int | None = 2) -> None:
     """The one document of a ``--json`` run: strict JSON (NaN and infinities become null)."""
-    print(json.dumps(_strict(doc), indent=indent, default=str, allow_nan=False))
+    from qgridlang.jsondoc import dumps
 
-
-def _strict(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if v == v and v not in (float("inf"), float("-inf")) else None
-    if isinstance(v, dict):
-        return {k if isinstance(k, str) else str(k): _strict(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_strict(x) for x in v]
-    return v
+    print(dumps(doc, indent))
 
 
 def _overrides(items: list[str]) -> dict[str, str]:

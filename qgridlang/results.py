@@ -281,11 +281,18 @@ class Solution:
         return pd.DataFrame(rows, columns=["kind", "name", "key", "value", "unit"])
 
     def write(self, path: str | Path) -> None:
-        """Write :meth:`to_frame` to ``path``: ``.csv``, or ``.parquet`` (needs pyarrow)."""
+        """Write :meth:`to_frame` to ``path``: ``.csv``, or ``.parquet`` (needs pyarrow); or
+        ``.json``, the result document :meth:`to_json` (what ``qglc plot`` reads)."""
         from qgridlang.atomic import write_atomically
 
         path = Path(path)
         check_plan_path(path)
+        if path.suffix.lower() == ".json":  # the result document of `qglc solve --json`
+            from qgridlang.jsondoc import dumps
+
+            text = dumps(self.to_json(), indent=1)
+            write_atomically(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+            return
         frame = self.to_frame()
         if path.suffix.lower() == ".csv":
             write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False))
@@ -370,10 +377,11 @@ def check_plan_path(path: Path) -> None:
     from qgridlang.atomic import check_writable
 
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise UsageError(f"cannot write a plan to '{path}': the file name must end in .csv or "
-                         ".parquet")
-    for module in ("pandas", "pyarrow") if suffix == ".parquet" else ("pandas",):
+    if suffix not in (".csv", ".parquet", ".json"):
+        raise UsageError(f"cannot write a plan to '{path}': the file name must end in .csv, "
+                         ".parquet or .json")
+    needs = {".parquet": ("pandas", "pyarrow"), ".csv": ("pandas",)}.get(suffix, ())
+    for module in needs:
         try:
             importlib.import_module(module)
         except ImportError:

@@ -156,3 +156,23 @@ def test_cli_plot_model_option_supplies_the_layout(tmp_path: Path, risk_solution
     full = _qglc("plot", "r.json", "-o", "b.png", "--model",
                  str(ROOT / "examples/risk/risk.qgl"), cwd=tmp_path)
     assert full.returncode == 0 and "(dispatch, scenarios)" in full.stderr, full.stderr
+
+
+def test_solve_writes_the_result_document_that_plot_reads(tmp_path: Path) -> None:
+    model = str(ROOT / "examples/risk/risk.qgl")
+    solved = _qglc("solve", model, "--output", "result.json", "--json", cwd=tmp_path)
+    assert solved.returncode == 0, solved.stderr
+    written = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
+    printed = json.loads(solved.stdout)
+    written.pop("timings"), printed.pop("timings")
+    assert written == printed  # the file is the --json document
+    plotted = _qglc("plot", "result.json", "-o", "plan.pdf", cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "plan.pdf").read_bytes()[:5] == b"%PDF-"
+    # and the estimator takes it as a plan
+    est = _qglc("estimate", model, "--plan", "result.json", "--measure",
+                "cvar(cost, alpha = 90 %)", "--backend", "exact", "--json", cwd=tmp_path)
+    assert est.returncode == 0, est.stderr
+    # its CVaR over the scenarios (before the 64-point grid) is the model's own tail_cost
+    assert json.loads(est.stdout)["exact_scenarios"] == pytest.approx(
+        printed["expressions"]["tail_cost"]["values"], rel=1e-7)

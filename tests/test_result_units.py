@@ -283,7 +283,7 @@ def test_output_refusals_come_before_the_solve(tmp_path: Path) -> None:
     model = tmp_path / "twelve.qgl"
     model.write_text(TWELVE)
     run = _qglc("solve", str(model), "--output", str(tmp_path / "plan.xlsx"))
-    assert run.returncode == 2 and "must end in .csv or .parquet" in run.stderr
+    assert run.returncode == 2 and "must end in .csv, .parquet or .json" in run.stderr
     assert "qglc solve" not in run.stdout  # refused before solving
     # without pyarrow: a clear error, not a traceback
     code = ("import sys; sys.modules['pyarrow'] = None\n"
