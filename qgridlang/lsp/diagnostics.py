@@ -45,9 +45,10 @@ def _real(file: str) -> str:
 
 
 def diagnose(text: str, file: str) -> dict[str, list[lsp.Diagnostic]]:
-    """Check ``text`` (the document ``file``) and return diagnostics per file path.
+    """Check ``text`` (the document ``file``) and return diagnostics per file.
 
-    The document's own path is always a key (an empty list clears old diagnostics).
+    ``file`` itself is always a key (an empty list clears old diagnostics); imported files are
+    keyed by their resolved paths.
     """
     from qgridlang.checker import check_text
 
@@ -61,17 +62,21 @@ def diagnose(text: str, file: str) -> dict[str, list[lsp.Diagnostic]]:
         found.append(exc)
     except RecursionError:
         found.append(QglError("the model is nested too deeply to check", Span(file, 1, 1)))
+    # the document under the name it was checked as (an editor's untitled buffer has no
+    # path); the files it imports under their resolved paths
     main = _real(file)
-    out: dict[str, list[lsp.Diagnostic]] = {main: []}
+    out: dict[str, list[lsp.Diagnostic]] = {file: []}
     imported: dict[str, list[QglError | QglWarning]] = {}
     for item in found:
-        where = _real(item.span.file) if item.span and item.span.file not in ("", "<builtin>") \
-            else main
-        if where != main and item.span is not None and item.span.file != file:
-            imported.setdefault(where, []).append(item)
-        out.setdefault(where if where != main else main, []).append(_diagnostic(item))
+        span = item.span
+        if span is None or span.file in ("", "<builtin>", file) or _real(span.file) == main:
+            out[file].append(_diagnostic(item))
+            continue
+        where = _real(span.file)
+        imported.setdefault(where, []).append(item)
+        out.setdefault(where, []).append(_diagnostic(item))
     if imported:
-        _flag_imports(text, file, imported, out[main])
+        _flag_imports(text, file, imported, out[file])
     return out
 
 

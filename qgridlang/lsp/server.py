@@ -78,11 +78,9 @@ class QglLanguageServer(LanguageServer):
                                              text)
         if by_file is None:
             return
-        main = str(Path(self.path(uri)).resolve()) if Path(self.path(uri)).exists() \
-            else self.path(uri)
         flagged: set[str] = set()
         for file, diags in by_file.items():
-            target = uri if file in (main, self.path(uri)) else from_fs_path(file)
+            target = uri if file == self.path(uri) else from_fs_path(file)
             if target is None:
                 continue
             if target != uri:
