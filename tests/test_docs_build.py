@@ -100,6 +100,12 @@ def test_every_example_has_its_formulation_page(site: Path) -> None:
             assert f"examples/{folder}/" in page and model.name in page
 
 
+def test_qgl_blocks_are_highlighted(site: Path) -> None:
+    """The qgl Pygments lexer (entry point ``qgl``) colours the language pages' snippets."""
+    page = (site / "language" / "sets.html").read_text(encoding="utf-8")
+    assert re.search(r'<span class="k[a-z]?">(set|time)</span>', page), "no qgl highlighting"
+
+
 def test_the_quick_examples_show_their_solved_plan(site: Path) -> None:
     for folder in PLOTTED:
         png = site / "formulations" / f"{folder}.png"
