@@ -184,3 +184,24 @@ def test_indexed_bus_balance_sums_what_stands_at_each_bus() -> None:
             r"\sum_{k \in L : \mathit{to\_bus}_{k} = i} l_{k}.b.p_{t}") in md
     assert r"= 0\qquad \forall i \in B, t \in T" in md
     assert "| parameter; default 1 kV | stdlib.qgl:" in md
+
+
+def test_latex_prose_is_escaped() -> None:
+    from qgridlang.formulation.writers import latex_text
+
+    assert latex_text("cost_$ 5 % #1 & {x} a^2 |y| → ≤ 3 °C 中") == (
+        r"cost\_\$ 5 \% \#1 \& \{x\} a\textasciicircum{}2 \textbar{}y\textbar{} $\to$ "
+        r"$\leq$ 3 $^\circ$C [U+4E2D]")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex installed")
+def test_unicode_title_and_surrogates_compile(tmp_path: Path) -> None:
+    src = ('model m "Wärme → Strom ≤ 5 °C: 50 % & $ #1 {x}"\n'
+           "time T = 1..2 step 1 h\nvar x[T]: kW in 0 .. 1\n"
+           "minimize c: sum(t in T) x[t]\n")
+    tex = tmp_path / "m.tex"
+    tex.write_text(render(check_text(src, str(tmp_path / "m.qgl")), "latex", standalone=True),
+                   encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "m.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]

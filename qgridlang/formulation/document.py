@@ -98,8 +98,15 @@ class _Builder:
         title = next((s.title for s in self.own if isinstance(s, ast.ModelDecl)), None)
         sections = [self._sets(), self._params(), self._scenarios(), self._variables(),
                     self._objective(), self._constraints(), self._expressions(), self._risk(),
-                    *self._components(), self._quantum(), self._systems()]
-        return Formulation(name, title, self.model.file, [s for s in sections if s.items])
+                    *self._components(), self._learned(), self._quantum(), self._systems()]
+        out = [s for s in sections if s.items]
+        flow = next((s for s in self.all if isinstance(s, ast.NetworkDecl)), None)
+        if flow is not None:
+            for sec in out:
+                if sec.title == "Bus balances":
+                    sec.intro += (f" Power flow: network {flow.option} = {flow.value} (the "
+                                  "components' variants for it are written below).")
+        return Formulation(name, title, self.model.file, out)
 
     def _of(self, kind: type) -> Iterator:
         return (s for s in self.own if isinstance(s, kind))
@@ -447,6 +454,33 @@ class _Builder:
                                   "balance (its row's dual is the nodal price)",
                                   self._loc(st.span), display=True))
         return items
+
+    def _learned(self) -> Section:
+        """Surrogates (learned functions of a signal) and policies (learned decision rules)."""
+        sec = Section("Surrogates and policies", columns=("symbol", "unit", "definition",
+                                                          "line"))
+        for sd in self._of(ast.SurrogateDecl):
+            i, o = sd.input, sd.output
+            math = (r"\hat{f}_{" + name_tex(sd.name) + r"} : " + name_tex(i.name) + "_{" +
+                    name_tex(i.index.lower() if len(i.index) == 1 else "t") + r"} \mapsto " +
+                    name_tex(o.name) + "_{" + name_tex(o.index.lower() if len(o.index) == 1
+                                                       else "t") + "}")
+            units = " → ".join(u for u in ((i.unit.text if i.unit else "1"),
+                                             (o.unit.text if o.unit else "1")))
+            settings = ", ".join(f"{st.key} = {_plain(st.value, self.texts)}"
+                                 for st in sd.settings)
+            sec.items.append(Item(math, sd.name, "", f"surrogate ({units}); {settings}",
+                                  sd.span.line))
+        for pd in self._of(ast.PolicyDecl):
+            obs = ", ".join(self.w.tex(e) for e in pd.observe)
+            dec = ", ".join(self.w.tex(e) for e in pd.decide)
+            dom = self.w.domain(pd.index)
+            math = (r"\pi_{" + name_tex(pd.name) + r"} : \left(" + obs + r"\right) \mapsto "
+                    + r"\left(" + dec + r"\right)" + ((r"\quad " + dom) if dom else ""))
+            settings = ", ".join(f"{st.key} = {_plain(st.value, self.texts)}"
+                                 for st in pd.settings)
+            sec.items.append(Item(math, pd.name, "", f"policy; {settings}", pd.span.line))
+        return sec
 
     # ---- the rest ----------------------------------------------------------------------------
     def _quantum(self) -> Section:

@@ -20,12 +20,24 @@ PREAMBLE = r"""\documentclass{article}
 """
 
 
+# characters of titles and comments that pdflatex's default set-up cannot print as text
+_UNICODE = {"→": r"$\to$", "−": "-", "α": r"$\alpha$", "≤": r"$\leq$", "≥": r"$\geq$",
+            "²": r"$^2$", "³": r"$^3$", "µ": r"$\mu$", "μ": r"$\mu$", "Ω": r"$\Omega$",
+            "×": r"$\times$", "·": r"$\cdot$", "°": r"$^\circ$", "±": r"$\pm$",
+            "≈": r"$\approx$", "∈": r"$\in$", "Σ": r"$\Sigma$", "’": "'", "“": "``",
+            "”": "''"}
+
+
 def latex_text(text: str) -> str:
     """Prose for LaTeX: special characters escaped, the few non-ASCII ones as commands."""
     out = escape_text(text).replace("…", r"\dots{}").replace("–", "--").replace("—", "---")
     out = out.replace("η", r"$\eta$").replace("∀", r"$\forall$").replace("~", r"\textasciitilde{}")
     out = out.replace("^", r"\textasciicircum{}").replace("|", r"\textbar{}")
     out = out.replace("<", r"\textless{}").replace(">", r"\textgreater{}")
+    for ch, tex in _UNICODE.items():
+        out = out.replace(ch, tex)
+    # anything else outside Latin-1 has no glyph in pdflatex's default fonts: not silently lost
+    out = "".join(c if ord(c) < 0x250 else f"[U+{ord(c):04X}]" for c in out)
     return out
 
 
