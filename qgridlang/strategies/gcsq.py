@@ -97,6 +97,7 @@ class CoalitionResult:
             "duals": {}, "timings": {"solve": round(self.seconds, 6)},
             "info": {"strategy": strategy, "details": self.details}, "message": message,
             "warnings": self.warnings,
+            "model": None,  # a structure of many solves: no one plan for `qglc plot`
             "strategy": strategy, "coalitions": self.coalitions, "gain": self.gain,
             "solves": self.solves, "failed_solves": self.infeasible_solves,
             "seconds": round(self.seconds, 6),
