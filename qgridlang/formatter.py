@@ -114,12 +114,15 @@ def _single(node: Any) -> bool:
     return isinstance(node, Token)
 
 
-def _space(a: _Tok, b: _Tok, brace_tight: list[bool]) -> str:
+def _space(a: _Tok, b: _Tok, brace_tight: list[bool], before_a: _Tok | None = None) -> str:
     """The text between two tokens on one line."""
     if b.type == "UNIT":  # `600 kWh`
         return " "
     if a.units and b.units and ({a.text, b.text} & {"*", "/"}):  # `$/MWh`, `kW*h`
         return ""
+    if (a.type == "UNIT" and b.text == "^") or (
+            a.text == "^" and before_a is not None and before_a.type == "UNIT"):
+        return " "  # `3 MW ^ 2` squares the quantity; `3 MW^2` would be the unit MW^2
     if a.text == "^" or b.text == "^":
         return ""
     if b.text in (",", ";", ":", ")", "]") or a.text in ("(", "["):
@@ -176,9 +179,10 @@ def _layout(text: str, toks: list[_Tok]) -> str:
             indent = max(2 * level + 2, original)
         parts = [" " * indent]
         before: _Tok | None = None
+        before2: _Tok | None = None
         for t in line_toks:
             if before is not None:
-                parts.append(_space(before, t, brace_tight))
+                parts.append(_space(before, t, brace_tight, before2))
             parts.append(t.text)
             # set and table braces are brackets of a value, not blocks: no indentation step
             if t.text == "{":
@@ -191,7 +195,7 @@ def _layout(text: str, toks: list[_Tok]) -> str:
                     depth = max(0, depth - 1)
                     if inline:
                         inline.pop()
-            before = t
+            before2, before = before, t
             prev = t
         code = "".join(parts)
         if comment is not None:
