@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 from qgridlang import ast
@@ -83,6 +84,7 @@ def _check_tokens(text: str, file: str) -> None:
 # model again after every edit, and parsing models/stdlib.qgl took most of the parse time.
 _PARSED: dict[tuple[str, str], ast.Program] = {}
 _PARSED_MAX = 32
+_PARSED_LOCK = threading.Lock()  # the language server parses in two threads
 
 
 def parse_cached(text: str, file: str) -> ast.Program:
@@ -91,9 +93,10 @@ def parse_cached(text: str, file: str) -> ast.Program:
     prog = _PARSED.get(key)
     if prog is None:
         prog = parse(text, file)  # a syntax error is raised, never cached
-        if len(_PARSED) >= _PARSED_MAX:
-            del _PARSED[next(iter(_PARSED))]  # the oldest entry
-        _PARSED[key] = prog
+        with _PARSED_LOCK:
+            if len(_PARSED) >= _PARSED_MAX:
+                del _PARSED[next(iter(_PARSED))]  # the oldest entry
+            _PARSED[key] = prog
     return prog
 
 

@@ -8,6 +8,7 @@ member `cost` of the component that the instance `gen` is made of.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from qgridlang.lsp.index import FileIndex, Local, Occurrence, Symbol, build, con
 # The text of a file: an open editor buffer if there is one, else the file on disk.
 Reader = Callable[[Path], str | None]
 
+_FILES_LOCK = threading.Lock()
 _FILES: dict[tuple[str, str], FileIndex] = {}  # (file, text) -> index (imports are indexed once)
 
 
@@ -26,9 +28,10 @@ def index_of(text: str, file: str) -> FileIndex:
     hit = _FILES.get(key)
     if hit is None:
         hit = build(text, file)
-        if len(_FILES) > 64:
-            _FILES.pop(next(iter(_FILES)))
-        _FILES[key] = hit
+        with _FILES_LOCK:  # requests and the checker thread (imported files) both index
+            if len(_FILES) > 64:
+                _FILES.pop(next(iter(_FILES)))
+            _FILES[key] = hit
     return hit
 
 
