@@ -114,7 +114,8 @@ def solve_model(checked: CheckedModel, backend: str, options: Options | None = N
     sol.info.setdefault("report", compiled.report)
     from qgridlang.plotting.layout import model_layout
 
-    sol.model = model_layout(checked)
+    # a caller's stand-in for a checked model (the qae target's {flat, timings}) has no layout
+    sol.model = model_layout(checked) if getattr(checked, "ir", None) is not None else None
     if x is not None and not sol.feasible and sol.status == Status.OPTIMAL:
         sol.status = Status.FEASIBLE if not sol.violations else Status.ERROR
         sol.message = sol.message or "the backend's plan breaks model constraints"
