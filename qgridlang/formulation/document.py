@@ -27,7 +27,6 @@ from qgridlang.formulation.mathexpr import (
     escape_text,
     index_vars,
     name_tex,
-    unit_tex,
 )
 from qgridlang.program import load_statements
 from qgridlang.resources import data_file
@@ -393,7 +392,7 @@ class _Builder:
             if comp is None:
                 continue
             sec = Section(f"Component {name}" + (f" (for {comp.variant})" if comp.variant else ""),
-                          intro=_doc(comp, self.all))
+                          intro=_doc(comp))
             for cp in comp.params:
                 math = name_tex(cp.name) + self.w.indices(cp.index)
                 text = ("default " + _plain(cp.default, self.texts)
@@ -411,7 +410,7 @@ class _Builder:
             if comp is None:
                 continue
             w = _InstanceWriter(i, comp, self.w).writer
-            sec = Section(f"Instance {i.name}: {i.type_name}", intro=_doc(comp, self.all))
+            sec = Section(f"Instance {i.name}: {i.type_name}", intro=_doc(comp))
             sec.items.extend(self._body(comp, w, i.index))
             out.append(sec)
         return out
@@ -650,7 +649,7 @@ def _iter_name(set_name: str) -> str:
     return set_name.lower() if len(set_name) == 1 else "s"
 
 
-def _doc(comp: ast.ComponentDecl, statements: list[ast.Statement]) -> str:
+def _doc(comp: ast.ComponentDecl) -> str:
     """The comment lines right above a component's declaration (its documentation)."""
     lines = _text_of(comp.span.file).splitlines()
     out: list[str] = []
@@ -675,6 +674,3 @@ def _calls(node: object) -> Iterator[ast.Call]:
         for x in node:
             yield from _calls(x)
 
-
-def unit_math(unit: str) -> str:
-    return unit_tex(unit)

@@ -105,13 +105,12 @@ class Number(Tex):
 
 
 class _Wrapped(sympy.Expr):
-    """A sympy expression made of printed parts: ``head``, the arguments, ``tail``."""
+    """A sympy expression printed by a ``str.format`` template of its printed arguments."""
 
     precedence = PRECEDENCE["Func"]
 
     def __new__(cls, template: str, *args: sympy.Basic) -> _Wrapped:
-        obj = sympy.Expr.__new__(cls, sympy.Symbol(template), *args)
-        return obj
+        return sympy.Expr.__new__(cls, sympy.Symbol(template), *args)
 
     def _latex(self, printer: LatexPrinter) -> str:
         template = self.args[0].name
@@ -247,15 +246,13 @@ class MathWriter:
         if self.rename is not None:
             renamed = self.rename(first.name)
             if renamed is not None:
-                head: sympy.Basic | str = renamed
                 if first.index is None and len(r.parts) == 1:
                     return renamed
-                text = self._printer.doprint(renamed)
+                head = self._printer.doprint(renamed)
                 if not isinstance(renamed, Tex):
-                    text = r"\left(" + text + r"\right)"
-                head = text + self._subscript(first)
+                    head = r"\left(" + head + r"\right)"
                 rest = [self._part(p) for p in r.parts[1:]]
-                return Tex(".".join([head, *rest]))
+                return Tex(".".join([head + self._subscript(first), *rest]))
         return Tex(".".join(self._part(p) for p in r.parts))
 
     def _part(self, p: ast.Part) -> str:

@@ -87,10 +87,9 @@ class _Result:
 
     def series(self, entry: Entry | None) -> tuple[list[str], np.ndarray] | None:
         """Labels and values of a series indexed by the time set alone."""
-        if entry is None or self.time is None or entry.get("index") != [self.time]:
+        if entry is None or entry.get("index") != [self.time]:
             return None
-        vals = entry["values"]
-        return list(vals), np.array([float(v) for v in vals.values()])
+        return (self.rows(entry) or {}).get("")
 
     def rows(self, entry: Entry | None) -> dict[str, tuple[list[str], np.ndarray]] | None:
         """A series whose last index is the time set, one row per element of its first index
