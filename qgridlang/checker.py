@@ -127,7 +127,8 @@ def _build(b: Builder, statements: list[Any], errors: ErrorCollector, text: str,
     from qgridlang.semantics.network import build as build_network
 
     return CheckedModel(ir, flat, text, file, {"parse": t1 - t0, "check": t2 - t1},
-                        {"vectorised": b.vec.vectorised, "fallbacks": list(b.vec.fallbacks)},
+                        {"vectorised": b.vec.vectorised, "fallbacks": list(b.vec.fallbacks),
+                         "together": b.vec.together, "unbatched": list(b.vec.unbatched)},
                         build_network(b))
 
 

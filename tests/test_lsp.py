@@ -235,11 +235,13 @@ def test_formatting(session: Session, folder: Path) -> None:
 # ---- speed: the RTS-24 unit commitment example ------------------------------------------------
 
 UC = ROOT / "examples" / "unit_commitment" / "uc.qgl"
-# The issue asks for diagnostics within 300 ms of an edit. What the server adds to the check
-# itself (debounce 25 ms, JSON-RPC, publishing) is bounded here against the same check run in
-# this process, interleaved with the edits so both see the same machine load; the absolute
-# median allows for CI machines whose 2 cores are shared with other jobs (the development
-# machine measured 448 ms under load 2.7; benchmarks/lsp_latency.py prints the numbers).
+# The issue asks for diagnostics within 300 ms of an edit. The check itself is held to that in
+# CPU time (what it costs, whatever else shares the machine: the development machine measures
+# a median of 0.12 s; benchmarks/lsp_latency.py prints the numbers). What the server adds
+# (debounce 25 ms, JSON-RPC, publishing) is bounded against the same check run in this process,
+# interleaved with the edits so both see the same machine load; the absolute wall-clock median
+# allows for CI machines whose 2 cores are shared with other jobs.
+CHECK_CPU_S = 0.3
 OVERHEAD_S = 0.15
 BUDGET_S = 2.0
 
@@ -254,7 +256,7 @@ def test_diagnostics_latency_on_the_uc_example(session: Session) -> None:
     u = session.open(UC, text)
     session.wait_diagnostics(u, version=1, timeout=120)
     check_text(text, str(UC))
-    times, direct = [], []
+    times, direct, cpu = [], [], []
     edits = [(text.replace("param reserve = 10 %", f"param reserve = {11 + i} %"), False)
              for i in range(10)]
     edits.append((text.replace("reserve * demand[t]", "reserve * demand[t] * 1 MW"), True))
@@ -265,12 +267,14 @@ def test_diagnostics_latency_on_the_uc_example(session: Session) -> None:
         if breaks:
             assert diags[0].severity == lsp.DiagnosticSeverity.Error
         times.append(at - sent)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             check_text(edited, str(UC))
         except QglError:
             pass
         direct.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    assert statistics.median(cpu) < CHECK_CPU_S, cpu
     lsp_median, check_median = statistics.median(times), statistics.median(direct)
     assert lsp_median < 1.5 * check_median + OVERHEAD_S, (times, direct)
     assert lsp_median < BUDGET_S, times

@@ -139,7 +139,8 @@ def test_the_benchmark_model_takes_the_array_path(tmp_path: Path) -> None:
         sys.path.pop(0)
     path = qubo_compile.write_model(qubo_compile.make_instance(7, 48), tmp_path)
     checked = check_file(path)
-    assert checked.expansion == {"vectorised": 4, "fallbacks": []}
+    assert checked.expansion == {"vectorised": 4, "fallbacks": [], "together": 0,
+                                 "unbatched": []}
     _agree(lambda: check_file(path))
 
 

@@ -101,21 +101,42 @@ def finite(x: np.ndarray) -> None:
 
 # ---- frames ---------------------------------------------------------------------------------
 @dataclass
+class Batch:
+    """The instances of an indexed component a frame spans (``gen[u in U]``: one scope per
+    instance), and each row's instance: a name of the component's own scope has a value per
+    row, gathered from the instances' scopes (:meth:`Vectoriser._member`)."""
+
+    scopes: list[Any]  # Scope, one per instance, in instance order
+    pos: np.ndarray  # int64: each row's instance (an index into scopes)
+    names: frozenset[str]  # the names every instance's scope declares (its own items)
+    cache: dict[Any, Any]  # gathered tables by (kind, name), shared by the frame's parts
+
+    def take(self, idx: np.ndarray) -> Batch:
+        return Batch(self.scopes, self.pos[idx], self.names, self.cache)
+
+
+@dataclass
 class Frame:
-    """``n`` bindings of index names (positions into sets) and each one's top-level row."""
+    """``n`` bindings of index names (positions into sets) and each one's top-level row;
+    ``inst``: the rows span several instances of a component (else one scope, ``env``'s)."""
 
     n: int
     bind: dict[str, tuple[SetValue, np.ndarray]]
     time: SetValue | None
     top: np.ndarray
     env: Env  # the declaration's environment (scope, and bindings made outside the frame)
+    inst: Batch | None = None
 
     def take(self, idx: np.ndarray) -> Frame:
         return Frame(int(idx.shape[0]), {k: (s, p[idx]) for k, (s, p) in self.bind.items()},
-                     self.time, self.top[idx], self.env)
+                     self.time, self.top[idx], self.env,
+                     None if self.inst is None else self.inst.take(idx))
 
     def row_env(self, i: int) -> Env:
         env = self.env
+        if self.inst is not None:  # the row's own instance
+            env = Env(self.inst.scopes[int(self.inst.pos[i])], env.bind, env.time, env.rng,
+                      env.n_draws)
         for name, (s, p) in self.bind.items():
             env = env.with_(name, Elem(s.elements[int(p[i])], s))
         if env.time is not self.time and self.time is not None:
@@ -155,6 +176,24 @@ def _walk(node: ast.Node) -> Iterator[ast.Node]:
 
 def _walk_names(node: ast.Node) -> set[str]:
     return {x.parts[0].name for x in _walk(node) if isinstance(x, ast.Ref)}
+
+
+_SHIFTS: dict[tuple[int, str], tuple[ast.Node, bool]] = {}
+
+
+def shifts(node: ast.Node, var: str) -> bool:
+    """Does ``node`` step from the index ``var`` (``prev(var…)``, ``next(var…)``)? Kept per
+    node and name."""
+    got = _SHIFTS.get((id(node), var))
+    if got is not None and got[0] is node:
+        return got[1]
+    if len(_SHIFTS) > 100_000:
+        _SHIFTS.clear()
+    out = any(isinstance(x, ast.Call) and x.name in ("prev", "next") and x.args and
+              isinstance(x.args[0], ast.Ref) and x.args[0].parts[0].name == var
+              for x in _walk(node))
+    _SHIFTS[(id(node), var)] = (node, out)
+    return out
 
 
 def calls(node: ast.Node) -> set[str]:

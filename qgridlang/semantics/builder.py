@@ -479,6 +479,13 @@ class Builder:
         index = tuple(s.name if s else "?" for s in self.ev.domains(items, env))
         self._report_rows(first, env.scope.user_units, index)
 
+    def batched_constraint(self, st: ast.ConstraintDecl, scope: Scope, rows: Any, k: int) -> None:
+        """:meth:`declare_constraint` for instance ``k`` of a component whose instances had
+        ``st`` expanded together (``rows``: :meth:`Vectoriser.batch`)."""
+        first = len(self.rows)
+        self.vec.emit(rows, k, scope.prefix + st.name, st.span)
+        self._report_rows(first, scope.user_units, rows.index)
+
     def _report_rows(self, first: int, user_units: dict[str, U.Unit],
                      index: tuple[str, ...]) -> None:
         """Give rows ``first ..`` their index sets' names and the unit their values are

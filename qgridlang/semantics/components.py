@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
 from qgridlang import ast
 from qgridlang.errors import (
     DimensionMismatch,
@@ -12,6 +16,7 @@ from qgridlang.errors import (
     did_you_mean,
 )
 from qgridlang.semantics import units as U
+from qgridlang.semantics.arrays import free_names
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import Env, Suppressed
 from qgridlang.semantics.report_units import record_binding
@@ -24,6 +29,7 @@ from qgridlang.semantics.scope import (
     Scope,
 )
 from qgridlang.semantics.values import Scalar, SetValue
+from qgridlang.semantics.vector import Vectoriser, together
 
 
 def component_for(b: Context, st: ast.Instance) -> ast.ComponentDecl:
@@ -60,11 +66,14 @@ def instantiate(b: Context, st: ast.Instance, env: Env) -> None:
         raise TypeMismatch(f"{comp.name} '{st.name}' connects {len(comp.terminals)} buses "
                            f"(terminals {', '.join(comp.terminals)})", st.span,
                            f"write `{st.type_name} {st.name} between BUS1, BUS2 {{ … }}`")
-    for e2, key, _ in b.ev.iterate(items, where, env, (f"{st.type_name} {st.name}",
-                                                       "instances", st.span)):
-        prefix = f"{env.scope.prefix}{st.name}{_show(key)}."
-        scope = Scope(prefix=prefix, over=over, over_name=comp.over, component=comp.name,
-                      decl=comp)
+    instances = b.ev.iterate(items, where, env, (f"{st.type_name} {st.name}", "instances",
+                                                 st.span))
+    if items and together() and batchable(comp):
+        _instances_together(b, st, comp, over, inst, instances, env)
+        env.scope.define(st.name, inst, st.span)
+        return
+    for e2, key, _ in instances:
+        scope = _scope(st, comp, over, key, env)
         _bind_params(b, st, comp, scope, e2)
         if comp.terminals:
             _terminals(b, st, comp, scope, e2)
@@ -74,6 +83,82 @@ def instantiate(b: Context, st: ast.Instance, env: Env) -> None:
         inst.scopes[key] = scope
         _attach(b, st, scope, e2)
     env.scope.define(st.name, inst, st.span)
+
+
+def _scope(st: ast.Instance, comp: ast.ComponentDecl, over: SetValue | None, key: Key,
+           env: Env) -> Scope:
+    return Scope(prefix=f"{env.scope.prefix}{st.name}{_show(key)}.", over=over,
+                 over_name=comp.over, component=comp.name, decl=comp)
+
+
+def _instances_together(b: Context, st: ast.Instance, comp: ast.ComponentDecl,
+                        over: SetValue | None, inst: InstanceData,
+                        instances: Iterator[tuple[Env, Key, Any]], env: Env) -> None:
+    """An indexed instance (``gen[u in U]``) with each constraint of the component expanded
+    once for all instances (:meth:`Vectoriser.batch`) rather than once per instance.
+
+    Each instance first gets its parameters, variables, expressions and ports (and is attached
+    to its bus), in instance order; then each instance's constraints add their rows, in
+    instance order. :func:`batchable` admits only components whose constraints make no
+    columns and use only names declared before them, so columns, rows and errors are the same
+    as instance by instance (errors are reported sorted by position).
+    """
+    made: list[Scope] = []
+    try:
+        for e2, key, _ in instances:
+            scope = _scope(st, comp, over, key, env)
+            _bind_params(b, st, comp, scope, e2)
+            if comp.terminals:
+                _terminals(b, st, comp, scope, e2)
+            for stmt in comp.body:
+                if not isinstance(stmt, ast.ConstraintDecl):
+                    b.guard(partial(_body, b, stmt, scope), _names(stmt), scope, node=stmt)
+            inst.scopes[key] = scope
+            made.append(scope)
+            _attach(b, st, scope, e2)
+    except Exception:
+        # as instance by instance: the instances made so far (the one whose attachment failed
+        # included) have their constraints; the ones after it are not made
+        _constraints(b, comp, made, at_once=False)
+        raise
+    _constraints(b, comp, made, at_once=True)
+
+
+def _constraints(b: Context, comp: ast.ComponentDecl, scopes: list[Scope],
+                 at_once: bool) -> None:
+    stmts = [s for s in comp.body if isinstance(s, ast.ConstraintDecl)]
+    got = {id(s): b.vec.batch(s, scopes) if at_once else None for s in stmts}
+    for k, scope in enumerate(scopes):
+        for stmt in stmts:
+            rows = got[id(stmt)]
+            run = partial(_body, b, stmt, scope) if rows is None else \
+                partial(b.batched_constraint, stmt, scope, rows, k)
+            b.guard(run, _names(stmt), scope, node=stmt)
+
+
+_BATCHABLE: dict[int, tuple[ast.ComponentDecl, bool]] = {}
+
+
+def batchable(comp: ast.ComponentDecl) -> bool:
+    """Can the instances of ``comp`` have their constraints expanded together? Its constraints
+    and expressions must add no column or row as they are evaluated
+    (:meth:`Vectoriser.batchable`), and each constraint must use only names declared before it
+    (it is evaluated after the instance's other declarations). Kept per declaration."""
+    hit = _BATCHABLE.get(id(comp))
+    if hit is not None and hit[0] is comp:
+        return hit[1]
+    ok = Vectoriser.batchable(comp)
+    declared: set[str] = set()
+    later = {n for stmt in comp.body if not isinstance(stmt, ast.ConstraintDecl)
+             for n in _names(stmt)}
+    for stmt in comp.body:
+        if isinstance(stmt, ast.ConstraintDecl) and free_names(stmt) & (later - declared):
+            ok = False
+        declared.update(_names(stmt))
+    if len(_BATCHABLE) > 10_000:
+        _BATCHABLE.clear()
+    _BATCHABLE[id(comp)] = (comp, ok)
+    return ok
 
 
 def _terminals(b: Context, st: ast.Instance, comp: ast.ComponentDecl, scope: Scope,

@@ -30,7 +30,9 @@ from qgridlang.semantics.values import Affine, Scalar, SetValue
 
 
 class ParamExpander(Protocol):
-    """The array expansion (:mod:`.vector`), as :mod:`.params` uses it."""
+    """The array expansion (:mod:`.vector`), as :mod:`.params` and :mod:`.components` use it."""
+
+    def batch(self, st: ast.ConstraintDecl, scopes: list[Scope]) -> Any: ...
 
     def param_values(self, items: tuple[ast.Iterator, ...], where: ast.Expr | None, env: Env,
                      value: ast.Expr, unit: Unit | None, name: str, span: Span
@@ -138,6 +140,9 @@ class Context(Protocol):
                      is_port: bool = False) -> ExprData: ...
 
     def expr_value(self, data: ExprData, key: Key, span: Span) -> Scalar | Affine: ...
+
+    def batched_constraint(self, st: ast.ConstraintDecl, scope: Scope, rows: Any,
+                           k: int) -> None: ...
 
     def new_columns(self, name: str, kind: str, unit: Unit | None, keys: list[Key],
                     lo: float, hi: float, span: Span, index: tuple[str, ...] = ()) -> int: ...

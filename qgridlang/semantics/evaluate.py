@@ -285,19 +285,26 @@ class Evaluator:
     # ---- sets and iteration ---------------------------------------------------------------
     def domain(self, node: ast.Expr, env: Env) -> SetValue:
         if isinstance(node, ast.RangeExpr):
-            lo = self._int(self.constant(node.low, env, "a range bound"), node.low.span)
-            hi = self._int(self.constant(node.high, env, "a range bound"), node.high.span)
-            key = (lo, hi)
-            if key not in self._ranges:
-                check_size(hi - lo + 1, f"the range {lo}..{hi}", "elements", node.span)
-                self._ranges[key] = SetValue(f"{lo}..{hi}", list(range(lo, hi + 1)), node.span)
-            return self._ranges[key]
+            lo = self.range_bound(node.low, env)
+            hi = self.range_bound(node.high, env)
+            return self.range_set(lo, hi, node.span)
         if isinstance(node, ast.LabelSet):
             return SetValue("{…}", list(node.labels), node.span)
         v = self.value(node, env)
         if isinstance(v, SetValue):
             return v
         raise TypeMismatch("expected a set (a set name, a range a..b, or {labels})", node.span)
+
+    def range_bound(self, node: ast.Expr, env: Env) -> int:
+        return self._int(self.constant(node, env, "a range bound"), node.span)
+
+    def range_set(self, lo: int, hi: int, span: Span) -> SetValue:
+        """The set ``lo .. hi`` (one object per range: a set is compared by identity)."""
+        key = (lo, hi)
+        if key not in self._ranges:
+            check_size(hi - lo + 1, f"the range {lo}..{hi}", "elements", span)
+            self._ranges[key] = SetValue(f"{lo}..{hi}", list(range(lo, hi + 1)), span)
+        return self._ranges[key]
 
     def _int(self, s: Scalar, span: Span) -> int:
         f = float(s.value)

@@ -19,8 +19,15 @@ declaration goes back to the per-element path. So is anything that would be an e
 per-element path then reports it exactly as before. Both paths give the same rows, columns and
 coefficients; ``tests/test_vector_expansion.py`` runs every test and example model both ways.
 
-:func:`expansion` selects the path (``"auto"``: arrays with fallback; ``"element"``: the
-per-element path only), for tests and benchmarks; ``QGL_EXPANSION`` sets it for a process.
+The instances of an indexed component (``thermal_unit gen[u in U]``) have each constraint of
+the component expanded once for all of them (:meth:`Vectoriser.batch`): a frame's rows then
+span the instances, and a name of the component's scope takes each row's value from the row's
+instance (a table gathered over the instances). Each instance gets the rows, in the order, its
+own expansion gives.
+
+:func:`expansion` selects the path (``"auto"``: arrays with fallback, instances together;
+``"instance"``: arrays, one instance at a time; ``"element"``: the per-element path only), for
+tests and benchmarks; ``QGL_EXPANSION`` sets it for a process.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from qgridlang.errors import QglError, Span
 from qgridlang.flat import RowInfo
 from qgridlang.semantics import units as U
 from qgridlang.semantics.arrays import (
+    Batch,
     ExprPack,
     Frame,
     KeyCodes,
@@ -61,22 +69,33 @@ from qgridlang.semantics.arrays import (
     mul_unit,
     power_of,
     same_unit,
+    shifts,
     split_rows,
     to_value,
     to_values,
 )
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import ARRAY_FUNCTIONS, DISTRIBUTIONS, Env, Suppressed
-from qgridlang.semantics.scope import ExprData, InstanceData, ParamData, Poisoned, VarData
+from qgridlang.semantics.scope import (
+    ExprData,
+    InstanceData,
+    Key,
+    ParamData,
+    Poisoned,
+    Scope,
+    VarData,
+)
 from qgridlang.semantics.values import Affine, Elem, Label, Scalar, SetValue, quotient_unit
 
 _MODE = {"value": os.environ.get("QGL_EXPANSION", "auto")}
-_MODES = ("auto", "element")
+_MODES = ("auto", "instance", "element")
 
 
 @contextlib.contextmanager
 def expansion(mode: str) -> Iterator[None]:
-    """Check models with the given expansion path inside the block (``auto`` or ``element``)."""
+    """Check models with the given expansion path inside the block: ``auto`` (arrays, the
+    instances of an indexed component together), ``instance`` (arrays, one instance at a time)
+    or ``element``."""
     if mode not in _MODES:
         raise ValueError(f"expansion mode must be one of {_MODES}, got {mode!r}")
     old = _MODE["value"]
@@ -91,6 +110,11 @@ def enabled() -> bool:
     return _MODE["value"] != "element"
 
 
+def together() -> bool:
+    """Are an indexed component's instances expanded together (:meth:`Vectoriser.batch`)?"""
+    return _MODE["value"] == "auto"
+
+
 _RISKY: dict[int, tuple[ast.Node, bool]] = {}  # node id -> (node, calls expected/cvar/draws)
 # calls that add columns and rows as they are evaluated (or draw): their declarations are left to
 # the element path, which evaluates them exactly once
@@ -100,6 +124,29 @@ _RISK_CALLS = frozenset({"expected", "cvar", *DISTRIBUTIONS})
 # module (recorded in the fallbacks as "internal error: …"; the tests fail on any)
 _FALLBACK = (NotVectorisable, Split, QglError, Suppressed, ArithmeticError, RecursionError)
 _INTERNAL = (IndexError, KeyError, TypeError, ValueError)
+# functions a component's constraints and expressions may call for its instances to be expanded
+# together (:meth:`Vectoriser.batch`): none of them adds a column or a row (pos, max and min of
+# variables do), so columns are made in the same order as instance by instance
+_BATCH_CALLS = frozenset({"first", "last", "prev", "next", "ord", "card", "sqrt", "exp", "log",
+                          "floor", "ceil", "round", "abs"})
+
+
+class Batched:
+    """A component constraint's rows for every instance of an indexed component, computed
+    together (:meth:`Vectoriser.batch`) and added instance by instance (:meth:`Vectoriser.emit`):
+    each instance gets exactly the rows, in the order, its own expansion would give."""
+
+    def __init__(self, keys: list[Key], index: tuple[str, ...], tops: np.ndarray,
+                 lo: np.ndarray, hi: np.ndarray, units: list[U.Unit | None], rr: np.ndarray,
+                 cc: np.ndarray, vv: np.ndarray, row_inst: np.ndarray, n_inst: int) -> None:
+        self.keys, self.index, self.tops = keys, index, tops
+        self.lo, self.hi, self.units = lo, hi, units
+        self.rr, self.cc, self.vv = rr, cc, vv
+        # rows are instance-major; each instance's terms in their original order
+        self.rows_at = np.searchsorted(row_inst, np.arange(n_inst + 1))
+        tri_inst = row_inst[rr]
+        self.t_order = np.argsort(tri_inst, kind="stable")
+        self.terms_at = np.searchsorted(tri_inst[self.t_order], np.arange(n_inst + 1))
 
 
 class Vectoriser:
@@ -114,6 +161,10 @@ class Vectoriser:
         self._lazy: dict[int, dict[int, Scalar]] = {}
         self.vectorised = 0  # declarations expanded with arrays
         self.fallbacks: list[str] = []  # declarations left to the per-element path, and why
+        # component constraints not expanded for all instances at once (each instance is then
+        # expanded on its own, with arrays or element by element), and why
+        self.unbatched: list[str] = []
+        self.together = 0  # component constraints expanded for all instances at once
 
     # ---- declarations ------------------------------------------------------------------------
     def constraint(self, st: ast.ConstraintDecl, env: Env, qname: str) -> bool:
@@ -272,11 +323,16 @@ class Vectoriser:
         items = st.index.items if st.index else ()
         where = st.index.where if st.index else None
         fr, keys, _ = self.frame(items, where, env)
+        tops, lo, hi, units, rr, cc, vv, _n = self._block(body, fr)
+        self._emit(qname, keys, st.span, tops, lo, hi, units, rr, cc, vv)
+
+    def _block(self, body: ast.Compare, fr: Frame) -> tuple[Any, ...]:
+        """A constraint's rows over a frame, in the per-element order: (each row's frame row,
+        lo, hi, units, terms' rows, columns, values, how many groups the rows were split in)."""
         parts = self._top(fr, lambda f: self._rows(body, f))
         # rows in the per-element order: by top-level row, then by comparison
         tops = np.concatenate([p[0] for p in parts])
         order = np.argsort(tops, kind="stable")
-        b = self.b
         lo = np.concatenate([p[1] for p in parts])[order]
         hi = np.concatenate([p[2] for p in parts])[order]
         units = [u for p in parts for u in p[3]]
@@ -287,6 +343,13 @@ class Vectoriser:
         rr = np.concatenate([rank[offsets[k] + p[4]] for k, p in enumerate(parts)])
         cc = np.concatenate([p[5] for p in parts])
         vv = np.concatenate([p[6] for p in parts])
+        return (np.floor(tops[order]).astype(np.int64), lo, hi, units, rr, cc, vv, len(parts))
+
+    def _emit(self, qname: str, keys: list[Key], span: Span, tops: np.ndarray, lo: np.ndarray,
+              hi: np.ndarray, units: list[U.Unit | None], rr: np.ndarray, cc: np.ndarray,
+              vv: np.ndarray) -> None:
+        """Add rows (``rr`` numbers them from 0) to the builder."""
+        b = self.b
         first = len(b.rows)
         b.r_rows.extend((rr + first).tolist())
         b.r_cols.extend(cc.tolist())
@@ -294,11 +357,164 @@ class Vectoriser:
         b.row_lo.extend(lo.tolist())
         b.row_hi.extend(hi.tolist())
         texts: dict[int, str] = {}
-        for t, unit in zip(np.floor(tops[order]).astype(np.int64).tolist(), units, strict=True):
+        for t, unit in zip(tops.tolist(), units, strict=True):
             text = texts.get(id(unit))
             if text is None:
                 text = texts[id(unit)] = U.unit_text(unit)
-            b.rows.append(RowInfo(qname, keys[t], text, st.span))
+            b.rows.append(RowInfo(qname, keys[t], text, span))
+
+    # ---- component constraints, every instance at once ----------------------------------------
+    @staticmethod
+    def batchable(comp: ast.ComponentDecl) -> bool:
+        """Can the instances of ``comp`` have their constraints expanded together? Only where
+        its constraints and expressions add no column or row as they are evaluated (then the
+        instances' columns are made in the same order either way) and it has no instances of
+        its own."""
+        for stmt in comp.body:
+            if isinstance(stmt, ast.Instance):
+                return False
+            if isinstance(stmt, ast.ConstraintDecl | ast.ExprDecl | ast.PortDecl) and \
+                    calls(stmt) - _BATCH_CALLS:
+                return False
+        return True
+
+    def batch(self, st: ast.ConstraintDecl, scopes: list[Scope]) -> Batched | None:
+        """The rows of a component's constraint ``st`` for every instance in ``scopes`` at once
+        (None: expand each instance on its own, as :meth:`constraint`). Nothing is added to the
+        builder: :meth:`emit` adds one instance's rows."""
+        if not together() or len(scopes) < 2 or not isinstance(st.body, ast.Compare) or \
+                any(op in ("<", ">", "!=") for op in st.body.ops) or self._risky(st):
+            return None
+        body = st.body
+        saved = self.ev.work
+        try:
+            with np.errstate(all="ignore"):
+                out = self._batch(st, body, scopes)
+        except (*_FALLBACK, *_INTERNAL) as exc:
+            self.ev.work = saved
+            (self.fallbacks if isinstance(exc, _INTERNAL) else self.unbatched).append(
+                f"{scopes[0].component}.{st.name}: {_why(exc)}")
+            return None
+        self.vectorised += len(scopes)
+        self.together += 1
+        return out
+
+    def _batch(self, st: ast.ConstraintDecl, body: ast.Compare, scopes: list[Scope]) -> Batched:
+        items = st.index.items if st.index else ()
+        where = st.index.where if st.index else None
+        env = Env(scopes[0])
+        names = frozenset(scopes[0].items)
+        if any(frozenset(s.items) != names for s in scopes):
+            raise NotVectorisable("instances that declare different names")
+        n_inst = len(scopes)
+        fr = Frame(n_inst, {}, env.time, np.arange(n_inst, dtype=np.int64), env,
+                   Batch(scopes, np.arange(n_inst, dtype=np.int64), names, {}))
+        bound: set[str] = set()
+        doms: list[SetValue] = []
+        for it in items:
+            free = free_names(it.domain)
+            if free & bound:
+                raise NotVectorisable("an index domain that depends on another index")
+            if free & names:
+                raise NotVectorisable("an index domain that differs by instance")
+            doms.append(self.ev.domain(it.domain, env))
+            if it.var:
+                bound.add(it.var)
+        fr, pos = self._expand(fr, items, doms)
+        if where is not None:
+            idx = np.flatnonzero(self.cond(where, fr))
+            fr, pos = fr.take(idx), [p[idx] for p in pos]
+        self._count(fr.n)
+        fr = Frame(fr.n, fr.bind, fr.time, np.arange(fr.n, dtype=np.int64), fr.env, fr.inst)
+        labels = [self._label_array(d)[p] for d, p in zip(doms, pos, strict=True)]
+        keys: list[Key] = list(zip(*(lab.tolist() for lab in labels), strict=True)) \
+            if labels else [()] * fr.n
+        # rows split in groups (units that differ by row) are grouped by the same test as each
+        # instance's own rows, so each instance's terms keep their order
+        tops, lo, hi, units, rr, cc, vv, _n = self._block(body, fr)
+        assert fr.inst is not None
+        return Batched(keys, tuple(d.name for d in doms), tops, lo, hi, units, rr, cc, vv,
+                       fr.inst.pos[tops], n_inst)
+
+    def emit(self, got: Batched, k: int, qname: str, span: Span) -> None:
+        """Add instance ``k``'s rows of a :meth:`batch`."""
+        a, z = int(got.rows_at[k]), int(got.rows_at[k + 1])
+        sel = got.t_order[int(got.terms_at[k]):int(got.terms_at[k + 1])]
+        self._emit(qname, got.keys, span, got.tops[a:z], got.lo[a:z], got.hi[a:z],
+                   got.units[a:z], got.rr[sel] - a, got.cc[sel], got.vv[sel])
+
+    def _member(self, node: ast.Ref, fr: Frame) -> Any:
+        """A name of the component's own scope in a frame over several instances: each row's
+        value from its instance (a parameter or a variable gathered from a table of all
+        instances; anything else resolved per instance and merged)."""
+        inst = fr.inst
+        assert inst is not None
+        part = node.parts[0]
+        items = inst.cache.get(("items", part.name))
+        if items is None:
+            items = inst.cache[("items", part.name)] = [s.items.get(part.name)
+                                                        for s in inst.scopes]
+        if any(isinstance(x, Poisoned) for x in items):
+            raise Suppressed()
+        first = items[0]
+        if len(node.parts) == 1 and all(type(x) is type(first) for x in items):
+            if isinstance(first, ParamData) and part.index is None and not first.sets:
+                vals, unit = self._gathered_param(items, part, inst)
+                return VNum(vals[inst.pos], unit)
+            if isinstance(first, VarData) and all(
+                    len(x.sets) == len(first.sets) and same_unit(x.unit, first.unit) and
+                    all(a is b for a, b in zip(x.sets, first.sets, strict=True))
+                    for x in items):
+                cols = self._gathered_columns(items, part, fr)
+                return VAff(np.zeros(fr.n), first.unit, np.arange(fr.n, dtype=np.int64), cols,
+                            np.ones(fr.n))
+        out: list[tuple[np.ndarray, Any]] = []
+        for k in np.unique(inst.pos).tolist():
+            rows = np.flatnonzero(inst.pos == k)
+            sub = fr.take(rows)
+            env = Env(inst.scopes[k], fr.env.bind, fr.env.time, fr.env.rng, fr.env.n_draws)
+            one = Frame(sub.n, sub.bind, sub.time, sub.top, env)
+            out.append((rows, self._resolve(items[k], node, 0, one)))
+        return merge(out, fr.n)
+
+    def _gathered_param(self, items: list[Any], part: ast.Part, inst: Batch
+                        ) -> tuple[np.ndarray, U.Unit | None]:
+        got = inst.cache.get(("param", part.name))
+        if got is None:
+            vals = [x.get((), part.span) for x in items]
+            if any(np.ndim(v.value) != 0 for v in vals):
+                raise NotVectorisable("scenario values")
+            unit = vals[0].unit
+            if not all(same_unit(v.unit, unit) for v in vals):
+                raise NotVectorisable("values in different units")
+            got = inst.cache[("param", part.name)] = (
+                np.array([float(v.value) for v in vals]), unit)
+        return got  # type: ignore[no-any-return]
+
+    def _gathered_columns(self, items: list[VarData], part: ast.Part, fr: Frame) -> np.ndarray:
+        inst = fr.inst
+        assert inst is not None
+        first = items[0]
+        if part.index is None:
+            if first.sets:
+                raise NotVectorisable("an indexed variable without index")
+            if any(() not in x.cols for x in items):
+                raise NotVectorisable("a missing column")
+            return np.array([x.cols[()] for x in items], np.int64)[inst.pos]
+        codes, doms = self._subscript(part.index, first.sets, fr)
+        got = inst.cache.get(("var", part.name))
+        if got is None:
+            packs = [self._keys(x, x.cols, doms) for x in items]
+            p0 = packs[0]
+            cols: list[np.ndarray] = []
+            for p in packs:
+                if p.values is None or not np.array_equal(p.codes, p0.codes) or \
+                        not np.array_equal(p.where, p0.where):
+                    raise NotVectorisable("instances with different keys")
+                cols.append(p.values)
+            got = inst.cache[("var", part.name)] = (p0, np.stack(cols))
+        p0, table = got
+        return table[inst.pos, lookup(p0, codes)]  # type: ignore[no-any-return]
 
     def _rows(self, body: ast.Compare, fr: Frame) -> tuple[Any, ...]:
         """The rows of one group: (top, lo, hi, units, row, col, val) with rows local."""
@@ -432,7 +648,7 @@ class Vectoriser:
             idx = np.flatnonzero(mask)
             fr, pos = fr.take(idx), [p[idx] for p in pos]
         self._count(fr.n)
-        fr = Frame(fr.n, fr.bind, fr.time, np.arange(fr.n, dtype=np.int64), fr.env)
+        fr = Frame(fr.n, fr.bind, fr.time, np.arange(fr.n, dtype=np.int64), fr.env, fr.inst)
         code = np.zeros(fr.n, np.int64)
         for d, p in zip(doms, pos, strict=True):
             code = code * len(d.elements) + p
@@ -463,7 +679,8 @@ class Vectoriser:
                 bind[it.var] = (d, p)
             if d.is_time:
                 time = d
-        return Frame(total, bind, time, fr.top[parent], fr.env), pos
+        return Frame(total, bind, time, fr.top[parent], fr.env,
+                     None if fr.inst is None else fr.inst.take(parent)), pos
 
     def _count(self, n: int) -> None:
         self.ev.work += n
@@ -562,10 +779,18 @@ class Vectoriser:
     def _RangeExpr(self, node: ast.RangeExpr, fr: Frame) -> SetValue:
         if free_names(node) & set(fr.bind):
             raise NotVectorisable("a range that depends on an index")
+        self._shared(node, fr)
         return self.ev.domain(node, fr.env)
 
     def _LabelSet(self, node: ast.LabelSet, fr: Frame) -> SetValue:
         return self.ev.domain(node, fr.env)
+
+    @staticmethod
+    def _shared(node: ast.Node, fr: Frame) -> None:
+        """A set evaluated once for the whole frame: over several instances it must not use
+        their own names (each could give another set)."""
+        if fr.inst is not None and free_names(node) & fr.inst.names:
+            raise NotVectorisable("a set that differs by instance")
 
     # references
     def _Ref(self, node: ast.Ref, fr: Frame) -> Any:
@@ -577,6 +802,8 @@ class Vectoriser:
             return VElem(s, pos)
         if first.name in fr.env.bind:
             return self._rowwise(node, fr)
+        if fr.inst is not None and first.name in fr.inst.names:
+            return self._member(node, fr)
         item = fr.env.scope.lookup(first.name)
         if item is None:
             if first.name == "dt" and len(node.parts) == 1:
@@ -988,17 +1215,20 @@ class Vectoriser:
         raise NotVectorisable("a label compared with a number")
 
     def _Sum(self, node: ast.Sum, fr: Frame) -> Num:
-        names = set(fr.bind) | set(fr.env.bind)
-        doms: list[SetValue] = []
-        for it in node.iterators:
-            if free_names(it.domain) & names:
-                return self._rowwise(node, fr)  # type: ignore[no-any-return]
-            doms.append(self.ev.domain(it.domain, fr.env))
-            if it.var:
-                names.add(it.var)
-        inner, _ = self._expand(fr, node.iterators, doms)
+        got = self._sum_domains(node, fr)
+        if got is None:
+            return self._rowwise(node, fr)  # type: ignore[no-any-return]
+        doms = [d for d, _, _ in got]
+        inner, pos = self._expand(fr, node.iterators, doms)
         per = math.prod(len(d.elements) for d in doms)
         parent = np.repeat(np.arange(fr.n, dtype=np.int64), per)
+        ends = [(i, lo, hi) for i, (_, lo, hi) in enumerate(got) if hi is not None]
+        if ends:  # each row's own range: the common one cut at the row's upper end
+            keep = np.ones(inner.n, bool)
+            for i, lo, hi in ends:
+                keep &= lo + pos[i] <= hi[parent]
+            idx = np.flatnonzero(keep)
+            inner, parent = inner.take(idx), parent[idx]
         if node.where is not None:
             mask = self.cond(node.where, inner)
             idx = np.flatnonzero(mask)
@@ -1020,6 +1250,49 @@ class Vectoriser:
         finite(out_a.const)
         return out_a
 
+    def _sum_domains(self, node: ast.Sum, fr: Frame
+                     ) -> list[tuple[SetValue, int, np.ndarray | None]] | None:
+        """Each iterator's set, with (for a range whose upper end differs by row) its lower end
+        and each row's upper end; None: evaluate the sum row by row."""
+        rows = set(fr.bind) | (fr.inst.names if fr.inst is not None else frozenset())
+        names = set(fr.bind) | set(fr.env.bind)
+        out: list[tuple[SetValue, int, np.ndarray | None]] = []
+        for it in node.iterators:
+            free = free_names(it.domain)
+            if free & names or (fr.inst is not None and free & fr.inst.names):
+                ranged = self._row_range(it, node, fr, names - rows) \
+                    if not free & (names - rows) else None
+                if ranged is None:
+                    self._shared(it.domain, fr)  # over several instances: theirs, not here
+                    return None
+                out.append(ranged)
+            else:
+                out.append((self.ev.domain(it.domain, fr.env), 0, None))
+            if it.var:
+                names.add(it.var)
+        return out
+
+    def _row_range(self, it: ast.Iterator, node: ast.Sum, fr: Frame, fixed: set[str]
+                   ) -> tuple[SetValue, int, np.ndarray] | None:
+        """``k in a .. b`` where ``b`` differs by row (an index, an instance's parameter) and
+        ``a`` does not: the range ``a .. max b`` and each row's ``b``. Each row's elements are
+        the ones of its own range, at the same positions (the ranges start together), so
+        ``ord(k)``, ``k`` as a number and ``x[k]`` are the same; ``prev(k)``/``next(k)`` could
+        step past a row's own end, so a sum using them is not done this way."""
+        dom = it.domain
+        if not isinstance(dom, ast.RangeExpr) or not it.var or \
+                free_names(dom.low) & (fixed | set(fr.bind) | set(fr.env.bind) |
+                                       (fr.inst.names if fr.inst is not None else set())) or \
+                shifts(node, it.var):
+            return None
+        lo = self.ev.range_bound(dom.low, fr.env)
+        hi = self.scalar(dom.high, fr)
+        if hi.value.size and not np.all(np.mod(hi.value, 1.0) == 0.0):
+            raise NotVectorisable("a range bound that is not an integer")
+        his = hi.value.astype(np.int64)
+        top = max(int(his.max()) if his.size else lo - 1, lo - 1)
+        return self.ev.range_set(lo, top, dom.span), lo, his
+
     # calls
     def _Call(self, node: ast.Call, fr: Frame) -> Any:
         if node.kwargs or node.name in _RISK_CALLS:
@@ -1037,6 +1310,7 @@ class Vectoriser:
         arg = node.args[0]
         if free_names(arg) & set(fr.bind):
             raise NotVectorisable("a set that depends on an index")
+        self._shared(arg, fr)
         return self.ev.domain(arg, fr.env)
 
     def _fn_first(self, node: ast.Call, fr: Frame) -> VElem:
@@ -1107,6 +1381,8 @@ class Vectoriser:
         an epigraph column), with every column and row of the frame made at once."""
         if len(node.args) != 1:
             raise NotVectorisable("arguments")
+        if fr.inst is not None:
+            raise NotVectorisable("pos() over several instances")
         v = self.num(node.args[0], fr)
         if isinstance(v, VNum):
             return VNum(np.maximum(v.value, 0.0), v.unit)
