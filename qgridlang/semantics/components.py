@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
-from typing import Any
 
 from qgridlang import ast
 from qgridlang.errors import (
@@ -66,62 +64,38 @@ def instantiate(b: Context, st: ast.Instance, env: Env) -> None:
         raise TypeMismatch(f"{comp.name} '{st.name}' connects {len(comp.terminals)} buses "
                            f"(terminals {', '.join(comp.terminals)})", st.span,
                            f"write `{st.type_name} {st.name} between BUS1, BUS2 {{ … }}`")
-    instances = b.ev.iterate(items, where, env, (f"{st.type_name} {st.name}", "instances",
-                                                 st.span))
-    if items and together() and batchable(comp):
-        _instances_together(b, st, comp, over, inst, instances, env)
-        env.scope.define(st.name, inst, st.span)
-        return
-    for e2, key, _ in instances:
-        scope = _scope(st, comp, over, key, env)
-        _bind_params(b, st, comp, scope, e2)
-        if comp.terminals:
-            _terminals(b, st, comp, scope, e2)
-        for stmt in comp.body:
-            b.guard(lambda stmt=stmt, scope=scope: _body(b, stmt, scope), _names(stmt), scope,
-                    node=stmt)
-        inst.scopes[key] = scope
-        _attach(b, st, scope, e2)
-    env.scope.define(st.name, inst, st.span)
-
-
-def _scope(st: ast.Instance, comp: ast.ComponentDecl, over: SetValue | None, key: Key,
-           env: Env) -> Scope:
-    return Scope(prefix=f"{env.scope.prefix}{st.name}{_show(key)}.", over=over,
-                 over_name=comp.over, component=comp.name, decl=comp)
-
-
-def _instances_together(b: Context, st: ast.Instance, comp: ast.ComponentDecl,
-                        over: SetValue | None, inst: InstanceData,
-                        instances: Iterator[tuple[Env, Key, Any]], env: Env) -> None:
-    """An indexed instance (``gen[u in U]``) with each constraint of the component expanded
-    once for all instances (:meth:`Vectoriser.batch`) rather than once per instance.
-
-    Each instance first gets its parameters, variables, expressions and ports (and is attached
-    to its bus), in instance order; then each instance's constraints add their rows, in
-    instance order. :func:`batchable` admits only components whose constraints make no
-    columns and use only names declared before them, so columns, rows and errors are the same
-    as instance by instance (errors are reported sorted by position).
-    """
+    # an indexed instance (`gen[u in U]`) has each constraint of the component expanded once
+    # for all its instances (Vectoriser.batch) rather than once per instance: each instance
+    # first gets its parameters, variables, expressions and ports (and is attached to its bus),
+    # in instance order; then each instance's constraints add their rows, in instance order.
+    # `batchable` admits only components whose constraints make no columns and use only names
+    # declared before them, so columns, rows and errors are those of one instance at a time
+    # (errors are reported sorted by position).
+    later = bool(items) and together() and batchable(comp)
     made: list[Scope] = []
     try:
-        for e2, key, _ in instances:
-            scope = _scope(st, comp, over, key, env)
+        for e2, key, _ in b.ev.iterate(items, where, env, (f"{st.type_name} {st.name}",
+                                                           "instances", st.span)):
+            scope = Scope(prefix=f"{env.scope.prefix}{st.name}{_show(key)}.", over=over,
+                          over_name=comp.over, component=comp.name, decl=comp)
             _bind_params(b, st, comp, scope, e2)
             if comp.terminals:
                 _terminals(b, st, comp, scope, e2)
             for stmt in comp.body:
-                if not isinstance(stmt, ast.ConstraintDecl):
+                if not (later and isinstance(stmt, ast.ConstraintDecl)):
                     b.guard(partial(_body, b, stmt, scope), _names(stmt), scope, node=stmt)
             inst.scopes[key] = scope
             made.append(scope)
             _attach(b, st, scope, e2)
     except Exception:
-        # as instance by instance: the instances made so far (the one whose attachment failed
+        # as one at a time: the instances made so far (the one whose attachment failed
         # included) have their constraints; the ones after it are not made
-        _constraints(b, comp, made, at_once=False)
+        if later:
+            _constraints(b, comp, made, at_once=False)
         raise
-    _constraints(b, comp, made, at_once=True)
+    if later:
+        _constraints(b, comp, made, at_once=True)
+    env.scope.define(st.name, inst, st.span)
 
 
 def _constraints(b: Context, comp: ast.ComponentDecl, scopes: list[Scope],
