@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qgridlang.errors import ErrorCollector, QglError, QglWarning, hint_budget
+from qgridlang.fileaccess import read_source
 from qgridlang.flat import FlatModel
 from qgridlang.gcpause import paused
 from qgridlang.ir import ModelIR
@@ -41,28 +42,6 @@ class CheckedModel:
     def warnings(self) -> list[QglWarning]:
         """Legal but suspicious (an objective that is not an amount of money, …)."""
         return self.flat.warnings
-
-
-def read_source(path: str | Path) -> str:
-    from qgridlang.fileaccess import read_capped
-
-    try:
-        # at most the read limit (`qglc check /dev/zero` stops); a pipe is fine, the user named it
-        data = read_capped(Path(path))
-        # utf-8-sig: a byte order mark (written by some Windows editors) is not model text
-        return data.decode("utf-8-sig")
-    except QglError as exc:  # larger than the read limit
-        from qgridlang.errors import UsageError
-
-        raise UsageError(exc.message, hint=exc.hint) from None
-    except OSError as exc:
-        from qgridlang.errors import UsageError
-
-        raise UsageError(f"cannot read '{path}': {exc.strerror}") from None
-    except UnicodeDecodeError:
-        from qgridlang.errors import UsageError
-
-        raise UsageError(f"'{path}' is not UTF-8 text") from None
 
 
 def check_text(text: str, file: str = "<string>", overrides: dict[str, str] | None = None,

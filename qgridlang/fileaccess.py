@@ -21,7 +21,7 @@ import os
 import stat
 from pathlib import Path
 
-from qgridlang.errors import FileAccessError, QglError, Span
+from qgridlang.errors import FileAccessError, QglError, Span, UsageError
 from qgridlang.limits import Limits, current
 
 _SYSTEM = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -167,3 +167,19 @@ def _read_at_most(fd: int, n: int) -> bytes:
 
 def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def read_source(path: str | Path) -> str:
+    """A file the user named (a model, a result document): at most the read limit, UTF-8 (a
+    byte order mark dropped); a usage error, with no contents shown, where it cannot be read."""
+    try:
+        # at most the read limit (`qglc check /dev/zero` stops); a pipe is fine, the user named it
+        data = read_capped(Path(path))
+        # utf-8-sig: a byte order mark (written by some Windows editors) is not model text
+        return data.decode("utf-8-sig")
+    except QglError as exc:  # larger than the read limit
+        raise UsageError(exc.message, hint=exc.hint) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read '{path}': {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"'{path}' is not UTF-8 text") from None

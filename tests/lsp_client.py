@@ -25,6 +25,20 @@ def uri(path: Path) -> str:
     return from_fs_path(str(path.resolve())) or str(path)
 
 
+def timed_check(text: str, file: Path) -> tuple[float, float]:
+    """Check ``text`` in this process as the server does (an error is a result, not a failure):
+    its wall-clock and CPU seconds."""
+    from qgridlang.checker import check_text
+    from qgridlang.errors import QglError
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        check_text(text, str(file))
+    except QglError:
+        pass
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 class Session:
     """One server process and a client speaking to it from a background event loop."""
 

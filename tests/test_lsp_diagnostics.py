@@ -55,9 +55,7 @@ def test_diagnostics_are_the_checkers(path: Path) -> None:
 
 def test_a_fixture_against_the_cli() -> None:
     """One fixture through the real `qglc check`: line and column agree with the LSP range."""
-    path = ROOT / "tests" / "errors" / "unit_mismatch_add.qgl"
-    if not path.is_file():
-        path = FIXTURES[0]
+    path = ROOT / "tests" / "errors" / "unit_mismatch.qgl"
     proc = subprocess.run([sys.executable, "-m", "qgridlang.cli", "check", str(path)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     first = proc.stderr.splitlines()[0]
@@ -68,7 +66,7 @@ def test_a_fixture_against_the_cli() -> None:
 def test_hints_and_severity() -> None:
     text = "time T = 1..3 step 1 h\nparam demand[T] = 1\nvar x[T] in 0 .. 1\n" \
            "constraint c[t in T]: x[t] <= demnd[t]\nminimize sum(t in T) x[t]\n"
-    [d] = diagnose(text, "<string>")[next(iter(diagnose(text, "<string>")))]
+    [d] = diagnose(text, "<string>")["<string>"]
     assert d.severity == lsp.DiagnosticSeverity.Error and d.code == "UnknownName"
     assert d.message == "unknown name 'demnd'\nhint: did you mean 'demand'?"
     assert (d.range.start.line, d.range.start.character) == (3, 30)

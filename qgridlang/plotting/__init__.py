@@ -53,12 +53,9 @@ def plot_result_file(result: str | Path, output: str | Path,
     """``qglc plot``: read a result document, draw it, write ``output``; the panels drawn.
     ``layout`` (:func:`qgridlang.plotting.layout.model_layout` of the model) replaces the
     document's own ``model`` entry."""
-    try:
-        text = Path(result).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read '{result}': {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"'{result}' is not UTF-8 text") from None
+    from qgridlang.fileaccess import read_source
+
+    text = read_source(result)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

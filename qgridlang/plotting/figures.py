@@ -122,10 +122,10 @@ class _Result:
             return [("dispatch", f"Dispatch at bus {b['name']}{more}",
                      lambda ax, b=b: self.draw_stack(ax, b["injections"], "injection"))
                     for b in shown]
-        names = [n for n, e in self.values.items() if self.rows(e) is not None
-                 and not self._is_binary(n) and n.rsplit(".", 1)[-1] != "soc"
-                 and _power_like(e.get("unit", ""))
-                 and any(np.abs(v).max(initial=0) > 1e-9 for _, v in self.rows(e).values())]
+        # power-like series (a unit of power: no commitment binary), not a state of charge,
+        # not zero throughout
+        names = [n for n, e in self.values.items() if n.rsplit(".", 1)[-1] != "soc"
+                 and _power_like(e.get("unit", "")) and _moves(self.rows(e))]
         if not names:
             return []
         flat = [n for n in names if len(self.values[n]["index"]) == 1]
@@ -161,12 +161,6 @@ class _Result:
             if s is not None:
                 total += float(np.abs(s[1]).sum())
         return total
-
-    def _is_binary(self, name: str) -> bool:
-        rows = self.rows(self.values.get(name))
-        return rows is not None and all(bool(np.all(np.isin(np.round(v, 9), (0.0, 1.0))))
-                                        for _, v in rows.values()) and \
-            not self.values[name].get("unit")
 
     def draw_stack(self, ax: Any, names: list[str], what: str) -> None:
         groups: dict[str, np.ndarray] = {}
@@ -427,6 +421,11 @@ def _dimension_of(unit: str, reference: str) -> bool:
         return U.factor(U.parse_unit(unit), U.parse_unit(reference)) is not None
     except ValueError:
         return False
+
+
+def _moves(rows: dict[str, tuple[list[str], np.ndarray]] | None) -> bool:
+    """A series over time that is not zero throughout."""
+    return rows is not None and any(np.abs(v).max(initial=0) > 1e-9 for _, v in rows.values())
 
 
 def _power_like(unit: str) -> bool:

@@ -14,7 +14,7 @@ from qgridlang.errors import (
     did_you_mean,
 )
 from qgridlang.semantics import units as U
-from qgridlang.semantics.arrays import free_names
+from qgridlang.semantics.arrays import calls, free_names
 from qgridlang.semantics.context import Context
 from qgridlang.semantics.evaluate import Env, Suppressed
 from qgridlang.semantics.report_units import record_binding
@@ -27,7 +27,7 @@ from qgridlang.semantics.scope import (
     Scope,
 )
 from qgridlang.semantics.values import Scalar, SetValue
-from qgridlang.semantics.vector import Vectoriser, together
+from qgridlang.semantics.vector import BATCH_CALLS, together
 
 
 def component_for(b: Context, st: ast.Instance) -> ast.ComponentDecl:
@@ -115,18 +115,22 @@ _BATCHABLE: dict[int, tuple[ast.ComponentDecl, bool]] = {}
 
 def batchable(comp: ast.ComponentDecl) -> bool:
     """Can the instances of ``comp`` have their constraints expanded together? Its constraints
-    and expressions must add no column or row as they are evaluated
-    (:meth:`Vectoriser.batchable`), and each constraint must use only names declared before it
-    (it is evaluated after the instance's other declarations). Kept per declaration."""
+    and expressions must add no column or row as they are evaluated (they call only
+    ``BATCH_CALLS``: columns are then made in the same order either way), each constraint must
+    use only names declared before it (it is evaluated after the instance's other
+    declarations), and it has no instances of its own. Kept per declaration."""
     hit = _BATCHABLE.get(id(comp))
     if hit is not None and hit[0] is comp:
         return hit[1]
-    ok = Vectoriser.batchable(comp)
+    ok = True
     declared: set[str] = set()
     later = {n for stmt in comp.body if not isinstance(stmt, ast.ConstraintDecl)
              for n in _names(stmt)}
     for stmt in comp.body:
-        if isinstance(stmt, ast.ConstraintDecl) and free_names(stmt) & (later - declared):
+        if isinstance(stmt, ast.Instance) or (
+                isinstance(stmt, ast.ConstraintDecl | ast.ExprDecl | ast.PortDecl) and
+                calls(stmt) - BATCH_CALLS) or (
+                isinstance(stmt, ast.ConstraintDecl) and free_names(stmt) & (later - declared)):
             ok = False
         declared.update(_names(stmt))
     if len(_BATCHABLE) > 10_000:

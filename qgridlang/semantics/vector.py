@@ -127,7 +127,7 @@ _INTERNAL = (IndexError, KeyError, TypeError, ValueError)
 # functions a component's constraints and expressions may call for its instances to be expanded
 # together (:meth:`Vectoriser.batch`): none of them adds a column or a row (pos, max and min of
 # variables do), so columns are made in the same order as instance by instance
-_BATCH_CALLS = frozenset({"first", "last", "prev", "next", "ord", "card", "sqrt", "exp", "log",
+BATCH_CALLS = frozenset({"first", "last", "prev", "next", "ord", "card", "sqrt", "exp", "log",
                           "floor", "ceil", "round", "abs"})
 
 
@@ -364,25 +364,11 @@ class Vectoriser:
             b.rows.append(RowInfo(qname, keys[t], text, span))
 
     # ---- component constraints, every instance at once ----------------------------------------
-    @staticmethod
-    def batchable(comp: ast.ComponentDecl) -> bool:
-        """Can the instances of ``comp`` have their constraints expanded together? Only where
-        its constraints and expressions add no column or row as they are evaluated (then the
-        instances' columns are made in the same order either way) and it has no instances of
-        its own."""
-        for stmt in comp.body:
-            if isinstance(stmt, ast.Instance):
-                return False
-            if isinstance(stmt, ast.ConstraintDecl | ast.ExprDecl | ast.PortDecl) and \
-                    calls(stmt) - _BATCH_CALLS:
-                return False
-        return True
-
     def batch(self, st: ast.ConstraintDecl, scopes: list[Scope]) -> Batched | None:
         """The rows of a component's constraint ``st`` for every instance in ``scopes`` at once
         (None: expand each instance on its own, as :meth:`constraint`). Nothing is added to the
         builder: :meth:`emit` adds one instance's rows."""
-        if not together() or len(scopes) < 2 or not isinstance(st.body, ast.Compare) or \
+        if len(scopes) < 2 or not isinstance(st.body, ast.Compare) or \
                 any(op in ("<", ">", "!=") for op in st.body.ops) or self._risky(st):
             return None
         body = st.body
@@ -1254,25 +1240,26 @@ class Vectoriser:
                      ) -> list[tuple[SetValue, int, np.ndarray | None]] | None:
         """Each iterator's set, with (for a range whose upper end differs by row) its lower end
         and each row's upper end; None: evaluate the sum row by row."""
-        rows = set(fr.bind) | (fr.inst.names if fr.inst is not None else frozenset())
-        names = set(fr.bind) | set(fr.env.bind)
+        own = fr.inst.names if fr.inst is not None else frozenset()
+        names = set(fr.bind) | set(fr.env.bind)  # and each iterator's, once past it
         out: list[tuple[SetValue, int, np.ndarray | None]] = []
         for it in node.iterators:
             free = free_names(it.domain)
-            if free & names or (fr.inst is not None and free & fr.inst.names):
-                ranged = self._row_range(it, node, fr, names - rows) \
-                    if not free & (names - rows) else None
+            if not free & (names | own):
+                out.append((self.ev.domain(it.domain, fr.env), 0, None))
+            else:
+                # a range whose end differs by row (an index of the frame, an instance's name)
+                fixed = names - set(fr.bind)  # bound outside the frame, or by this sum
+                ranged = None if free & fixed else self._row_range(it, node, fr, names | own)
                 if ranged is None:
                     self._shared(it.domain, fr)  # over several instances: theirs, not here
                     return None
                 out.append(ranged)
-            else:
-                out.append((self.ev.domain(it.domain, fr.env), 0, None))
             if it.var:
                 names.add(it.var)
         return out
 
-    def _row_range(self, it: ast.Iterator, node: ast.Sum, fr: Frame, fixed: set[str]
+    def _row_range(self, it: ast.Iterator, node: ast.Sum, fr: Frame, varying: set[str]
                    ) -> tuple[SetValue, int, np.ndarray] | None:
         """``k in a .. b`` where ``b`` differs by row (an index, an instance's parameter) and
         ``a`` does not: the range ``a .. max b`` and each row's ``b``. Each row's elements are
@@ -1280,9 +1267,7 @@ class Vectoriser:
         ``ord(k)``, ``k`` as a number and ``x[k]`` are the same; ``prev(k)``/``next(k)`` could
         step past a row's own end, so a sum using them is not done this way."""
         dom = it.domain
-        if not isinstance(dom, ast.RangeExpr) or not it.var or \
-                free_names(dom.low) & (fixed | set(fr.bind) | set(fr.env.bind) |
-                                       (fr.inst.names if fr.inst is not None else set())) or \
+        if not isinstance(dom, ast.RangeExpr) or not it.var or free_names(dom.low) & varying or \
                 shifts(node, it.var):
             return None
         lo = self.ev.range_bound(dom.low, fr.env)
